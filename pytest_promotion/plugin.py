@@ -1,0 +1,1 @@
+"""pytest hooks of pytest-promotion (placeholder while the core is written)."""
