@@ -1,0 +1,179 @@
+"""Per-gate records -> one decision. The fail-closed rules live here and nowhere else.
+
+- ``promote``: at least one gate ran and every selected gate passed (or carries a waiver);
+- ``rollback``: a failed gate is a rollback trigger (health check, critical security
+  finding, performance regression beyond its limit);
+- ``block``: any other failure, and every case where the run cannot vouch for the release.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+__all__ = ["Decision", "GateRecord", "RunFacts", "decide"]
+
+Verdict = Literal["promote", "block", "rollback"]
+PASSED, FAILED, ERROR, SKIPPED, NOT_RUN = "passed", "failed", "error", "skipped", "not run"
+
+
+@dataclass
+class GateRecord:
+    """What one gate showed: the evidence behind the decision."""
+
+    id: str
+    name: str
+    outcome: str = NOT_RUN
+    measured: str | None = None
+    threshold: str | None = None
+    message: str = ""
+    rollback_trigger: bool = False
+    xfail: bool = False
+    crashed: bool = False
+    waiver: str | None = None
+    duration: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("xfail")
+        data.pop("crashed")
+        return data
+
+
+@dataclass
+class RunFacts:
+    """What the run itself showed, apart from the gates."""
+
+    environment: str
+    selected: Sequence[str] = ()
+    unmarked: int = 0
+    allow_skips: bool = True
+    waivers: Mapping[str, str] = field(default_factory=dict)
+    collection_errors: list[str] = field(default_factory=list)
+    internal_errors: list[str] = field(default_factory=list)
+    crashed_workers: list[str] = field(default_factory=list)
+    interrupted: str | None = None
+    foreign_failures: int = 0
+    collected: bool = False
+
+
+@dataclass
+class Decision:
+    """The verdict of a run, with everything a report needs."""
+
+    decision: Verdict
+    environment: str
+    version: str | None
+    reasons: list[str]
+    gates: list[GateRecord]
+    waivers: list[dict[str, Any]]
+    warnings: list[str] = field(default_factory=list)
+    rollback_command: str | None = None
+    rollback_argv: list[str] | None = None
+    rollback_result: dict[str, Any] | None = None
+
+    @property
+    def promote(self) -> bool:
+        return self.decision == "promote"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "decision": self.decision,
+            "environment": self.environment,
+            "version": self.version,
+            "rollback_command": self.rollback_command,
+            "reasons": self.reasons,
+            "gates": [g.to_json() for g in self.gates],
+            "waivers": self.waivers,
+            "warnings": self.warnings,
+            "rollback": {"argv": self.rollback_argv, "result": self.rollback_result},
+        }
+
+
+def _waiver_for(record: GateRecord, waivers: Mapping[str, str]) -> str | None:
+    return waivers.get(record.name, waivers.get(record.id))
+
+
+def decide(
+    facts: RunFacts, records: Mapping[str, GateRecord], version: str | None = None
+) -> Decision:
+    """Apply the decision rules to what the run recorded."""
+    block: list[str] = []
+    rollback: list[str] = []
+    warnings: list[str] = []
+    if facts.interrupted:
+        block.append(f"the run was interrupted ({facts.interrupted}): it cannot vouch for the release")
+    block += [f"internal error: {e}" for e in facts.internal_errors]
+    block += [f"collection error: {e}" for e in facts.collection_errors]
+    block += [f"xdist worker {w} crashed" for w in facts.crashed_workers]
+    if not facts.collected and not facts.interrupted:
+        block.append("collection did not finish")
+    if facts.collected and not facts.selected:
+        hint = (
+            f" ({facts.unmarked} tests without an environment marker were deselected)"
+            if facts.unmarked
+            else ""
+        )
+        block.append(f"no gate selected for {facts.environment}{hint}")
+
+    gates: list[GateRecord] = []
+    used: set[str] = set()
+    for gate_id in facts.selected:
+        record = records.get(gate_id) or GateRecord(id=gate_id, name=gate_id)
+        gates.append(record)
+        waiver = _waiver_for(record, facts.waivers)
+        label = record.name if record.name == record.id else f"{record.name} ({record.id})"
+        problem: str | None = None
+        trigger = False
+        if record.outcome == NOT_RUN:
+            problem = f"gate {label} did not run"
+        elif record.crashed:
+            problem = f"gate {label} crashed its worker"
+        elif record.xfail:
+            problem = f"gate {label} is marked xfail: a gate expected to fail cannot vouch"
+        elif record.outcome == FAILED:
+            problem = f"gate {label} failed: {record.message}".rstrip(": ")
+            trigger = record.rollback_trigger
+        elif record.outcome == ERROR:
+            problem = f"gate {label} errored (no measurement): {record.message}".rstrip(": ")
+        elif record.outcome == SKIPPED:
+            if facts.allow_skips:
+                warnings.append(f"gate {label} was skipped: {record.message}".rstrip(": "))
+            else:
+                problem = (
+                    f"gate {label} was skipped, and {facts.environment} forbids skips: "
+                    f"{record.message}"
+                ).rstrip(": ")
+        if problem is None:
+            continue
+        if waiver is not None:
+            record.waiver = waiver
+            used.add(record.name if record.name in facts.waivers else record.id)
+            continue
+        (rollback if trigger else block).append(problem)
+
+    waivers = []
+    for gate, reason in facts.waivers.items():
+        waivers.append({"gate": gate, "reason": reason, "used": gate in used})
+        if gate not in used:
+            known = any(gate in (g.name, g.id) for g in gates)
+            if known:
+                warnings.append(f"waiver for {gate} was not needed: the gate did not fail")
+            else:
+                block.append(f"waiver for {gate!r} names no selected gate")
+    if facts.foreign_failures:
+        block.append(
+            f"the run reports {facts.foreign_failures} failure(s) outside the gates "
+            "(another plugin failed the session)"
+        )
+    verdict: Verdict = "rollback" if rollback else "block" if block else "promote"
+    return Decision(
+        decision=verdict,
+        environment=facts.environment,
+        version=version,
+        reasons=rollback + block,
+        gates=gates,
+        waivers=waivers,
+        warnings=warnings,
+    )

@@ -1,0 +1,71 @@
+"""The ``gate`` fixture's object: what a Python gate measured, against which threshold."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pytest
+
+__all__ = ["GateRecorder"]
+
+
+def _fmt(value: float | str) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+@dataclass
+class GateRecorder:
+    """Record a gate's measurement; optionally enforce a minimum or maximum.
+
+    Example::
+
+        @pytest.mark.dev
+        def test_coverage(gate):
+            gate.measure(read_coverage(), min=60, unit="%")
+    """
+
+    name: str
+    rollback_trigger: bool = False
+    measured: str | None = None
+    threshold: str | None = None
+    message: str | None = None
+
+    def measure(
+        self,
+        value: float | str | None,
+        threshold: float | str | None = None,
+        unit: str = "",
+        *,
+        min: float | None = None,  # noqa: A002 - the natural word for gate authors
+        max: float | None = None,  # noqa: A002
+    ) -> None:
+        """Record ``value`` (and fail the gate if it is outside ``min``/``max``)."""
+        __tracebackhide__ = True
+        suffix = f" {unit}" if unit else ""
+        self.measured = None if value is None else f"{_fmt(value)}{suffix}"
+        parts = []
+        if min is not None:
+            parts.append(f">= {_fmt(min)}{suffix}")
+        if max is not None:
+            parts.append(f"<= {_fmt(max)}{suffix}")
+        if threshold is not None:
+            parts.append(f"{_fmt(threshold)}{suffix}")
+        self.threshold = " and ".join(parts) or None
+        if min is None and max is None:
+            return
+        if value is None or isinstance(value, str) or math.isnan(value):
+            self.message = f"{self.name}: no measurement ({value!r}) to compare with {self.threshold}"
+            pytest.fail(self.message, pytrace=False)
+        if min is not None and value < min:
+            self.message = f"{self.name}: {_fmt(value)}{suffix} < {_fmt(min)}{suffix}"
+            pytest.fail(self.message, pytrace=False)
+        if max is not None and value > max:
+            self.message = f"{self.name}: {_fmt(value)}{suffix} > {_fmt(max)}{suffix}"
+            pytest.fail(self.message, pytrace=False)
+
+    def trigger_rollback(self, trigger: bool = True) -> None:
+        """Make a failure of this gate a rollback trigger (or only a block)."""
+        self.rollback_trigger = trigger

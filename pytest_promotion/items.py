@@ -1,0 +1,89 @@
+"""Declarative checks from the config as pytest items: one item, one id, one JUnit case."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .checks.base import Outcome
+from .gate import GateRecorder
+from .redact import redact
+
+if TYPE_CHECKING:
+    from .config import CheckSpec, Environment
+
+__all__ = ["CheckFailure", "CheckItem", "EnvironmentCollector", "recorder_key"]
+
+recorder_key = pytest.StashKey[GateRecorder]()
+
+
+class CheckFailure(Exception):
+    """A declarative check did not pass; carries its Outcome."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.message)
+        self.outcome = outcome
+
+
+class EnvironmentCollector(pytest.Collector):
+    """The parent of one environment's declarative checks (node id: the environment)."""
+
+    def __init__(self, *, environment: Environment, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.environment = environment
+
+    def collect(self) -> list[pytest.Item]:
+        return [
+            CheckItem.from_parent(self, name=check.name, check=check, environment=self.environment)
+            for check in self.environment.checks
+        ]
+
+
+class CheckItem(pytest.Item):
+    """One ``[[environments.NAME.checks]]`` entry."""
+
+    def __init__(self, *, check: CheckSpec, environment: Environment, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.check = check
+        self.environment = environment
+        self.add_marker(getattr(pytest.mark, environment.name)(only=True))
+        self.add_marker(pytest.mark.gate(name=check.id))
+
+    def runtest(self) -> None:
+        from .checks.runner import run_check
+
+        recorder = GateRecorder(name=self.check.id)
+        self.stash[recorder_key] = recorder
+        outcome = run_check(self.check, self.environment.target())
+        outcome.message = redact(outcome.message, self.environment.secrets)
+        recorder.rollback_trigger = bool(outcome.rollback)
+        recorder.message = outcome.message
+        unit = f" {outcome.unit}" if outcome.unit else ""
+        if outcome.measured is not None:
+            measured = outcome.measured
+            text = f"{measured:.6g}" if isinstance(measured, float) else str(measured)
+            recorder.measured = f"{text}{unit}"
+        recorder.threshold = outcome.threshold
+        for warning in outcome.details.get("warnings", []):
+            self.user_properties.append(("promotion.warning", redact(str(warning), self.environment.secrets)))
+        if not outcome.passed:
+            raise CheckFailure(outcome)
+
+    def repr_failure(  # type: ignore[override]
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    ) -> str:
+        if isinstance(excinfo.value, CheckFailure):
+            outcome = excinfo.value.outcome
+            lines = [f"{self.check.id}: {outcome.message}"]
+            tail = outcome.details.get("output_tail")
+            if tail:
+                lines += ["", "output (tail):", redact(str(tail), self.environment.secrets)]
+            return "\n".join(lines)
+        # A crash in a check module is a bug of ours; still show it, with secrets masked.
+        text = str(super().repr_failure(excinfo))
+        return redact(text, self.environment.secrets)
+
+    def reportinfo(self) -> tuple[Path | str, int | None, str]:
+        return (self.path, None, f"{self.check.kind} check {self.check.id}")

@@ -1,0 +1,83 @@
+"""pytest reports -> GateRecords. Runs on the controller, from (possibly xdist-forwarded)
+reports, so everything a record needs travels in ``report.user_properties``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .decision import ERROR, FAILED, NOT_RUN, PASSED, SKIPPED, GateRecord
+from .gate import GateRecorder
+from .redact import redact
+
+__all__ = ["PROP", "properties_for", "update_record"]
+
+PROP = "promotion."
+
+
+def properties_for(recorder: GateRecorder) -> list[tuple[str, str]]:
+    """What a worker sends along with a report about its gate."""
+    props = [
+        (PROP + "gate", recorder.name),
+        (PROP + "trigger", "rollback" if recorder.rollback_trigger else "block"),
+    ]
+    if recorder.measured is not None:
+        props.append((PROP + "measured", recorder.measured))
+    if recorder.threshold is not None:
+        props.append((PROP + "threshold", recorder.threshold))
+    if recorder.message is not None:
+        props.append((PROP + "message", recorder.message))
+    return props
+
+
+def _message(report: pytest.TestReport | pytest.CollectReport) -> str:
+    longrepr: Any = report.longrepr
+    if longrepr is None:
+        return ""
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:  # a skip: (path, lineno, reason)
+        reason = str(longrepr[2])
+        return reason.removeprefix("Skipped: ")
+    crash = getattr(longrepr, "reprcrash", None)
+    if crash is not None and getattr(crash, "message", None):
+        return " ".join(str(crash.message).split("\n")[:1])
+    lines = [line for line in str(longrepr).splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("E ")]
+    chosen = errors[-1][1:].strip() if errors else (lines[0] if lines else "")
+    return chosen
+
+
+def update_record(
+    records: dict[str, GateRecord], report: pytest.TestReport, secrets: tuple[str, ...]
+) -> GateRecord:
+    """Fold one phase's report into the gate's record."""
+    props = {k[len(PROP) :]: str(v) for k, v in report.user_properties if str(k).startswith(PROP)}
+    record = records.get(report.nodeid)
+    if record is None:
+        record = records[report.nodeid] = GateRecord(id=report.nodeid, name=report.nodeid)
+    if "gate" in props:
+        record.name = props["gate"]
+    if "trigger" in props:
+        record.rollback_trigger = props["trigger"] == "rollback"
+    record.measured = props.get("measured", record.measured)
+    record.threshold = props.get("threshold", record.threshold)
+    record.duration += report.duration
+    if hasattr(report, "wasxfail"):
+        record.xfail = True
+    message = props.get("message") or _message(report)
+    message = redact(message, secrets)
+    if report.when == "setup":
+        if report.failed:
+            record.outcome, record.message = ERROR, message
+        elif report.skipped:
+            record.outcome, record.message = SKIPPED, message
+    elif report.when == "call":
+        if report.passed:
+            record.outcome = PASSED
+        elif report.failed:
+            record.outcome, record.message = FAILED, message
+        else:
+            record.outcome, record.message = SKIPPED, message
+    elif report.when == "teardown" and report.failed and record.outcome in (PASSED, NOT_RUN):
+        record.outcome, record.message = ERROR, f"teardown: {message}"
+    return record

@@ -1,0 +1,42 @@
+"""The JSON decision file, always replaced atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+__all__ = ["placeholder", "write_atomic"]
+
+SCHEMA = 1
+
+
+def write_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` so that readers see the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"schema": SCHEMA, **data}, f, indent=2, sort_keys=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def placeholder(environment: str, version: str | None) -> dict[str, Any]:
+    """What the report says while the run is going: a run killed now must not promote."""
+    return {
+        "decision": "block",
+        "environment": environment,
+        "version": version,
+        "rollback_command": None,
+        "reasons": ["the gate run did not finish (killed or still running)"],
+        "gates": [],
+        "waivers": [],
+    }

@@ -1,0 +1,29 @@
+"""Testsuite properties in pytest's own ``--junitxml`` file, added on the controller."""
+
+from __future__ import annotations
+
+import pytest
+
+from ..decision import Decision
+
+__all__ = ["add_properties"]
+
+
+def add_properties(config: pytest.Config, decision: Decision) -> None:
+    """Add ``promotion.*`` properties to the suite (no-op without ``--junitxml``)."""
+    # pytest has no public handle on its LogXML; record_testsuite_property does not work
+    # under xdist, so we add to the controller's LogXML as pytest-xdist users need.
+    from _pytest.junitxml import xml_key
+
+    xml = config.stash.get(xml_key, None)
+    if xml is None:
+        return
+    xml.add_global_property("promotion.environment", decision.environment)
+    xml.add_global_property("promotion.decision", decision.decision)
+    xml.add_global_property("promotion.rollback_command", decision.rollback_command or "")
+    if decision.version:
+        xml.add_global_property("promotion.version", decision.version)
+    for n, reason in enumerate(decision.reasons, 1):
+        xml.add_global_property(f"promotion.reason.{n}", reason)
+    for waiver in decision.waivers:
+        xml.add_global_property(f"promotion.waiver.{waiver['gate']}", waiver["reason"])

@@ -1,0 +1,42 @@
+"""Which gates run for an environment: the environment markers, cumulative along the chain.
+
+A ``dev`` gate runs for dev and every later environment ("staging runs all development
+gates"); ``@pytest.mark.staging(only=True)`` runs for staging alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+__all__ = ["EnvMark", "applies"]
+
+
+@dataclass(frozen=True)
+class EnvMark:
+    """One environment marker on a test: its environment and whether it is exclusive."""
+
+    env: str
+    only: bool = False
+
+
+def applies(marks: Iterable[EnvMark], target: str, chain: Sequence[str]) -> bool | None:
+    """Whether a gate with these marks runs for ``target``.
+
+    None means the test carries no environment marker at all: it is not a gate.
+
+    >>> applies([EnvMark("dev")], "prod", ("dev", "staging", "prod"))
+    True
+    >>> applies([EnvMark("staging", only=True)], "prod", ("dev", "staging", "prod"))
+    False
+    """
+    marks = list(marks)
+    if not marks:
+        return None
+    position = chain.index(target)
+    for mark in marks:
+        if mark.env == target:
+            return True
+        if not mark.only and mark.env in chain and chain.index(mark.env) < position:
+            return True
+    return False

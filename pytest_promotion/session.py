@@ -1,0 +1,334 @@
+"""The hooks of one promotion run, registered only when a target environment is set.
+
+On an xdist worker it selects gates and annotates reports; on the controller (or without
+xdist) it also collects the records, decides, reports and enforces the exit status.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import pytest
+
+from .config import ConfigError, Environment, PromotionConfig, canonical, load_config
+from .decision import Decision, GateRecord, RunFacts, decide
+from .gate import GateRecorder
+from .items import EnvironmentCollector, recorder_key
+from .records import properties_for, update_record
+from .redact import redact
+from .reporting.json_report import placeholder, write_atomic
+from .rollback import RenderError, render, run_rollback
+from .selection import EnvMark, applies
+
+__all__ = ["PromotionSession"]
+
+
+class PromotionSession:
+    """State and hooks of one gate run."""
+
+    def __init__(
+        self,
+        config: pytest.Config,
+        promotion: PromotionConfig,
+        environment: Environment,
+        version: str | None,
+        previous_version: str | None,
+        waivers: dict[str, str],
+    ) -> None:
+        self.config = config
+        self.promotion = promotion
+        self.environment = environment
+        self.version = version
+        self.previous_version = previous_version
+        self.is_worker = hasattr(config, "workerinput")
+        self.report_path: Path | None = None
+        self.records: dict[str, GateRecord] = {}
+        self.facts = RunFacts(
+            environment=environment.name, allow_skips=environment.allow_skips, waivers=waivers
+        )
+        self.deselected_other = 0
+        self.failed_reports = 0
+        self.decision: Decision | None = None
+        self.session: pytest.Session | None = None
+        self.signal_name: str | None = None
+        self._old_sigterm: Any = None
+        self._finishing = False
+
+    # -- start -------------------------------------------------------------------------
+    @classmethod
+    def start(cls, config: pytest.Config, env: str) -> PromotionSession:
+        try:
+            promotion = load_config(config.rootpath, config.getoption("promotion_config"))
+        except ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        name = canonical(env)
+        if name not in promotion.chain:
+            raise pytest.UsageError(
+                f"--env {env}: unknown environment (known: {', '.join(promotion.chain)}; "
+                f"from {promotion.label})"
+            )
+        try:
+            environment = promotion.environment(name)
+        except ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        waivers = dict(config.getoption("promotion_waivers") or [])
+        if waivers and not environment.allow_waivers:
+            raise pytest.UsageError(
+                f"--waive {next(iter(waivers))}: {name} forbids waivers "
+                f"(set allow_waivers = true in [environments.{name}] to permit them)"
+            )
+        version = config.getoption("promotion_version") or os.environ.get("PROMOTION_VERSION")
+        previous = config.getoption("promotion_previous_version") or os.environ.get(
+            "PROMOTION_PREVIOUS_VERSION"
+        )
+        for name_marker in promotion.chain:
+            config.addinivalue_line("markers", f"{name_marker}(only=False): promotion gate for {name_marker}")
+        self = cls(config, promotion, environment, version, previous, waivers)
+        if not self.is_worker:
+            report = config.getoption("promotion_report")
+            if report:
+                self.report_path = Path(report).resolve()
+                try:
+                    write_atomic(self.report_path, placeholder(name, version))
+                except OSError as exc:
+                    raise pytest.UsageError(
+                        f"--promotion-report {report}: cannot write: {exc.strerror}"
+                    ) from None
+            self._install_sigterm()
+        return self
+
+    def _install_sigterm(self) -> None:
+        if sys.platform == "win32":  # pragma: no cover
+            return
+
+        def on_sigterm(signum: int, frame: FrameType | None) -> None:
+            self.signal_name = "SIGTERM"
+            if not self._finishing:
+                raise KeyboardInterrupt("SIGTERM")
+
+        try:
+            self._old_sigterm = signal.signal(signal.SIGTERM, on_sigterm)
+        except ValueError:  # not the main thread: pytest run from a thread
+            self._old_sigterm = None
+
+    # -- header and selection ----------------------------------------------------------
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        chain = " -> ".join(f"[{n}]" if n == self.environment.name else n for n in self.promotion.chain)
+        lines = [f"promotion: {chain} (config: {self.promotion.label})"]
+        if self.version:
+            lines[0] += f", version {self.version}"
+        if self.environment.insecure:
+            lines.append(f"promotion: WARNING: TLS verification is disabled for {self.environment.name} (insecure = true)")
+        return lines
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        if self.environment.checks:
+            collector = EnvironmentCollector.from_parent(
+                session,
+                name=self.environment.name,
+                nodeid=self.environment.name,
+                path=self.promotion.path or session.path,
+                environment=self.environment,
+            )
+            items.extend(collector.collect())
+        chain = self.promotion.chain
+        keep, unmarked, other = [], [], []
+        for item in items:
+            marks = [
+                EnvMark(canonical(m.name), bool(m.kwargs.get("only", False)))
+                for m in item.iter_markers()
+                if canonical(m.name) in chain
+            ]
+            verdict = applies(marks, self.environment.name, chain)
+            if verdict is None:
+                unmarked.append(item)
+            elif verdict:
+                keep.append(item)
+                if recorder_key not in item.stash:
+                    gate_mark = item.get_closest_marker("gate")
+                    kwargs = gate_mark.kwargs if gate_mark else {}
+                    item.stash[recorder_key] = GateRecorder(
+                        name=str(kwargs.get("name") or item.nodeid),
+                        rollback_trigger=kwargs.get("trigger") == "rollback",
+                    )
+            else:
+                other.append(item)
+        if unmarked or other:
+            config.hook.pytest_deselected(items=unmarked + other)
+            items[:] = keep
+        self.facts.unmarked = len(unmarked)
+        self.deselected_other = len(other)
+
+    def pytest_report_collectionfinish(self, config: pytest.Config, items: list[pytest.Item]) -> list[str]:
+        line = f"promotion: {len(items)} gates selected for {self.environment.name}"
+        if self.deselected_other:
+            line += f", {self.deselected_other} deselected (other environments)"
+        if self.facts.unmarked:
+            line += f", {self.facts.unmarked} deselected (no environment marker: not a gate)"
+        return [line]
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.session = session
+        if not self._xdist_controller():
+            self.facts.selected = [item.nodeid for item in session.items]
+            self.facts.collected = True
+
+    def _xdist_controller(self) -> bool:
+        return not self.is_worker and bool(getattr(self.config.option, "dist", "no") != "no") and bool(
+            getattr(self.config.option, "tx", None) or getattr(self.config.option, "numprocesses", None)
+        )
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        if not self.facts.collected:
+            self.facts.selected = list(ids)
+            self.facts.collected = True
+
+    # -- records -----------------------------------------------------------------------
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        report: pytest.TestReport = yield
+        recorder = item.stash.get(recorder_key, None)
+        if recorder is not None:
+            report.user_properties.extend(properties_for(recorder))
+        if report.longrepr is not None and not report.skipped and self.environment.secrets:
+            report.longrepr = redact(str(report.longrepr), self.environment.secrets)
+        return report
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.is_worker:
+            return
+        update_record(self.records, report, self.environment.secrets)
+        if report.failed and not hasattr(report, "wasxfail"):
+            self.failed_reports += 1
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if self.is_worker or not report.failed:
+            return
+        self.failed_reports += 1
+        text = str(report.longrepr).strip().splitlines()
+        last = next((ln[1:].strip() for ln in reversed(text) if ln.startswith("E ")), text[-1] if text else "")
+        self.facts.collection_errors.append(
+            redact(f"{report.nodeid or '.'}: {last}", self.environment.secrets)
+        )
+
+    def pytest_internalerror(self, excrepr: Any) -> None:
+        lines = str(excrepr).strip().splitlines()
+        self.facts.internal_errors.append(redact(lines[-1] if lines else "internal error", self.environment.secrets))
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        self.facts.interrupted = self.signal_name or "KeyboardInterrupt"
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object | None) -> None:
+        if error is not None:
+            self.facts.crashed_workers.append(str(getattr(getattr(node, "gateway", None), "id", node)))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_handlecrashitem(self, crashitem: str, report: Any, sched: Any) -> None:
+        self.records.setdefault(crashitem, GateRecord(id=crashitem, name=crashitem)).crashed = True
+
+    # -- the end -----------------------------------------------------------------------
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self.session = session
+        if self.is_worker:
+            return
+        self._finishing = True
+        if self.signal_name and not self.facts.interrupted:
+            self.facts.interrupted = self.signal_name
+        waived_failures = 0
+        decision = decide(self.facts, self.records, self.version)
+        waived_failures = sum(1 for g in decision.gates if g.waiver and g.outcome in ("failed", "error"))
+        foreign = session.testsfailed - self.failed_reports
+        if foreign > 0:
+            self.facts.foreign_failures = foreign
+            decision = decide(self.facts, self.records, self.version)
+        self._rollback(decision)
+        self.config.hook.pytest_promotion_decision(config=self.config, decision=decision)
+        self.decision = decision
+        self._write_reports(decision)
+        if decision.promote and session.exitstatus == pytest.ExitCode.TESTS_FAILED and (
+            session.testsfailed <= waived_failures
+        ):
+            session.exitstatus = pytest.ExitCode.OK  # every failure carries a waiver
+        self._enforce_exit(session)
+
+    def _rollback(self, decision: Decision) -> None:
+        if decision.promote:
+            return
+        env = self.environment
+        argv = self.config.hook.pytest_promotion_rollback_command(
+            config=self.config, environment=env, decision=decision
+        )
+        if argv is None and env.rollback is not None:
+            try:
+                argv = render(
+                    env.rollback,
+                    {"env": env.name, "version": self.version, "previous_version": self.previous_version},
+                )
+            except RenderError as exc:
+                decision.warnings.append(f"rollback command of {env.name} cannot be rendered: {exc}")
+                argv = None
+        if argv is None:
+            return
+        argv = [str(a) for a in argv]
+        decision.rollback_argv = [redact(a, env.secrets) for a in argv]
+        decision.rollback_command = redact(shlex.join(argv), env.secrets)
+        if self.config.getoption("promotion_rollback") == "execute":
+            result = run_rollback(argv, env.rollback_timeout, cwd=str(self.config.rootpath))
+            result.output = redact(result.output, env.secrets)
+            decision.rollback_result = result.to_json()
+
+    def _write_reports(self, decision: Decision) -> None:
+        from .reporting.github import write_github
+        from .reporting.junit import add_properties
+
+        add_properties(self.config, decision)
+        data = decision.to_json()
+        data["config"] = self.promotion.label
+        data["selection"] = {
+            "selected": len(self.facts.selected),
+            "deselected_other_environments": self.deselected_other,
+            "deselected_unmarked": self.facts.unmarked,
+        }
+        if self.environment.insecure:
+            data["warnings"].append(f"TLS verification is disabled for {decision.environment} (insecure = true)")
+        if self.report_path is not None:
+            write_atomic(self.report_path, data)
+        write_github(decision, os.environ)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.decision is None:
+            return
+        from .reporting.terminal import write_summary
+
+        write_summary(terminalreporter, self.decision)
+        if self.report_path is not None:
+            terminalreporter.write_line(f"promotion report: {self.report_path}")
+
+    def _enforce_exit(self, session: pytest.Session) -> None:
+        if self.decision is not None and not self.decision.promote and session.exitstatus == 0:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def finish_unconfigure(self) -> None:
+        """Last word on the exit status (after every sessionfinish hook), then clean up."""
+        if self.session is not None and not self.is_worker:
+            if self.decision is None:
+                # sessionfinish never ran for us (usage error after configure, crash): fail closed
+                if self.session.exitstatus == 0:
+                    self.session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+            else:
+                self._enforce_exit(self.session)
+        if self._old_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._old_sigterm)
+            self._old_sigterm = None
