@@ -1,0 +1,28 @@
+"""Shared fixtures of the project's own tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+_LEAKY = ("PROMOTION_ENV", "PROMOTION_VERSION", "PROMOTION_PREVIOUS_VERSION", "GITHUB_ACTIONS",
+          "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The developer's or CI's own PROMOTION_* and GITHUB_* settings must not leak in."""
+    for name in _LEAKY:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def read_report(pytester: pytest.Pytester) -> Any:
+    def read(name: str = "decision.json") -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(Path(pytester.path, name).read_text())
+        return data
+
+    return read

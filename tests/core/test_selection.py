@@ -1,0 +1,88 @@
+"""Environment markers are cumulative along the chain; unmarked tests are not gates."""
+
+from __future__ import annotations
+
+import pytest
+
+SUITE = """
+import pytest
+
+@pytest.mark.dev
+def test_dev(): pass
+
+@pytest.mark.staging
+def test_staging(): pass
+
+@pytest.mark.prod
+def test_prod(): pass
+
+@pytest.mark.staging(only=True)
+def test_staging_only(): pass
+
+def test_unmarked(): pass
+"""
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ("dev", {"test_dev"}),
+        ("staging", {"test_dev", "test_staging", "test_staging_only"}),
+        ("prod", {"test_dev", "test_staging", "test_prod"}),
+    ],
+)
+def test_cumulative_selection(pytester: pytest.Pytester, read_report, env: str, expected: set[str]) -> None:
+    pytester.makepyfile(SUITE)
+    result = pytester.runpytest(f"--env={env}", "--strict-markers", "--promotion-report=decision.json")
+    assert result.ret == 0
+    ran = {g["id"].split("::")[-1] for g in read_report()["gates"]}
+    assert ran == expected
+    result.assert_outcomes(passed=len(expected), deselected=5 - len(expected))
+
+
+def test_custom_chain_registers_markers(pytester: pytest.Pytester, read_report) -> None:
+    pytester.makefile(".toml", promotion='[promotion]\nenvironments = ["dev", "qa", "prod"]\n')
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.qa
+        def test_qa(): pass
+        @pytest.mark.dev
+        def test_dev(): pass
+        """
+    )
+    result = pytester.runpytest("--env=qa", "--strict-markers", "--promotion-report=decision.json")
+    assert result.ret == 0
+    assert len(read_report()["gates"]) == 2
+    assert pytester.runpytest("--env=prod", "--strict-markers").ret == 0
+
+
+def test_module_level_marker_marks_all_gates(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        pytestmark = pytest.mark.dev
+        def test_a(): pass
+        def test_b(): pass
+        """
+    )
+    result = pytester.runpytest("--env=prod")
+    result.assert_outcomes(passed=2)
+
+
+def test_no_gate_selected_blocks(pytester: pytest.Pytester, read_report) -> None:
+    pytester.makepyfile("def test_unmarked(): pass\ndef test_other(): pass\n")
+    result = pytester.runpytest("--env=staging", "--promotion-report=decision.json")
+    assert result.ret != 0
+    report = read_report()
+    assert report["decision"] == "block"
+    assert report["reasons"] == [
+        "no gate selected for staging (2 tests without an environment marker were deselected)"
+    ]
+    result.stdout.fnmatch_lines(["decision: BLOCK -> staging"])
+
+
+def test_keyword_deselection_still_applies(pytester: pytest.Pytester, read_report) -> None:
+    pytester.makepyfile(SUITE)
+    pytester.runpytest("--env=prod", "-k", "dev", "--promotion-report=decision.json")
+    assert [g["id"].split("::")[-1] for g in read_report()["gates"]] == ["test_dev"]
