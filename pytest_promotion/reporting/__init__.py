@@ -25,6 +25,6 @@ def verdict_of(gate: GateRecord) -> str:
 
 def summary_rows(decision: Decision) -> list[tuple[str, str, str, str]]:
     return [
-        (g.name if g.name == g.id else g.id, g.measured or "-", g.threshold or "-", verdict_of(g))
+        (g.name, g.measured or "-", g.threshold or "-", verdict_of(g))
         for g in decision.gates
     ]
