@@ -126,10 +126,10 @@ def decide(
         label = record.name if record.name == record.id else f"{record.name} ({record.id})"
         problem: str | None = None
         trigger = False
-        if record.outcome == NOT_RUN:
+        if record.crashed:
+            problem = f"gate {label} crashed its xdist worker"
+        elif record.outcome == NOT_RUN:
             problem = f"gate {label} did not run"
-        elif record.crashed:
-            problem = f"gate {label} crashed its worker"
         elif record.xfail:
             problem = f"gate {label} is marked xfail: a gate expected to fail cannot vouch"
         elif record.outcome == FAILED:

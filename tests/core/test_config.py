@@ -1,0 +1,146 @@
+"""Config mistakes end in one line naming file, table and key; secrets never leave."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+PASSING = "import pytest\n@pytest.mark.dev\ndef test_ok(): pass\n"
+
+
+def usage_error(pytester: pytest.Pytester, toml: str, *args: str) -> str:
+    pytester.makefile(".toml", promotion=toml)
+    pytester.makepyfile(PASSING)
+    result = pytester.runpytest_subprocess("--env=staging", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+    err = result.stderr.str()
+    assert "Traceback" not in err + result.stdout.str()
+    lines = [line for line in err.splitlines() if line.startswith("ERROR:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        ("[environments.staging]\nbase_ur = 'https://x'\n",
+         "ERROR: promotion.toml: [environments.staging] unknown key 'base_ur' (known keys: *"),
+        ("[environments.staging]\ntimeout = 'fast'\n",
+         "ERROR: promotion.toml: [environments.staging] key 'timeout': expected a number, found string 'fast'"),
+        ("[environments.staging]\ninsecure = 'yes'\n",
+         "ERROR: promotion.toml: [environments.staging] key 'insecure': expected true or false, found string 'yes'"),
+        ("[environments.staging\n", "ERROR: promotion.toml: invalid TOML: *"),
+        ("[environments.qa]\n",
+         "ERROR: promotion.toml: [environments.qa] is not in the chain ['dev', 'staging', 'prod']*"),
+        ("[promotion]\nenvironments = ['dev', 'prod; id']\n",
+         "ERROR: promotion.toml: [promotion] key 'environments': 'prod; id' is not a valid environment name"),
+        ("[promotion]\nconcurency = 3\n", "ERROR: promotion.toml: [promotion] unknown key 'concurency'*"),
+        ("[environments.staging]\nrollback = 'deploy \"unclosed'\n",
+         "ERROR: promotion.toml: [environments.staging] key 'rollback': No closing quotation"),
+        ("[environments.staging]\nca_bundle = 'certs/missing.pem'\n",
+         "ERROR: promotion.toml: [environments.staging] key 'ca_bundle': file certs/missing.pem not found"),
+        ("[environments.staging]\ndotenv = '.env.staging'\n",
+         "ERROR: promotion.toml: [environments.staging] key 'dotenv': file .env.staging not found"),
+        ("[environments.staging]\nbase_url = 'https://${NOPE_NOT_SET}/'\n",
+         "ERROR: promotion.toml: [environments.staging] key 'base_url': ${NOPE_NOT_SET} is not set*"),
+    ],
+)
+def test_config_errors_are_one_line(pytester: pytest.Pytester, toml: str, expected: str) -> None:
+    line = usage_error(pytester, toml)
+    # '*' is the only wildcard: brackets are literal here, as they are in TOML table names.
+    assert re.fullmatch(re.escape(expected).replace(r"\*", ".*"), line), line
+
+
+def test_missing_variable_in_another_environment_does_not_matter(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".toml", promotion="[environments.prod]\nbase_url = '${PROD_ONLY_VAR}'\n")
+    pytester.makepyfile(PASSING)
+    assert pytester.runpytest("--env=staging").ret == 0
+
+
+def test_explicit_config_path_and_missing_file(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(PASSING)
+    result = pytester.runpytest("--env=staging", "--promotion-config=nope.toml")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --promotion-config nope.toml: file not found"])
+    (pytester.path / "conf").mkdir()
+    (pytester.path / "conf" / "gates.toml").write_text("[environments.staging]\nallow_skips = false\n")
+    pytester.makepyfile(test_s="import pytest\n@pytest.mark.dev\ndef test_s():\n    pytest.skip('x')\n")
+    assert pytester.runpytest("--env=staging", "--promotion-config=conf/gates.toml").ret == 1
+
+
+def test_pyproject_tool_promotion(pytester: pytest.Pytester, read_report) -> None:
+    pytester.makepyprojecttoml(
+        """
+        [tool.promotion.promotion]
+        environments = ["development", "staging", "production"]
+
+        [tool.promotion.environments.staging]
+        rollback = "undo {env}"
+        """
+    )
+    pytester.makepyfile("import pytest\n@pytest.mark.dev\ndef test_f():\n    assert False\n")
+    pytester.runpytest("--env=staging", "--promotion-report=decision.json")
+    assert read_report()["rollback_command"] == "undo staging"
+
+
+def test_pyproject_errors_name_the_tool_table(pytester: pytest.Pytester) -> None:
+    pytester.makepyprojecttoml("[tool.promotion.environments.staging]\nbase_url = 3\n")
+    pytester.makepyfile(PASSING)
+    result = pytester.runpytest("--env=staging")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert (
+        "ERROR: pyproject.toml: [tool.promotion.environments.staging] key 'base_url': "
+        "expected a string, found number 3"
+    ) in result.stderr.lines
+
+
+def test_dotenv_values_resolve_and_process_environment_wins(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (pytester.path / ".env.staging").write_text("API_HOST=from-dotenv.test\nTOKEN=dotenv-token-123\n")
+    monkeypatch.setenv("TOKEN", "process-token-456")
+    pytester.makefile(
+        ".toml",
+        promotion='[environments.staging]\ndotenv = ".env.staging"\n'
+        'base_url = "https://${API_HOST}"\nvars = { token = "${TOKEN}" }\n',
+    )
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.dev
+        def test_env(promotion_env):
+            assert promotion_env.base_url == "https://from-dotenv.test"
+            assert promotion_env.vars["token"] == "process-token-456"
+        """
+    )
+    assert pytester.runpytest("--env=staging").ret == 0
+
+
+def test_secret_values_are_redacted_in_failures_and_reports(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, read_report
+) -> None:
+    monkeypatch.setenv("DB_PASSWORD", "s3cr3t-pa55")
+    pytester.makefile(
+        ".toml",
+        promotion='[environments.staging]\npostgres = "postgresql://app:${DB_PASSWORD}@127.0.0.1:1/app"\n',
+    )
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.dev
+        def test_db(promotion_env):
+            dsn = promotion_env.services["postgres"]
+            headers = {"Authorization": "Bearer abc.def.ghi"}
+            assert dsn.endswith("/other"), f"cannot reach {dsn}"
+        """
+    )
+    result = pytester.runpytest(
+        "--env=staging", "--showlocals", "--promotion-report=decision.json", "--junitxml=gate.xml"
+    )
+    assert result.ret == 1
+    everything = result.stdout.str() + result.stderr.str()
+    everything += (pytester.path / "decision.json").read_text() + (pytester.path / "gate.xml").read_text()
+    assert "s3cr3t-pa55" not in everything
+    assert "abc.def.ghi" not in everything
+    assert "postgresql://app:***@127.0.0.1:1/app" in read_report()["reasons"][0]

@@ -1,0 +1,140 @@
+"""One decision under xdist, even when a worker dies; a SIGTERM ends in block."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+MANY = """
+import pytest
+pytestmark = pytest.mark.dev
+
+@pytest.mark.parametrize("n", range(20))
+def test_gate(n, gate):
+    gate.measure(n, max=100)
+"""
+
+
+def test_xdist_one_decision_from_the_controller(pytester: pytest.Pytester, read_report) -> None:
+    pytester.makepyfile(MANY)
+    result = pytester.runpytest_subprocess("--env=staging", "-n", "2", "--promotion-report=decision.json")
+    assert result.ret == 0
+    report = read_report()
+    assert report["decision"] == "promote"
+    assert len(report["gates"]) == 20
+    assert report["gates"][5]["measured"] == "5"
+    assert result.stdout.str().count("decision: PROMOTE") == 1
+
+
+def test_xdist_worker_that_dies_blocks(pytester: pytest.Pytester, read_report) -> None:
+    pytester.makepyfile(
+        """
+        import os, pytest
+        pytestmark = pytest.mark.dev
+        def test_ok(): pass
+        def test_dies():
+            os._exit(1)
+        def test_ok_too(): pass
+        """
+    )
+    result = pytester.runpytest_subprocess("--env=staging", "-n", "2", "--promotion-report=decision.json")
+    assert result.ret != 0
+    report = read_report()
+    assert report["decision"] == "block"
+    dies = next(g for g in report["gates"] if g["id"].endswith("test_dies"))
+    assert dies["outcome"] != "passed"
+    assert any("test_dies" in r and "crashed" in r for r in report["reasons"])
+
+
+def test_xdist_rollback_trigger_propagates_from_worker(pytester: pytest.Pytester, read_report) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.staging
+        def test_health(gate):
+            gate.trigger_rollback()
+            gate.measure(503, max=299)
+        """
+    )
+    pytester.runpytest_subprocess("--env=staging", "-n", "2", "--promotion-report=decision.json")
+    assert read_report()["decision"] == "rollback"
+
+
+def test_sigterm_ends_in_block_with_report(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pathlib, time, pytest
+        @pytest.mark.dev
+        def test_ok(): pass
+        @pytest.mark.dev
+        def test_slow():
+            pathlib.Path("started").write_text("1")
+            time.sleep(60)
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "--env=staging", "--promotion-report=decision.json",
+         "--junitxml=gate.xml", "-p", "no:cacheprovider"],
+        cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    started = Path(pytester.path, "started")
+    deadline = time.monotonic() + 30
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert started.exists(), "the slow gate never started"
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode not in (0, None), out.decode()
+    report = json.loads(Path(pytester.path, "decision.json").read_text())
+    assert report["decision"] == "block"
+    assert "interrupted (SIGTERM)" in report["reasons"][0]
+    assert b"decision: BLOCK" in out
+    assert 'value="block"' in Path(pytester.path, "gate.xml").read_text()
+
+
+def test_sigkill_leaves_a_block_report_not_a_stale_promote(pytester: pytest.Pytester) -> None:
+    report_path = Path(pytester.path, "decision.json")
+    report_path.write_text(json.dumps({"decision": "promote"}))
+    pytester.makepyfile(
+        """
+        import pathlib, time, pytest
+        @pytest.mark.dev
+        def test_slow():
+            pathlib.Path("started").write_text("1")
+            time.sleep(60)
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "--env=staging", "--promotion-report=decision.json"],
+        cwd=pytester.path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while not Path(pytester.path, "started").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait(timeout=10)
+    assert json.loads(report_path.read_text())["decision"] == "block"
+
+
+def test_keyboard_interrupt_blocks(pytester: pytest.Pytester, read_report) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.dev
+        def test_ok(): pass
+        @pytest.mark.dev
+        def test_ctrl_c():
+            raise KeyboardInterrupt
+        """
+    )
+    result = pytester.runpytest_subprocess("--env=staging", "--promotion-report=decision.json")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    report = read_report()
+    assert report["decision"] == "block"
+    assert report["reasons"][0].startswith("the run was interrupted (KeyboardInterrupt)")
