@@ -1,0 +1,297 @@
+"""Real servers on loopback free ports for the service check kinds.
+
+Every fixture starts its own private instance (never the shared ones on 5432/6379),
+waits for readiness by polling, and stops the process at teardown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import IN_CI, free_port, require_binary
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+STARTUP_S = 30.0
+
+
+def wait_until(
+    what: str,
+    probe: Callable[[], bool],
+    proc: subprocess.Popen[bytes] | None = None,
+    log: Path | None = None,
+    timeout: float = STARTUP_S,
+) -> None:
+    """Poll ``probe`` until it is true; fail with the server's log if it never is."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            break
+        with contextlib.suppress(Exception):
+            if probe():
+                return
+        time.sleep(0.05)
+    tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
+    pytest.fail(f"{what} did not become ready within {timeout:g} s\n{tail}")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def port_open(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+        return True
+
+
+# --- Redis -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RedisServer:
+    port: int
+    password: str
+
+    @property
+    def url(self) -> str:
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+
+    def client(self) -> Any:
+        import redis
+
+        return redis.Redis(
+            host="127.0.0.1", port=self.port, password=self.password, socket_timeout=5
+        )
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    binary = require_binary("redis-server")
+    workdir = tmp_path_factory.mktemp("redis")
+    port, password = free_port(), "redis-Pa55-" + os.urandom(6).hex()
+    log = workdir / "redis.log"
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--requirepass",
+            password,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+            "--logfile",
+            str(log),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    server = RedisServer(port, password)
+    try:
+        wait_until("redis-server", lambda: bool(server.client().ping()), proc, log)
+        yield server
+    finally:
+        stop(proc)
+
+
+@pytest.fixture
+def stopped_redis_url() -> str:
+    """A Redis URL whose port nothing listens on: a server that is down."""
+    return f"redis://:redis-Pa55-stopped@127.0.0.1:{free_port()}/0"
+
+
+# --- PostgreSQL ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    port: int
+    password: str
+    datadir: Path
+
+    def url(self, password: str | None = None, **params: str) -> str:
+        pw = self.password if password is None else password
+        query = "&".join(f"{k}={v}" for k, v in params.items())
+        return f"postgresql://postgres:{pw}@127.0.0.1:{self.port}/postgres" + (
+            f"?{query}" if query else ""
+        )
+
+    def keyvalue(self) -> str:
+        return (
+            f"host=127.0.0.1 port={self.port} dbname=postgres user=postgres "
+            f"password={self.password}"
+        )
+
+
+class _PgCluster:
+    """One temporary directory owned by the postgres user, holding one or more clusters."""
+
+    def __init__(self) -> None:
+        # the packaged server's directory first: pg_basebackup etc. are not all on PATH
+        initdb = Path(PG_BIN, "initdb")
+        self.bin = PG_BIN if initdb.exists() else Path(require_binary("initdb")).parent
+        self.root = Path(tempfile.mkdtemp(prefix="pgprom-"))
+        self.as_pg: list[str] = []
+        if os.geteuid() == 0:
+            # initdb refuses to run as root; the data directory must belong to postgres.
+            try:
+                user = pwd.getpwnam("postgres")
+            except KeyError:
+                (pytest.fail if IN_CI else pytest.skip)("no postgres user to run the server as")
+            os.chown(self.root, user.pw_uid, user.pw_gid)
+            self.as_pg = [require_binary("runuser"), "-u", "postgres", "--"]
+        self.started: list[Path] = []
+
+    def run(self, *argv: str, env: dict[str, str] | None = None) -> None:
+        result = subprocess.run(
+            [*self.as_pg, *argv], capture_output=True, text=True, timeout=120, env=env, check=False
+        )
+        if result.returncode != 0:
+            pytest.fail(
+                f"{argv[0]} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+            )
+
+    def write(self, name: str, text: str) -> Path:
+        path = self.root / name
+        path.write_text(text)
+        if self.as_pg:
+            user = pwd.getpwnam("postgres")
+            os.chown(path, user.pw_uid, user.pw_gid)
+        return path
+
+    def start(self, datadir: Path, port: int) -> None:
+        self.run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(datadir),
+            "-l",
+            f"{datadir}.log",
+            "-w",
+            "-t",
+            str(int(STARTUP_S)),
+            "-o",
+            f"-p {port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "start",
+        )
+        self.started.append(datadir)
+
+    def close(self) -> None:
+        for datadir in reversed(self.started):
+            subprocess.run(
+                [
+                    *self.as_pg,
+                    str(self.bin / "pg_ctl"),
+                    "-D",
+                    str(datadir),
+                    "-m",
+                    "immediate",
+                    "-w",
+                    "stop",
+                ],
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _pg_ready(server: PostgresServer) -> bool:
+    import psycopg
+
+    with psycopg.connect(server.url(), connect_timeout=2) as conn:
+        return conn.execute("SELECT 1").fetchone() == (1,)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[_PgCluster]:
+    cluster = _PgCluster()
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server(pg_cluster: _PgCluster) -> PostgresServer:
+    """A private primary with scram password authentication, on a free loopback port."""
+    password = "pg-Pa55-" + os.urandom(6).hex()
+    pwfile = pg_cluster.write("pwfile", password + "\n")
+    datadir = pg_cluster.root / "primary"
+    pg_cluster.run(
+        str(pg_cluster.bin / "initdb"),
+        "-D",
+        str(datadir),
+        "-U",
+        "postgres",
+        "--auth=scram-sha-256",
+        f"--pwfile={pwfile}",
+        "-E",
+        "UTF8",
+        "--no-sync",
+        "--no-instructions",
+    )
+    pwfile.unlink()
+    port = free_port()
+    pg_cluster.start(datadir, port)
+    server = PostgresServer(port, password, datadir)
+    wait_until("postgres", lambda: _pg_ready(server), log=Path(f"{datadir}.log"))
+    return server
+
+
+@pytest.fixture(scope="session")
+def postgres_standby(pg_cluster: _PgCluster, postgres_server: PostgresServer) -> PostgresServer:
+    """A streaming standby of ``postgres_server`` (pg_basebackup -R), on its own port."""
+    datadir = pg_cluster.root / "standby"
+    env = {**os.environ, "PGPASSWORD": postgres_server.password}
+    pg_cluster.run(
+        str(pg_cluster.bin / "pg_basebackup"),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(postgres_server.port),
+        "-U",
+        "postgres",
+        "-D",
+        str(datadir),
+        "-R",
+        "-X",
+        "stream",
+        "--no-sync",
+        env=env,
+    )
+    port = free_port()
+    pg_cluster.start(datadir, port)
+    server = PostgresServer(port, postgres_server.password, datadir)
+
+    def streaming() -> bool:
+        import psycopg
+
+        with psycopg.connect(server.url(), connect_timeout=2) as conn:
+            row = conn.execute("SELECT status FROM pg_stat_wal_receiver").fetchone()
+            return row == ("streaming",)
+
+    wait_until("postgres standby", streaming, log=Path(f"{datadir}.log"))
+    return server
