@@ -1,0 +1,488 @@
+"""``http`` check, and :class:`BoundSession` for Python gates.
+
+Every request is bounded by a total deadline (a watchdog shuts the socket down when it
+passes, so a server trickling one byte a second fails on time), every body read by a
+size cap; TLS is verified against the target's ``ca_bundle`` unless the target says
+``insecure = true``; redirects are followed only within the same origin (scheme, host,
+port), so credentials never travel to another host.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from functools import cache
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin, urlsplit
+
+from ..redact import redact, redact_url
+from .base import CheckConfigError, CheckFailed, Outcome, Target
+
+if TYPE_CHECKING:
+    import requests
+
+__all__ = ["KEYS", "ROLLBACK", "BoundSession", "run", "session_for", "validate"]
+
+KEYS: dict[str, type | tuple[type, ...]] = {
+    "http": str,
+    "method": str,
+    "headers": dict,
+    "expect_status": (int, list),
+    "expect_json": dict,
+    "expect_body": str,
+    "max_latency_ms": (int, float),
+    "max_body_bytes": int,
+}
+ROLLBACK = True
+
+MAX_BODY_BYTES = 1 << 20
+MAX_REDIRECTS = 5
+INSECURE = "TLS verification disabled (insecure = true)"
+_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+_SENSITIVE = re.compile(r"(?i)auth|token|key|secret|cookie|session|password")
+_QUERY_SECRET = re.compile(
+    r"(?i)([?&][^=&#\s]*(?:token|key|secret|password|auth|sig)[^=&#\s]*=)[^&#\s]+"
+)
+_local = threading.local()
+
+
+class _Watchdog:
+    """Shuts the sockets of a request down when its total deadline passes."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.fired = False
+        self._done = False
+        self._conns: list[Any] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(deadline - time.monotonic(), 0), self._fire)
+        self._timer.daemon = True
+
+    def remaining(self) -> float:
+        return max(self.deadline - time.monotonic(), 0.001)
+
+    def watch(self, conn: Any) -> None:
+        with self._lock:
+            self._conns.append(conn)
+
+    def _fire(self) -> None:
+        import socket
+
+        with self._lock:
+            if self._done:
+                return
+            self.fired = True
+            for conn in self._conns:
+                sock = getattr(conn, "sock", None)
+                if sock is not None:
+                    # the plain socket's shutdown: wakes a blocked read in another thread
+                    with suppress(OSError):
+                        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        _local.watchdog = self
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._done = True
+        self._timer.cancel()
+        _local.watchdog = None
+
+
+@cache
+def _adapter_class() -> type[Any]:
+    """An HTTPAdapter whose connection pools report each connection to the watchdog."""
+    from requests.adapters import HTTPAdapter
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    def watched(conn: Any) -> Any:
+        dog = getattr(_local, "watchdog", None)
+        if dog is not None:
+            dog.watch(conn)
+        return conn
+
+    class Pool(HTTPConnectionPool):
+        def _get_conn(self, timeout: float | None = None) -> Any:
+            return watched(super()._get_conn(timeout))
+
+    class TLSPool(HTTPSConnectionPool):
+        def _get_conn(self, timeout: float | None = None) -> Any:
+            return watched(super()._get_conn(timeout))
+
+    class Adapter(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = {"http": Pool, "https": TLSPool}
+
+    return Adapter
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+def _hostport(url: str) -> str:
+    _scheme, host, port = _origin(url)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class BoundSession:
+    """An HTTP session bound to one environment: base URL, deadline, trust, caps.
+
+    ``get("/health")`` resolves the path against ``base_url``, verifies TLS with the
+    target's CA bundle, bounds the whole exchange (connect, headers, body) by ``timeout``
+    seconds, reads at most ``max_body_bytes`` and follows redirects only within the
+    same scheme, host and port. Failures raise :class:`CheckFailed` with one redacted
+    line (no chained traceback that could carry a secret).
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        timeout: float = 5.0,
+        verify: bool | str = True,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        max_redirects: int = MAX_REDIRECTS,
+        headers: Mapping[str, str] | None = None,
+        secrets: tuple[str, ...] = (),
+    ) -> None:
+        import requests
+
+        self.base_url = base_url
+        self.timeout = timeout
+        self.verify = verify
+        self.max_body_bytes = max_body_bytes
+        self.max_redirects = max_redirects
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = "pytest-promotion"
+        self.session.headers.update(headers or {})
+        adapter = _adapter_class()(max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        sensitive = [v for k, v in self.session.headers.items() if _SENSITIVE.search(k)]
+        self.secrets = (*secrets, *(str(v) for v in sensitive))
+        self.warnings = [] if verify is not False else [INSECURE]
+
+    def url(self, path: str) -> str:
+        """``path`` relative to ``base_url`` (a full URL is used as it is)."""
+        if "://" in path or not self.base_url:
+            return path
+        return urljoin(self.base_url.rstrip("/") + "/", path.lstrip("/"))
+
+    def redact(self, text: str) -> str:
+        text = _QUERY_SECRET.sub(r"\1***", redact_url(text))
+        return redact(text, self.secrets)
+
+    def request(
+        self, method: str, url: str, *, timeout: float | None = None, **kwargs: Any
+    ) -> requests.Response:
+        """The response, its body read (``.content``, ``.json()`` work), or CheckFailed."""
+        response, truncated = self.fetch(method, url, timeout=timeout, **kwargs)
+        if truncated:
+            raise CheckFailed(self.redact(f"response body larger than {self.max_body_bytes} bytes"))
+        return response
+
+    def fetch(
+        self,
+        method: str,
+        url: str,
+        *,
+        timeout: float | None = None,
+        expect_status: Collection[int] = (),
+        **kwargs: Any,
+    ) -> tuple[requests.Response, bool]:
+        """Like :meth:`request`; a body over the cap is cut there, and the flag says so.
+
+        A redirect whose status is in ``expect_status`` is returned, not followed.
+        """
+        import warnings
+
+        budget = self.timeout if timeout is None else timeout
+        kwargs.pop("allow_redirects", None)
+        kwargs.pop("stream", None)
+        kwargs.setdefault("verify", self.verify)
+        start = time.monotonic()
+        with _Watchdog(start + budget) as dog, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Unverified HTTPS request")
+            response = self._send(dog, method.upper(), self.url(url), budget, expect_status, kwargs)
+            response.elapsed = type(response.elapsed)(seconds=time.monotonic() - start)
+            try:
+                body, truncated = self._read(dog, response, budget)
+            finally:
+                response.close()
+        response._content = body
+        return response, truncated
+
+    def _send(
+        self,
+        dog: _Watchdog,
+        method: str,
+        url: str,
+        budget: float,
+        expected: Collection[int],
+        kwargs: dict[str, Any],
+    ) -> requests.Response:
+        for _hop in range(self.max_redirects + 1):
+            with self._errors(dog, url, budget, "no response"):
+                response = self.session.request(
+                    method,
+                    url,
+                    allow_redirects=False,
+                    stream=True,
+                    timeout=dog.remaining(),
+                    **kwargs,
+                )
+            sent = response.request.headers  # incl. Basic auth built from URL credentials
+            self.secrets += tuple(str(v) for k, v in sent.items() if _SENSITIVE.search(k))
+            location = response.headers.get("Location")
+            if not response.is_redirect or not location or response.status_code in expected:
+                return response
+            following = urljoin(url, location)
+            if _origin(following) != _origin(url):
+                what = "scheme" if _origin(following)[0] != _origin(url)[0] else "host"
+                response.reason = f"redirect to {following} not followed (another {what})"
+                return response
+            response.close()
+            if response.status_code in (301, 302, 303) and method not in ("GET", "HEAD"):
+                method = "GET"
+                for key in ("data", "json", "files"):
+                    kwargs.pop(key, None)
+            url = following
+        raise CheckFailed(self.redact(f"too many redirects (more than {self.max_redirects})"))
+
+    def _read(
+        self, dog: _Watchdog, response: requests.Response, budget: float
+    ) -> tuple[bytes, bool]:
+        chunks: list[bytes] = []
+        size = 0
+        with self._errors(dog, response.url, budget, "response body not complete"):
+            for chunk in response.iter_content(64 * 1024):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > self.max_body_bytes:
+                    return b"".join(chunks)[: self.max_body_bytes], True
+        if dog.fired:
+            raise CheckFailed(f"response body not complete within {budget:g} s")
+        return b"".join(chunks), False
+
+    @contextmanager
+    def _errors(self, dog: _Watchdog, url: str, budget: float, late: str) -> Iterator[None]:
+        """Turn whatever requests raises into one actionable, redacted line."""
+        import requests
+
+        try:
+            yield
+        except requests.RequestException as exc:
+            raise CheckFailed(
+                self.redact(_describe(exc, url, budget, late, dog.fired, self.verify))
+            ) from None
+        if dog.fired:
+            raise CheckFailed(f"{late} within {budget:g} s")
+
+    def get(self, url: str, **kwargs: Any) -> requests.Response:
+        return self.request("GET", url, **kwargs)
+
+    def head(self, url: str, **kwargs: Any) -> requests.Response:
+        return self.request("HEAD", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> requests.Response:
+        return self.request("POST", url, **kwargs)
+
+    def put(self, url: str, **kwargs: Any) -> requests.Response:
+        return self.request("PUT", url, **kwargs)
+
+    def delete(self, url: str, **kwargs: Any) -> requests.Response:
+        return self.request("DELETE", url, **kwargs)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> BoundSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _describe(
+    exc: BaseException, url: str, budget: float, late: str, fired: bool, verify: bool | str
+) -> str:
+    import requests
+
+    from .tls import _walk, describe_ssl_error
+
+    where = _hostport(url)
+    if fired or isinstance(exc, requests.ReadTimeout):
+        return f"{late} within {budget:g} s"
+    if isinstance(exc, requests.ConnectTimeout):
+        return f"no connection to {where} within {budget:g} s"
+    if isinstance(exc, requests.exceptions.SSLError):
+        ca = verify if isinstance(verify, str) else None
+        return describe_ssl_error(exc, _origin(url)[1], ca) or f"TLS error with {where}: {exc}"
+    causes = list(_walk(exc))
+    if any(isinstance(e, ConnectionRefusedError) for e in causes):
+        return f"connection refused by {where}"
+    if any(type(e).__name__ == "NameResolutionError" for e in causes):
+        return f"cannot resolve host {_origin(url)[1]}"
+    if any(type(e).__name__ == "RemoteDisconnected" for e in causes):
+        return f"{where} closed the connection without a response"
+    if any(isinstance(e, TimeoutError) for e in causes):
+        return f"{late} within {budget:g} s"
+    return f"request to {url} failed: {type(exc).__name__}: {exc}"
+
+
+def session_for(target: Target, **overrides: Any) -> BoundSession:
+    """A :class:`BoundSession` for ``target``: its base URL, timeout, trust and secrets."""
+    verify: bool | str = str(target.path(target.ca_bundle)) if target.ca_bundle else True
+    options: dict[str, Any] = {
+        "timeout": target.timeout,
+        "verify": False if target.insecure else verify,
+        "secrets": target.secrets,
+    }
+    options.update(overrides)
+    return BoundSession(target.base_url, **options)
+
+
+def _statuses(spec: Mapping[str, Any]) -> list[int]:
+    value = spec.get("expect_status", [])
+    return [value] if isinstance(value, int) else list(value)
+
+
+def validate(spec: Mapping[str, Any], where: str) -> None:
+    def bad(key: str, expected: str, found: Any) -> CheckConfigError:
+        return CheckConfigError(f"{where}: key {key!r}: expected {expected}, found {found!r}")
+
+    target = spec.get("http")
+    if not isinstance(target, str) or not target.strip() or " " in target.strip():
+        raise bad("http", "a path like /health or a full URL", target)
+    if "://" in target and urlsplit(target).scheme not in ("http", "https"):
+        raise bad("http", "an http:// or https:// URL", target)
+    if str(spec.get("method", "GET")).upper() not in _METHODS:
+        raise bad("method", " or ".join(sorted(_METHODS)), spec.get("method"))
+    headers = spec.get("headers", {})
+    if not isinstance(headers, Mapping) or not all(isinstance(v, str) for v in headers.values()):
+        raise bad("headers", "a table of strings", "a non-string value")
+    statuses = spec.get("expect_status", [])
+    listed = [statuses] if isinstance(statuses, int) else statuses
+    if not isinstance(listed, list) or not all(
+        isinstance(s, int) and not isinstance(s, bool) and 100 <= s <= 599 for s in listed
+    ):
+        raise bad("expect_status", "an HTTP status (100-599) or a list of them", statuses)
+    if "expect_body" in spec:
+        try:
+            re.compile(spec["expect_body"])
+        except (re.error, TypeError) as exc:
+            raise bad("expect_body", f"a regular expression ({exc})", spec["expect_body"]) from None
+    for key in ("max_latency_ms", "max_body_bytes"):
+        value = spec.get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise bad(key, "a number > 0", value)
+
+
+def _flatten(expected: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for key, value in expected.items():
+        if isinstance(value, Mapping):
+            yield from _flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def _lookup(document: Any, path: str) -> tuple[bool, Any]:
+    current = document
+    for part in path.split("."):
+        if isinstance(current, dict) and part in current:
+            current = current[part]
+        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
+            current = current[int(part)]
+        else:
+            return False, None
+    return True, current
+
+
+def _same(expected: Any, got: Any) -> bool:
+    if isinstance(expected, bool) or isinstance(got, bool):
+        return type(expected) is type(got) and expected == got
+    return bool(expected == got)
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_json(response: requests.Response, expected: Mapping[str, Any]) -> list[str]:
+    try:
+        document = json.loads(response.content)
+    except ValueError:
+        kind = response.headers.get("Content-Type", "no content type").split(";")[0]
+        start = response.content[:40].decode("utf-8", "replace").strip()
+        return [f"body is not JSON ({kind}): {start!r}"]
+    problems = []
+    for path, value in _flatten(expected):
+        found, got = _lookup(document, path)
+        if not found:
+            problems.append(f"{path}: expected {_show(value)}, got nothing (no such key)")
+        elif not _same(value, got):
+            problems.append(f"{path}: expected {_show(value)}, got {_show(got)}")
+    return problems
+
+
+def run(spec: Mapping[str, Any], target: Target) -> Outcome:
+    timeout = float(spec.get("timeout", target.timeout))
+    cap = int(spec.get("max_body_bytes", MAX_BODY_BYTES))
+    max_ms = spec.get("max_latency_ms")
+    threshold = f"<= {max_ms:g} ms" if max_ms is not None else None
+    statuses = _statuses(spec)
+    session = session_for(target, timeout=timeout, max_body_bytes=cap, headers=spec.get("headers"))
+    url = session.url(spec["http"])
+    details: dict[str, Any] = {"url": session.redact(url), "warnings": list(session.warnings)}
+
+    def done(
+        passed: bool, message: str, measured: Any = None, limit: str | None = threshold
+    ) -> Outcome:
+        if session.warnings:
+            message += "; " + "; ".join(session.warnings)
+        unit = "ms" if isinstance(measured, float) else ""
+        redacted = {k: session.redact(v) if isinstance(v, str) else v for k, v in details.items()}
+        return Outcome(passed, session.redact(message), measured, limit, unit, details=redacted)
+
+    if "://" not in spec["http"] and not target.base_url:
+        return done(False, f"{spec['http']} is a path, but the environment has no base_url")
+    try:
+        with session:
+            response, truncated = session.fetch(
+                str(spec.get("method", "GET")), url, expect_status=statuses
+            )
+    except CheckFailed as failed:
+        return done(False, failed.message)
+    latency = round(response.elapsed.total_seconds() * 1000, 1)
+    details.update(status=response.status_code, latency_ms=latency, body_truncated=truncated)
+    details["body"] = response.content[:500].decode("utf-8", "replace")
+    problems: list[str] = []
+    code = response.status_code
+    if (code not in statuses) if statuses else not 200 <= code < 300:
+        want = " or ".join(map(str, statuses)) if statuses else "2xx"
+        note = f" ({response.reason})" if response.reason.startswith("redirect to ") else ""
+        return done(False, f"expected {want}, got {code}{note}", code, f"status {want}")
+    needs_body = "expect_json" in spec or "expect_body" in spec
+    if needs_body and truncated:
+        problems.append(f"response body larger than {cap} bytes (max_body_bytes)")
+    elif "expect_json" in spec:
+        problems += _check_json(response, spec["expect_json"])
+    body_re = spec.get("expect_body")
+    if needs_body and not truncated and body_re and not re.search(body_re, response.text):
+        problems.append(f"body does not match /{body_re}/")
+    if problems:
+        return done(False, "; ".join(problems), latency)
+    if max_ms is not None and latency > max_ms:
+        return done(False, f"{latency:.0f} ms > {max_ms:g} ms", latency)
+    return done(True, f"{code} in {latency:.0f} ms", latency)

@@ -1,0 +1,380 @@
+from __future__ import annotations
+
+import re
+import ssl
+import time
+from typing import Any
+
+import pytest
+
+from pytest_promotion.checks import http
+from pytest_promotion.checks.base import CheckConfigError, CheckFailed, Target
+from tests.support import free_port
+
+from .conftest import Servers, days
+
+pytestmark = pytest.mark.integration
+
+INSECURE = "TLS verification disabled (insecure = true)"
+
+
+def target(servers: Servers, base_url: str | None, **kw: Any) -> Target:
+    kw.setdefault("timeout", 1.0)
+    return Target(env="staging", base_url=base_url, ca_bundle=str(servers.ca_file), **kw)
+
+
+def check(servers: Servers, base_url: str | None, value: str, **spec: Any) -> http.Outcome:
+    tkw = {k: spec.pop(k) for k in ("insecure", "secrets") if k in spec}
+    return http.run({"http": value, **spec}, target(servers, base_url, **tkw))
+
+
+# --- what passes -------------------------------------------------------------
+
+
+def test_healthy_https_endpoint_passes(servers: Servers) -> None:
+    server = servers.https()
+    out = check(
+        servers,
+        server.url,
+        "/health",
+        expect_status=200,
+        expect_json={"status": "ok"},
+        max_latency_ms=2000,
+    )
+    assert out.passed, out.message
+    assert re.fullmatch(r"200 in \d+ ms", out.message)
+    assert isinstance(out.measured, float) and out.unit == "ms"
+    assert out.threshold == "<= 2000 ms"
+    assert out.details["warnings"] == []
+
+
+def test_nested_and_dotted_json_keys(servers: Servers) -> None:
+    server = servers.https()
+    ok = check(servers, server.url, "/health", expect_json={"checks.db": "ok", "items.0.n": 1})
+    assert ok.passed, ok.message
+    nested = check(servers, server.url, "/health", expect_json={"checks": {"db": "fail"}})
+    assert not nested.passed
+    assert nested.message == 'checks.db: expected "fail", got "ok"'
+
+
+def test_full_url_without_base_url(servers: Servers) -> None:
+    server = servers.http()
+    assert check(servers, None, server.url + "/health").passed
+    out = check(servers, None, "/health")
+    assert out.message == "/health is a path, but the environment has no base_url"
+
+
+# --- what a failing service looks like ----------------------------------------
+
+
+def test_200_with_status_down_fails_on_expect_json(servers: Servers) -> None:
+    server = servers.https()
+    out = check(servers, server.url, "/down", expect_json={"status": "ok"})
+    assert not out.passed
+    assert out.message == 'status: expected "ok", got "DOWN"'
+    # without expect_json the body is not judged: 200 is a pass
+    assert check(servers, server.url, "/down").passed
+
+
+def test_every_json_mismatch_is_named(servers: Servers) -> None:
+    server = servers.https()
+    out = check(
+        servers,
+        server.url,
+        "/down",
+        expect_json={"status": "ok", "checks.db": "ok", "version": "1.2"},
+    )
+    assert out.message == (
+        'status: expected "ok", got "DOWN"; checks.db: expected "ok", got "DOWN"; '
+        'version: expected "1.2", got nothing (no such key)'
+    )
+
+
+def test_wrong_status(servers: Servers) -> None:
+    server = servers.https()
+    out = check(servers, server.url, "/unavailable", expect_status=200)
+    assert (out.passed, out.message, out.measured, out.threshold) == (
+        False,
+        "expected 200, got 503",
+        503,
+        "status 200",
+    )
+    out = check(servers, server.url, "/unavailable")
+    assert out.message == "expected 2xx, got 503"
+    assert check(servers, server.url, "/unavailable", expect_status=[200, 503]).passed
+
+
+def test_body_not_json(servers: Servers) -> None:
+    server = servers.http()
+    out = check(servers, server.url, "/html", expect_json={"status": "ok"})
+    assert not out.passed
+    assert out.message == "body is not JSON (text/html): '<!doctype html><p>hello</p>'"
+
+
+def test_expect_body_regex(servers: Servers) -> None:
+    server = servers.http()
+    assert check(servers, server.url, "/html", expect_body=r"<p>hel+o").passed
+    out = check(servers, server.url, "/html", expect_body="goodbye")
+    assert out.message == "body does not match /goodbye/"
+
+
+def test_latency_over_limit(servers: Servers) -> None:
+    server = servers.http()
+    out = check(servers, server.url, "/slow", max_latency_ms=100)
+    assert not out.passed
+    assert re.fullmatch(r"\d+ ms > 100 ms", out.message), out.message
+    assert isinstance(out.measured, float) and out.measured >= 300
+    assert out.threshold == "<= 100 ms"
+
+
+def test_connection_refused_names_host_and_port() -> None:
+    port = free_port()
+    out = http.run(
+        {"http": "/health"}, Target(env="dev", base_url=f"http://127.0.0.1:{port}", timeout=1)
+    )
+    assert (out.passed, out.message) == (False, f"connection refused by 127.0.0.1:{port}")
+
+
+def test_server_that_never_answers_times_out(servers: Servers) -> None:
+    port = servers.silent()
+    start = time.monotonic()
+    out = check(servers, f"http://127.0.0.1:{port}", "/health", timeout=0.5)
+    assert (out.passed, out.message) == (False, "no response within 0.5 s")
+    assert time.monotonic() - start < 1.5
+
+
+def test_body_one_byte_a_second_fails_at_the_deadline(servers: Servers) -> None:
+    server = servers.http()
+    start = time.monotonic()
+    out = check(servers, server.url, "/trickle", timeout=0.5)
+    elapsed = time.monotonic() - start
+    assert (out.passed, out.message) == (False, "response body not complete within 0.5 s")
+    assert elapsed < 1.5
+
+
+def test_endless_body_is_capped(servers: Servers) -> None:
+    server = servers.http()
+    start = time.monotonic()
+    out = check(
+        servers, server.url, "/endless", expect_json={"status": "ok"}, max_body_bytes=100_000
+    )
+    assert (out.passed, out.message) == (
+        False,
+        "response body larger than 100000 bytes (max_body_bytes)",
+    )
+    # a status-only check reads up to the cap and does not judge the rest
+    out = check(servers, server.url, "/endless")
+    assert out.passed and out.details["body_truncated"] is True
+    assert time.monotonic() - start < 3
+
+
+# --- TLS ----------------------------------------------------------------------
+
+
+def test_expired_certificate(servers: Servers) -> None:
+    server = servers.https(not_before=days(-30), not_after=days(-2))
+    out = check(servers, server.url, "/health")
+    assert (out.passed, out.message) == (False, "certificate for localhost expired")
+
+
+def test_hostname_mismatch(servers: Servers) -> None:
+    server = servers.https(None, "wrong.example")
+    out = check(servers, server.url, "/health")
+    assert (out.passed, out.message) == (False, "certificate does not match hostname localhost")
+
+
+def test_unknown_ca(servers: Servers) -> None:
+    server = servers.https(ca=servers.other_ca)
+    out = check(servers, server.url, "/health")
+    assert not out.passed
+    assert out.message == (
+        f"certificate for localhost is issued by an unknown CA, not in ca_bundle {servers.ca_file}"
+    )
+
+
+def test_insecure_turns_verification_off_loudly(servers: Servers) -> None:
+    server = servers.https(ca=servers.other_ca)
+    out = check(servers, server.url, "/health", insecure=True)
+    assert out.passed
+    assert out.message.endswith("; " + INSECURE)
+    assert out.details["warnings"] == [INSECURE]
+
+
+def test_plain_http_on_https_url(servers: Servers) -> None:
+    server = servers.http()
+    out = check(servers, f"https://127.0.0.1:{server.port}", "/health")
+    assert out.message == "127.0.0.1 did not answer with TLS (plain HTTP on a TLS port?)"
+
+
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion:DeprecationWarning")
+def test_protocol_version_rejected(servers: Servers) -> None:
+    try:
+        server = servers.https(max_version=ssl.TLSVersion.TLSv1_1)
+        server.context.set_ciphers("DEFAULT:@SECLEVEL=0")  # type: ignore[union-attr]
+        server.context.minimum_version = ssl.TLSVersion.TLSv1  # type: ignore[union-attr]
+    except (ssl.SSLError, ValueError) as exc:
+        pytest.skip(f"this OpenSSL cannot serve TLS 1.1: {exc}")
+    out = check(servers, server.url, "/health")
+    assert not out.passed
+    assert out.message.startswith("TLS protocol version rejected by localhost"), out.message
+
+
+# --- redirects ------------------------------------------------------------------
+
+
+def test_same_origin_redirect_is_followed_with_credentials(servers: Servers) -> None:
+    server = servers.https()
+    out = check(
+        servers,
+        server.url,
+        "/redirect-same",
+        expect_json={"status": "ok"},
+        headers={"Authorization": "Bearer tok-123456"},
+    )
+    assert out.passed, out.message
+    assert [r["path"] for r in server.requests] == ["/redirect-same", "/health"]
+    assert server.requests[1]["headers"]["Authorization"] == "Bearer tok-123456"
+
+
+def test_redirect_to_another_host_is_not_followed(servers: Servers) -> None:
+    other = servers.http(host="127.0.0.2")
+    first = servers.http({"/go": lambda h: h.redirect(f"{other.url}/health")})
+    out = check(servers, first.url, "/go", headers={"Authorization": "Bearer tok-123456"})
+    assert not out.passed
+    assert out.message == (
+        f"expected 2xx, got 302 (redirect to {other.url}/health not followed (another host))"
+    )
+    # the same through the session a Python gate uses
+    with http.session_for(
+        target(servers, first.url), headers={"Authorization": "Bearer tok-1"}
+    ) as s:
+        assert s.get("/go").status_code == 302
+    assert other.requests == []  # nothing, and so no Authorization, reached the other host
+    # asked for explicitly, the redirect itself is the expected answer
+    assert check(servers, first.url, "/go", expect_status=302).passed
+
+
+def test_redirect_http_to_https_is_not_followed(servers: Servers) -> None:
+    secure = servers.https()
+    plain = servers.http(
+        {"/go": lambda h: h.redirect(f"https://127.0.0.1:{secure.port}/health", 301)}
+    )
+    out = check(servers, plain.url, "/go")
+    assert out.message == (
+        f"expected 2xx, got 301 (redirect to https://127.0.0.1:{secure.port}/health "
+        "not followed (another scheme))"
+    )
+    assert secure.requests == []
+
+
+def test_redirect_loop(servers: Servers) -> None:
+    server = servers.http()
+    out = check(servers, server.url, "/loop")
+    assert (out.passed, out.message) == (False, "too many redirects (more than 5)")
+    assert len(server.requests) == 6
+
+
+# --- secrets ------------------------------------------------------------------------
+
+
+def test_secrets_never_reach_messages_or_details(servers: Servers) -> None:
+    server = servers.http()
+    token = "Bearer tok-SECRET-9876"
+    url = server.url.replace("http://", "http://deploy:pw-SECRET-42@")
+    out = check(
+        servers,
+        url,
+        "/echo-auth?key=pw-SECRET-42",
+        headers={"X-Api-Key": "key-SECRET-1", "Authorization": token},
+        secrets=("pw-SECRET-42",),
+    )
+    text = repr(out)
+    assert not out.passed and out.message == "expected 2xx, got 500"
+    assert "SECRET" not in text, text
+    assert "tok-" not in text
+    # URL credentials win over the header (requests' rule); their Basic form is redacted too
+    sent = server.requests[0]["headers"]["Authorization"]
+    assert sent.startswith("Basic ") and sent[6:] not in text
+
+    plain = check(servers, server.url, "/echo-auth", headers={"Authorization": token})
+    assert server.requests[1]["headers"]["Authorization"] == token  # sent, just never shown
+    assert "tok-SECRET" not in repr(plain)
+
+    port = free_port()
+    refused = check(
+        servers, f"http://deploy:pw-SECRET-42@127.0.0.1:{port}", "/x?token=pw-SECRET-42"
+    )
+    assert refused.message == f"connection refused by 127.0.0.1:{port}"
+    assert "SECRET" not in repr(refused)
+
+
+# --- the session for Python gates -------------------------------------------------
+
+
+def test_bound_session(servers: Servers) -> None:
+    server = servers.https()
+    with http.session_for(target(servers, server.url)) as s:
+        response = s.get("/health")
+        assert response.json()["status"] == "ok"
+        assert response.elapsed.total_seconds() < 1
+        assert s.get("/redirect-same").json()["status"] == "ok"
+
+
+def test_bound_session_raises_one_line(servers: Servers) -> None:
+    server = servers.http()
+    port = servers.silent()
+    with http.session_for(target(servers, server.url, timeout=0.5), max_body_bytes=1000) as s:
+        with pytest.raises(CheckFailed, match=r"^response body larger than 1000 bytes$"):
+            s.get("/endless")
+        with pytest.raises(CheckFailed, match=r"^no response within 0\.5 s$"):
+            s.get(f"http://127.0.0.1:{port}/")
+
+
+# --- validation -------------------------------------------------------------------
+
+
+STATUS = "W: key 'expect_status': expected an HTTP status (100-599) or a list of them"
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (
+            {"http": "ftp://x/y"},
+            "W: key 'http': expected an http:// or https:// URL, found 'ftp://x/y'",
+        ),
+        (
+            {"http": "/h", "method": "FETCH"},
+            "W: key 'method': expected DELETE or GET or HEAD or OPTIONS or PATCH or POST or PUT, "
+            "found 'FETCH'",
+        ),
+        (
+            {"http": "/h", "expect_status": "200"},
+            f"{STATUS}, found '200'",
+        ),
+        (
+            {"http": "/h", "expect_status": [200, 999]},
+            f"{STATUS}, found [200, 999]",
+        ),
+        (
+            {"http": "/h", "max_latency_ms": 0},
+            "W: key 'max_latency_ms': expected a number > 0, found 0",
+        ),
+        (
+            {"http": "/h", "headers": {"A": 1}},
+            "W: key 'headers': expected a table of strings, found 'a non-string value'",
+        ),
+    ],
+)
+def test_validate(spec: dict[str, Any], message: str) -> None:
+    with pytest.raises(CheckConfigError) as info:
+        http.validate(spec, "W")
+    assert str(info.value) == message
+
+
+def test_validate_regex() -> None:
+    with pytest.raises(
+        CheckConfigError, match=r"^W: key 'expect_body': expected a regular expression"
+    ):
+        http.validate({"http": "/h", "expect_body": "("}, "W")
+    http.validate({"http": "/h", "expect_status": [200, 204], "expect_body": "ok"}, "W")
