@@ -209,7 +209,9 @@ class BoundSession:
         budget = self.timeout if timeout is None else timeout
         kwargs.pop("allow_redirects", None)
         kwargs.pop("stream", None)
-        kwargs.setdefault("verify", self.verify)
+        if kwargs.pop("verify", self.verify) != self.verify:
+            raise ValueError("verify cannot be changed per request: set insecure = true instead")
+        kwargs["verify"] = self.verify
         start = time.monotonic()
         with _Watchdog(start + budget) as dog, warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Unverified HTTPS request")
@@ -285,6 +287,8 @@ class BoundSession:
             raise CheckFailed(
                 self.redact(_describe(exc, url, budget, late, dog.fired, self.verify))
             ) from None
+        except OSError as exc:  # e.g. requests' "Could not find a suitable TLS CA bundle"
+            raise CheckFailed(self.redact(f"request to {_hostport(url)} failed: {exc}")) from None
         if dog.fired:
             raise CheckFailed(f"{late} within {budget:g} s")
 
@@ -437,6 +441,14 @@ def _check_json(response: requests.Response, expected: Mapping[str, Any]) -> lis
 
 
 def run(spec: Mapping[str, Any], target: Target) -> Outcome:
+    try:
+        return _run(spec, target)
+    except Exception as exc:  # a bug here must fail the gate, never pass it or crash the run
+        message = f"http check could not run: {type(exc).__name__}: {redact_url(str(exc))}"
+        return Outcome(passed=False, message=redact(message, target.secrets))
+
+
+def _run(spec: Mapping[str, Any], target: Target) -> Outcome:
     timeout = float(spec.get("timeout", target.timeout))
     cap = int(spec.get("max_body_bytes", MAX_BODY_BYTES))
     max_ms = spec.get("max_latency_ms")
@@ -457,6 +469,8 @@ def run(spec: Mapping[str, Any], target: Target) -> Outcome:
 
     if "://" not in spec["http"] and not target.base_url:
         return done(False, f"{spec['http']} is a path, but the environment has no base_url")
+    if target.ca_bundle and not target.insecure and not target.path(target.ca_bundle).is_file():
+        return done(False, f"ca_bundle {target.path(target.ca_bundle)} does not exist")
     try:
         with session:
             response, truncated = session.fetch(
@@ -471,7 +485,8 @@ def run(spec: Mapping[str, Any], target: Target) -> Outcome:
     code = response.status_code
     if (code not in statuses) if statuses else not 200 <= code < 300:
         want = " or ".join(map(str, statuses)) if statuses else "2xx"
-        note = f" ({response.reason})" if response.reason.startswith("redirect to ") else ""
+        reason = response.reason or ""
+        note = f" ({reason})" if reason.startswith("redirect to ") else ""
         return done(False, f"expected {want}, got {code}{note}", code, f"status {want}")
     needs_body = "expect_json" in spec or "expect_body" in spec
     if needs_body and truncated:

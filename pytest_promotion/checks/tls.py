@@ -233,6 +233,9 @@ def inspect_certificate(
     import ssl
 
     name = server_name or host
+    ca = _ca_file(target)
+    if ca and not target.insecure and not target.path(ca).is_file():
+        raise CheckFailed(f"ca_bundle {ca} does not exist")
     budget = target.timeout if timeout is None else timeout
     deadline = time.monotonic() + budget
     verify = not target.insecure

@@ -378,3 +378,19 @@ def test_validate_regex() -> None:
     ):
         http.validate({"http": "/h", "expect_body": "("}, "W")
     http.validate({"http": "/h", "expect_status": [200, 204], "expect_body": "ok"}, "W")
+
+
+def test_missing_ca_bundle_is_named(servers: Servers, tmp_path: Any) -> None:
+    server = servers.https()
+    missing = tmp_path / "nope.pem"
+    t = Target(env="prod", base_url=server.url, ca_bundle=str(missing), timeout=1)
+    out = http.run({"http": "/health"}, t)
+    assert (out.passed, out.message) == (False, f"ca_bundle {missing} does not exist")
+    with http.session_for(t) as s, pytest.raises(CheckFailed, match="invalid path"):
+        s.get("/health")
+
+
+def test_verify_cannot_be_switched_off_per_request(servers: Servers) -> None:
+    server = servers.https()
+    with http.session_for(target(servers, server.url)) as s, pytest.raises(ValueError):
+        s.get("/health", verify=False)

@@ -156,3 +156,10 @@ def test_parse_version() -> None:
         "TLSv1.2",
     ]
     tls.validate({"tls": "[::1]:443", "min_version": "1.3"}, "W")
+
+
+def test_missing_ca_bundle(servers: Servers, tmp_path: Any) -> None:
+    server = servers.https()
+    t = Target(env="prod", ca_bundle=str(tmp_path / "nope.pem"), timeout=1.0)
+    out = tls.run({"tls": f"localhost:{server.port}"}, t)
+    assert (out.passed, out.message) == (False, f"ca_bundle {tmp_path / 'nope.pem'} does not exist")
