@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = ["Decision", "GateRecord", "RunFacts", "decide"]
@@ -35,10 +35,17 @@ class GateRecord:
     duration: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("xfail")
-        data.pop("crashed")
-        return data
+        return {
+            "id": self.id,
+            "name": self.name,
+            "outcome": self.outcome,
+            "measured": self.measured,
+            "threshold": self.threshold,
+            "message": self.message,
+            "rollback_trigger": self.rollback_trigger,
+            "waiver": self.waiver,
+            "duration": round(self.duration, 6),
+        }
 
 
 @dataclass

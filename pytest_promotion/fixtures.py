@@ -21,7 +21,9 @@ def gate(request: pytest.FixtureRequest) -> GateRecorder:
     node = request.node
     recorder = node.stash.get(recorder_key, None)
     if recorder is None:
-        recorder = node.stash[recorder_key] = GateRecorder(name=node.nodeid)
+        recorder = node.stash[recorder_key] = GateRecorder(
+            name=node.nodeid, properties=node.user_properties
+        )
     return recorder
 
 

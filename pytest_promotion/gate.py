@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 
-__all__ = ["GateRecorder"]
+__all__ = ["PROP", "GateRecorder"]
+
+PROP = "promotion."
 
 
 def _fmt(value: float | str) -> str:
@@ -32,6 +34,28 @@ class GateRecorder:
     measured: str | None = None
     threshold: str | None = None
     message: str | None = None
+    # The item's user_properties: every report of the item carries a copy of them, so
+    # what the gate records reaches the controller (and the JUnit case) even under xdist.
+    properties: list[tuple[str, object]] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        self.sync()
+
+    def __setattr__(self, key: str, value: object) -> None:
+        object.__setattr__(self, key, value)
+        if key != "properties" and "properties" in self.__dict__:
+            self.sync()
+
+    def sync(self) -> None:
+        """Mirror the record into the item's user_properties (``promotion.*`` keys)."""
+        props = self.properties
+        props[:] = [p for p in props if not str(p[0]).startswith(PROP)]
+        props.append((PROP + "gate", self.name))
+        props.append((PROP + "trigger", "rollback" if self.rollback_trigger else "block"))
+        for key in ("measured", "threshold", "message"):
+            value = getattr(self, key)
+            if value is not None:
+                props.append((PROP + key, value))
 
     def measure(
         self,

@@ -54,7 +54,9 @@ class CheckItem(pytest.Item):
     def runtest(self) -> None:
         from .checks.runner import run_check
 
-        recorder = GateRecorder(name=self.check.id)
+        recorder = self.stash.get(recorder_key, None) or GateRecorder(
+            name=self.check.id, properties=self.user_properties
+        )
         self.stash[recorder_key] = recorder
         outcome = run_check(self.check, self.environment.target())
         outcome.message = redact(outcome.message, self.environment.secrets)

@@ -8,27 +8,10 @@ from typing import Any
 import pytest
 
 from .decision import ERROR, FAILED, NOT_RUN, PASSED, SKIPPED, GateRecord
-from .gate import GateRecorder
+from .gate import PROP
 from .redact import redact
 
-__all__ = ["PROP", "properties_for", "update_record"]
-
-PROP = "promotion."
-
-
-def properties_for(recorder: GateRecorder) -> list[tuple[str, str]]:
-    """What a worker sends along with a report about its gate."""
-    props = [
-        (PROP + "gate", recorder.name),
-        (PROP + "trigger", "rollback" if recorder.rollback_trigger else "block"),
-    ]
-    if recorder.measured is not None:
-        props.append((PROP + "measured", recorder.measured))
-    if recorder.threshold is not None:
-        props.append((PROP + "threshold", recorder.threshold))
-    if recorder.message is not None:
-        props.append((PROP + "message", recorder.message))
-    return props
+__all__ = ["update_record"]
 
 
 def _message(report: pytest.TestReport | pytest.CollectReport) -> str:
@@ -51,7 +34,12 @@ def update_record(
     records: dict[str, GateRecord], report: pytest.TestReport, secrets: tuple[str, ...]
 ) -> GateRecord:
     """Fold one phase's report into the gate's record."""
-    props = {k[len(PROP) :]: str(v) for k, v in report.user_properties if str(k).startswith(PROP)}
+    # Metadata is read where it is final: the teardown report, or a report that did not pass.
+    props = (
+        {k[len(PROP) :]: str(v) for k, v in report.user_properties if str(k).startswith(PROP)}
+        if report.user_properties and (report.when == "teardown" or not report.passed)
+        else {}
+    )
     record = records.get(report.nodeid)
     if record is None:
         record = records[report.nodeid] = GateRecord(id=report.nodeid, name=report.nodeid)
@@ -64,8 +52,9 @@ def update_record(
     record.duration += report.duration
     if hasattr(report, "wasxfail"):
         record.xfail = True
-    message = props.get("message") or _message(report)
-    message = redact(message, secrets)
+    message = ""
+    if not report.passed:
+        message = redact(props.get("message") or _message(report), secrets)
     if report.when == "setup":
         if report.failed:
             record.outcome, record.message = ERROR, message

@@ -20,13 +20,29 @@ from .config import ConfigError, Environment, PromotionConfig, canonical, load_c
 from .decision import Decision, GateRecord, RunFacts, decide
 from .gate import GateRecorder
 from .items import EnvironmentCollector, recorder_key
-from .records import properties_for, update_record
+from .records import update_record
 from .redact import redact
 from .reporting.json_report import placeholder, write_atomic
 from .rollback import RenderError, render, run_rollback
 from .selection import EnvMark, applies
 
-__all__ = ["PromotionSession"]
+__all__ = ["PromotionSession", "SecretMasker"]
+
+
+class SecretMasker:
+    """Masks the run's secrets in failure reports (tracebacks, --showlocals) before any
+    reporter, JUnit file or xdist controller sees them. Registered only when there are
+    secrets, so a run without them pays nothing per report."""
+
+    def __init__(self, secrets: tuple[str, ...]) -> None:
+        self.secrets = secrets
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        report: pytest.TestReport = yield
+        if report.longrepr is not None and not report.skipped:
+            report.longrepr = redact(str(report.longrepr), self.secrets)
+        return report
 
 
 class PromotionSession:
@@ -90,6 +106,8 @@ class PromotionSession:
         for name_marker in promotion.chain:
             config.addinivalue_line("markers", f"{name_marker}(only=False): promotion gate for {name_marker}")
         self = cls(config, promotion, environment, version, previous, waivers)
+        if environment.secrets:
+            config.pluginmanager.register(SecretMasker(environment.secrets), "promotion-secrets")
         if not self.is_worker:
             report = config.getoption("promotion_report")
             if report:
@@ -159,6 +177,7 @@ class PromotionSession:
                     item.stash[recorder_key] = GateRecorder(
                         name=str(kwargs.get("name") or item.nodeid),
                         rollback_trigger=kwargs.get("trigger") == "rollback",
+                        properties=item.user_properties,
                     )
             else:
                 other.append(item)
@@ -194,16 +213,6 @@ class PromotionSession:
             self.facts.collected = True
 
     # -- records -----------------------------------------------------------------------
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-        report: pytest.TestReport = yield
-        recorder = item.stash.get(recorder_key, None)
-        if recorder is not None:
-            report.user_properties.extend(properties_for(recorder))
-        if report.longrepr is not None and not report.skipped and self.environment.secrets:
-            report.longrepr = redact(str(report.longrepr), self.environment.secrets)
-        return report
-
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.is_worker:
             return
@@ -312,7 +321,7 @@ class PromotionSession:
             return
         from .reporting.terminal import write_summary
 
-        write_summary(terminalreporter, self.decision)
+        write_summary(terminalreporter, self.decision, verbose=self.config.get_verbosity() > 0)
         if self.report_path is not None:
             terminalreporter.write_line(f"promotion report: {self.report_path}")
 

@@ -10,6 +10,7 @@ from . import summary_rows
 __all__ = ["write_summary"]
 
 MAX_CELL = 60
+MAX_ROWS = 50
 
 
 class Writer(Protocol):
@@ -18,26 +19,38 @@ class Writer(Protocol):
 
 
 def _cell(text: str) -> str:
-    text = " ".join(text.split())
+    if "\n" in text or "  " in text:
+        text = " ".join(text.split())
     return text if len(text) <= MAX_CELL else text[: MAX_CELL - 3] + "..."
 
 
-def write_summary(tr: Writer, decision: Decision) -> None:
-    """Write the promotion section to the terminal reporter."""
+def write_summary(tr: Writer, decision: Decision, verbose: bool = False) -> None:
+    """Write the promotion section to the terminal reporter.
+
+    Up to MAX_ROWS gates get a row each; beyond that (unless verbose) passing gates are
+    counted in one line, so that 2,000 green rows do not bury the red ones.
+    """
     tr.write_sep("=", f"promotion: {decision.environment}")
+    all_rows = summary_rows(decision)
+    hidden = 0
+    if not verbose and len(all_rows) > MAX_ROWS:
+        shown = [r for r in all_rows if r[3] != "PASS"]
+        hidden = len(all_rows) - len(shown)
+        all_rows = shown
     rows = [("gate", "measured", "threshold", "verdict")]
-    rows += [tuple(_cell(c) for c in row) for row in summary_rows(decision)]  # type: ignore[misc]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    for n, row in enumerate(rows):
-        line = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-        verdict = row[3]
-        tr.write_line(
-            line,
-            bold=n == 0,
-            red=n > 0 and verdict in ("FAIL", "ROLLBACK", "ERROR", "CRASHED", "NOT RUN", "XFAIL"),
-            yellow=n > 0 and verdict in ("SKIP", "WAIVED"),
-            green=n > 0 and verdict == "PASS",
-        )
+    rows += [(_cell(a), _cell(b), _cell(c), d) for a, b, c, d in all_rows]
+    w0, w1, w2 = (max(len(r[i]) for r in rows) for i in range(3))
+    tr.write_line(f"{rows[0][0]:<{w0}}  {rows[0][1]:<{w1}}  {rows[0][2]:<{w2}}  verdict", bold=True)
+    for gate, measured, threshold, verdict in rows[1:]:
+        line = f"{gate:<{w0}}  {measured:<{w1}}  {threshold:<{w2}}  {verdict}"
+        if verdict == "PASS":
+            tr.write_line(line, green=True)
+        elif verdict in ("SKIP", "WAIVED"):
+            tr.write_line(line, yellow=True)
+        else:
+            tr.write_line(line, red=True)
+    if hidden:
+        tr.write_line(f"... and {hidden} more gates passed (-v shows every row; all are in the reports)")
     for waiver in decision.waivers:
         tr.write_line(f"waiver: {waiver['gate']}: {waiver['reason']}", yellow=True)
     for warning in decision.warnings:

@@ -110,3 +110,22 @@ def test_no_github_files_outside_actions(pytester: pytest.Pytester, monkeypatch:
     pytester.makepyfile(PASSING)
     pytester.runpytest("--env=staging")
     assert not out.exists()
+
+
+def test_terminal_summary_folds_many_passing_rows(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        pytestmark = pytest.mark.dev
+        @pytest.mark.parametrize("n", range(60))
+        def test_many(n):
+            assert n != 7, "seven is broken"
+        """
+    )
+    result = pytester.runpytest("--env=staging")
+    out = result.stdout.str()
+    assert "test_many[7]" in out.split("promotion: staging")[1]
+    assert "test_many[8]" not in out.split("promotion: staging")[1]
+    result.stdout.fnmatch_lines(["... and 59 more gates passed (-v shows every row; all are in the reports)"])
+    verbose = pytester.runpytest("--env=staging", "-v")
+    assert "test_many[8]" in verbose.stdout.str().split("promotion: staging")[1]

@@ -1,0 +1,74 @@
+"""The ``grafana`` check kind: ``GET /api/health`` must say ``"database": "ok"``.
+
+Keys:
+
+- ``grafana``: Grafana's base URL (``https://grafana.example.com``, or with the sub-path
+  it is served from), or a path starting with ``/`` joined to the environment's ``base_url``.
+
+Measured: the version string Grafana reports (``"unknown"`` when it hides it, e.g. for
+anonymous users with ``hide_version``; the database verdict is what passes or fails).
+The request is bounded by the check's timeout and a 1 MiB body cap; TLS is verified.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from ..redact import redact, redact_url
+from .base import CheckConfigError, CheckFailed, Outcome, Target
+from .prometheus import fetch_json, resolve_url
+
+__all__ = ["KEYS", "ROLLBACK", "run", "validate"]
+
+KEYS: dict[str, type | tuple[type, ...]] = {"grafana": str}
+ROLLBACK = True
+
+
+def validate(spec: Mapping[str, Any], where: str) -> None:
+    url = spec.get("grafana")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://", "/")):
+        raise CheckConfigError(
+            f"{where}: key 'grafana': expected an http(s):// URL or a path starting with '/', "
+            f"found {redact_url(str(url))!r}"
+        )
+
+
+def run(spec: Mapping[str, Any], target: Target) -> Outcome:
+    timeout = float(spec.get("timeout", target.timeout))
+    deadline = time.monotonic() + timeout
+    try:
+        base = resolve_url(str(spec["grafana"]), target)
+        shown = redact(redact_url(base), target.secrets)
+        status, doc = fetch_json(base.rstrip("/") + "/api/health", target, deadline)
+    except CheckFailed as failed:
+        failed.message = redact(f"grafana {failed.message}", target.secrets)
+        failed.threshold = 'database == "ok"'
+        return failed.outcome()
+    if not isinstance(doc, dict) or "database" not in doc:
+        return Outcome(
+            False,
+            f"grafana {shown}: HTTP {status}, /api/health has no 'database' field "
+            f"(is this Grafana?)",
+            threshold='database == "ok"',
+        )
+    version = str(doc.get("version") or "unknown")
+    database = redact(str(doc["database"]), target.secrets)[:80]
+    details = {"http_status": status, "commit": doc.get("commit")}
+    if database != "ok" or status != 200:
+        return Outcome(
+            False,
+            f"grafana {shown}: HTTP {status}, database {database!r} (expected 'ok'); "
+            f"Grafana {version} cannot reach its database",
+            measured=version,
+            threshold='database == "ok"',
+            details=details,
+        )
+    return Outcome(
+        True,
+        f"grafana {shown}: Grafana {version}, database ok",
+        measured=version,
+        threshold='database == "ok"',
+        details=details,
+    )
