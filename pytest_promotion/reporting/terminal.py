@@ -38,7 +38,7 @@ def write_summary(tr: Writer, decision: Decision, verbose: bool = False) -> None
         hidden = len(all_rows) - len(shown)
         all_rows = shown
     rows = [("gate", "measured", "threshold", "verdict")]
-    rows += [(_cell(a), _cell(b), _cell(c), d) for a, b, c, d in all_rows]
+    rows += [(" ".join(a.split()), _cell(b), _cell(c), d) for a, b, c, d in all_rows]
     w0, w1, w2 = (max(len(r[i]) for r in rows) for i in range(3))
     tr.write_line(f"{rows[0][0]:<{w0}}  {rows[0][1]:<{w1}}  {rows[0][2]:<{w2}}  verdict", bold=True)
     for gate, measured, threshold, verdict in rows[1:]:
