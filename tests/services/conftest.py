@@ -7,17 +7,19 @@ waits for readiness by polling, and stops the process at teardown.
 from __future__ import annotations
 
 import contextlib
+import http.server
 import os
 import pwd
 import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -295,3 +297,145 @@ def postgres_standby(pg_cluster: _PgCluster, postgres_server: PostgresServer) ->
 
     wait_until("postgres standby", streaming, log=Path(f"{datadir}.log"))
     return server
+
+
+# --- Small loopback HTTP servers -------------------------------------------------------------
+
+
+class _Routes(http.server.BaseHTTPRequestHandler):
+    routes: ClassVar[dict[str, tuple[int, str, bytes]]] = {}
+
+    def do_GET(self) -> None:
+        status, ctype, body = self.routes.get(self.path, (404, "text/plain", b"not found\n"))
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def serve(routes: dict[str, tuple[int, str, bytes]]) -> Iterator[int]:
+    """A threaded HTTP server on a loopback free port answering fixed routes."""
+    handler = type("Handler", (_Routes,), {"routes": routes})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+METRICS = b"""\
+# TYPE promotion_test_availability gauge
+promotion_test_availability 0.995
+# TYPE promotion_test_errors_total counter
+promotion_test_errors_total{code="500"} 3
+promotion_test_errors_total{code="502"} 1
+"""
+
+
+@pytest.fixture(scope="session")
+def metrics_port() -> Iterator[int]:
+    """The application Prometheus scrapes: /metrics in the text exposition format."""
+    with serve({"/metrics": (200, "text/plain; version=0.0.4", METRICS)}) as port:
+        yield port
+
+
+# --- Prometheus --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PrometheusServer:
+    port: int
+    closed_port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+RULES = """\
+groups:
+  - name: promotion-test
+    interval: 1s
+    rules:
+      - record: promotion_test:availability:max
+        expr: max(promotion_test_availability)
+      - alert: AlwaysFiring
+        expr: vector(1)
+        for: 0s
+        labels: {severity: critical}
+      - alert: Watchdog
+        expr: vector(1)
+        for: 0s
+      - alert: SlowToFire
+        expr: vector(1)
+        for: 1h
+"""
+
+
+@pytest.fixture(scope="session")
+def prometheus_server(
+    tmp_path_factory: pytest.TempPathFactory, metrics_port: int
+) -> Iterator[PrometheusServer]:
+    """A real Prometheus scraping the test app, itself and a closed port every second."""
+    binary = require_binary("prometheus")
+    workdir = tmp_path_factory.mktemp("prometheus")
+    port, closed = free_port(), free_port()
+    (workdir / "rules.yml").write_text(RULES)
+    (workdir / "prometheus.yml").write_text(
+        f"""\
+global: {{scrape_interval: 1s, evaluation_interval: 1s, scrape_timeout: 1s}}
+rule_files: [{workdir / "rules.yml"}]
+scrape_configs:
+  - job_name: app
+    static_configs: [{{targets: ["127.0.0.1:{metrics_port}"]}}]
+  - job_name: prometheus
+    static_configs: [{{targets: ["127.0.0.1:{port}"]}}]
+  - job_name: gone
+    static_configs: [{{targets: ["127.0.0.1:{closed}"]}}]
+"""
+    )
+    log = workdir / "prometheus.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={workdir / 'prometheus.yml'}",
+                f"--storage.tsdb.path={workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = PrometheusServer(port, closed)
+
+    def api(path: str) -> Any:
+        import requests
+
+        return requests.get(server.url + path, timeout=2).json()["data"]
+
+    def ready() -> bool:
+        # every job scraped at least once, and the alerting rules evaluated
+        ups = api("/api/v1/query?query=up")["result"]
+        jobs = {s["metric"]["job"]: s["value"][1] for s in ups}
+        alerts = {a["labels"]["alertname"]: a["state"] for a in api("/api/v1/alerts")["alerts"]}
+        return (
+            jobs == {"app": "1", "prometheus": "1", "gone": "0"}
+            and alerts.get("AlwaysFiring") == "firing"
+            and alerts.get("Watchdog") == "firing"
+            and bool(api("/api/v1/query?query=promotion_test:availability:max")["result"])
+        )
+
+    try:
+        wait_until("prometheus", ready, proc, log, timeout=60)
+        yield server
+    finally:
+        stop(proc)

@@ -1,0 +1,268 @@
+"""The prometheus check kind against a real Prometheus scraping a loopback app."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import pytest
+
+from pytest_promotion.checks import CheckConfigError, CheckFailed, Target, prometheus
+
+from .conftest import PrometheusServer, serve
+
+pytestmark = pytest.mark.integration
+
+T = Target(env="staging", timeout=5)
+
+
+def check(server: PrometheusServer, **spec: object) -> prometheus.Outcome:
+    return prometheus.run({"prometheus": server.url, **spec}, T)
+
+
+def test_query_within_min(prometheus_server: PrometheusServer) -> None:
+    out = check(prometheus_server, query="promotion_test_availability", min=0.99)
+    assert out.passed, out.message
+    assert out.message == (
+        f"prometheus {prometheus_server.url}: promotion_test_availability = 0.995 (>= 0.99)"
+    )
+    assert (out.measured, out.threshold) == (0.995, ">= 0.99")
+
+
+def test_query_above_max(prometheus_server: PrometheusServer) -> None:
+    out = check(prometheus_server, query="promotion_test:availability:max", min=0.5, max=0.99)
+    assert not out.passed
+    assert out.message == (
+        f"prometheus {prometheus_server.url}: promotion_test:availability:max = 0.995, "
+        "above the maximum 0.99"
+    )
+    assert (out.measured, out.threshold) == (0.995, ">= 0.5 and <= 0.99")
+
+
+def test_query_below_min(prometheus_server: PrometheusServer) -> None:
+    out = check(prometheus_server, query="sum(promotion_test_errors_total)", min=10)
+    assert not out.passed
+    assert out.message.endswith("sum(promotion_test_errors_total) = 4, below the minimum 10")
+    assert out.measured == 4.0
+
+
+def test_scalar_result(prometheus_server: PrometheusServer) -> None:
+    out = check(prometheus_server, query="scalar(promotion_test_availability) * 100", max=100)
+    assert out.passed, out.message
+    assert out.measured == 99.5
+
+
+def test_several_series_without_aggregation_fail(prometheus_server: PrometheusServer) -> None:
+    out = check(prometheus_server, query="promotion_test_errors_total", max=10)
+    assert not out.passed
+    assert (
+        out.message.endswith(
+            "promotion_test_errors_total returned 2 series ("
+            'promotion_test_errors_total{code="500",instance="127.0.0.1:'
+        )
+        or "returned 2 series (" in out.message
+    )
+    assert out.message.endswith("aggregate them to one value, e.g. sum(...) or max(...)")
+    assert (out.measured, out.threshold) == (None, "<= 10")
+
+
+def test_empty_result_is_no_data(prometheus_server: PrometheusServer) -> None:
+    out = check(prometheus_server, query='promotion_test_availability{env="nowhere"}', min=0.9)
+    assert not out.passed
+    assert out.message == (
+        f'prometheus {prometheus_server.url}: promotion_test_availability{{env="nowhere"}} '
+        "returned no data (empty vector); no data is never a pass: check the metric name, "
+        "labels and time window"
+    )
+    assert (out.measured, out.threshold) == (None, ">= 0.9")
+
+
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [("0/0", "returned NaN"), ("vector(0) / vector(0)", "returned NaN"), ("1/0", "returned +Inf")],
+)
+def test_nan_and_inf_are_no_data(
+    prometheus_server: PrometheusServer, query: str, says: str
+) -> None:
+    out = check(prometheus_server, query=query, max=1)
+    assert not out.passed
+    assert f": {query} {says} " in out.message
+    assert out.message.endswith("no data is never a pass")
+
+
+def test_api_error_status(prometheus_server: PrometheusServer) -> None:
+    out = check(prometheus_server, query="sum(", max=1)
+    assert not out.passed
+    assert out.message.startswith(
+        f"prometheus {prometheus_server.url}: HTTP 400, status 'error': bad_data: "
+    )
+
+
+def test_targets_up(prometheus_server: PrometheusServer) -> None:
+    out = check(prometheus_server, targets_up="app")
+    assert out.passed, out.message
+    assert out.message == f"prometheus {prometheus_server.url}: job 'app': all 1 target up"
+    assert (out.measured, out.threshold) == ("1/1", "all up")
+
+
+def test_targets_down_name_the_instance_and_the_scrape_error(
+    prometheus_server: PrometheusServer,
+) -> None:
+    out = check(prometheus_server, targets_up="gone")
+    assert not out.passed
+    instance = f"127.0.0.1:{prometheus_server.closed_port}"
+    assert out.message.startswith(
+        f"prometheus {prometheus_server.url}: job 'gone': 1 of 1 targets down: {instance} ("
+    )
+    assert "connection refused" in out.message
+    assert (out.measured, out.threshold) == ("0/1", "all up")
+
+
+def test_a_job_without_targets_fails(prometheus_server: PrometheusServer) -> None:
+    out = check(prometheus_server, targets_up='no"such\\job')
+    assert not out.passed
+    assert out.message == (
+        f"prometheus {prometheus_server.url}: job 'no\"such\\\\job' has no targets (is the job "
+        "name right, and is it scraped by this Prometheus?)"
+    )
+    assert out.measured == "0/0"
+
+
+def test_firing_alerts_fail(prometheus_server: PrometheusServer) -> None:
+    out = check(prometheus_server, no_firing_alerts=True)
+    assert not out.passed
+    assert out.message == (
+        f"prometheus {prometheus_server.url}: 2 firing alerts: AlwaysFiring (severity=critical), "
+        "Watchdog (pending: SlowToFire)"
+    )
+    assert (out.measured, out.threshold) == (2, "0 firing")
+
+
+def test_ignored_alerts(prometheus_server: PrometheusServer) -> None:
+    out = check(prometheus_server, no_firing_alerts=True, ignore_alerts=["Watchdog"])
+    assert not out.passed
+    assert out.message.endswith(
+        "1 firing alert: AlwaysFiring (severity=critical) (ignored: Watchdog; pending: SlowToFire)"
+    )
+    ok = check(prometheus_server, no_firing_alerts=True, ignore_alerts=["Watchdog", "AlwaysFiring"])
+    assert ok.passed, ok.message
+    assert ok.message == (
+        f"prometheus {prometheus_server.url}: no firing alerts "
+        "(ignored: AlwaysFiring, Watchdog; pending: SlowToFire)"
+    )
+    assert (ok.measured, ok.threshold) == (0, "0 firing")
+
+
+def test_query_value_for_python_gates(prometheus_server: PrometheusServer) -> None:
+    assert prometheus.query_value(prometheus_server.url, "promotion_test_availability", T) == 0.995
+    with pytest.raises(CheckFailed, match="returned no data"):
+        prometheus.query_value(prometheus_server.url, "absent_metric_xyz", T)
+    with pytest.raises(CheckFailed, match="returned NaN"):
+        prometheus.query_value(prometheus_server.url, "0/0", T)
+
+
+def test_path_joined_to_base_url(prometheus_server: PrometheusServer) -> None:
+    target = Target(env="staging", base_url=prometheus_server.url + "/")
+    out = prometheus.run({"prometheus": "/", "query": "up{job='app'}", "min": 1}, target)
+    assert out.passed, out.message
+    lost = prometheus.run({"prometheus": "/", "query": "up", "min": 1}, T)
+    assert not lost.passed
+    assert lost.message == "'/' is not a full URL and the environment 'staging' has no base_url"
+
+
+def test_password_in_the_url_is_never_shown(prometheus_server: PrometheusServer) -> None:
+    url = prometheus_server.url.replace("http://", "http://gate:s3cret-Pa55@")
+    target = Target(env="prod", secrets=("s3cret-Pa55",))
+    out = prometheus.run({"prometheus": url, "query": "0/0", "max": 1}, target)
+    assert not out.passed
+    assert "gate:***@" in out.message and "s3cret-Pa55" not in out.message
+
+
+def test_server_down_fails_with_connection_refused(prometheus_server: PrometheusServer) -> None:
+    url = f"http://127.0.0.1:{prometheus_server.closed_port}"
+    out = prometheus.run({"prometheus": url, "targets_up": "app"}, T)
+    assert not out.passed
+    assert out.message.startswith(f"prometheus {url}/api/v1/query: cannot connect (")
+    assert out.message.endswith("cannot connect ([Errno 111] Connection refused)")
+
+
+def test_body_cap() -> None:
+    huge = json.dumps({"status": "success", "data": {"pad": "x" * (2 * 1024 * 1024)}}).encode()
+    with serve({"/api/v1/alerts": (200, "application/json", huge)}) as port:
+        out = prometheus.run(
+            {"prometheus": f"http://127.0.0.1:{port}", "no_firing_alerts": True}, T
+        )
+    assert not out.passed
+    assert (
+        out.message
+        == f"prometheus http://127.0.0.1:{port}/api/v1/alerts: response body larger than 1 MiB"
+    )
+
+
+def test_not_prometheus() -> None:
+    with serve({"/api/v1/alerts": (200, "text/html", b"<html>login</html>")}) as port:
+        out = prometheus.run(
+            {"prometheus": f"http://127.0.0.1:{port}", "no_firing_alerts": True}, T
+        )
+    assert not out.passed
+    assert out.message.endswith("/api/v1/alerts: HTTP 200, body is not JSON ('<html>login</html>')")
+
+
+def test_silent_server_is_bounded_by_the_timeout() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        start = time.monotonic()
+        out = prometheus.run({"prometheus": url, "query": "up", "min": 1, "timeout": 0.5}, T)
+        elapsed = time.monotonic() - start
+    assert not out.passed
+    assert "no answer within 0.5 s" in out.message
+    assert elapsed < 3
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (
+            {"prometheus": "prom:9090", "query": "up", "min": 1},
+            "key 'prometheus': expected an http(s):// URL or a path starting with '/', "
+            "found 'prom:9090'",
+        ),
+        (
+            {"prometheus": "http://p"},
+            "key 'prometheus': expected exactly one of query, targets_up, no_firing_alerts, "
+            "found none",
+        ),
+        (
+            {"prometheus": "http://p", "query": "up", "targets_up": "app"},
+            "key 'prometheus': expected exactly one of query, targets_up, no_firing_alerts, "
+            "found query, targets_up",
+        ),
+        (
+            {"prometheus": "http://p", "query": "up"},
+            "key 'query': expected 'min' and/or 'max' with it, found neither",
+        ),
+        (
+            {"prometheus": "http://p", "query": "up", "min": 2, "max": 1},
+            "key 'min': expected <= max (1), found 2",
+        ),
+        (
+            {"prometheus": "http://p", "targets_up": "app", "max": 1},
+            "key 'max': expected only with 'query', found it alone",
+        ),
+        (
+            {"prometheus": "http://p", "no_firing_alerts": False},
+            "key 'no_firing_alerts': expected true, found false",
+        ),
+        (
+            {"prometheus": "http://p", "no_firing_alerts": True, "ignore_alerts": ["A", 1]},
+            "key 'ignore_alerts': expected a list of alert names, found ['A', 1]",
+        ),
+    ],
+)
+def test_validate_names_place_key_expected_and_found(spec: dict[str, object], message: str) -> None:
+    with pytest.raises(CheckConfigError) as info:
+        prometheus.validate(spec, "promotion.toml: [[environments.prod.checks]] 'slo'")
+    assert str(info.value) == f"promotion.toml: [[environments.prod.checks]] 'slo': {message}"
