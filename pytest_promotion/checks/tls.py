@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from .base import CheckConfigError, CheckFailed, Outcome, Target
 from .tcp import check_hostport, connect, format_hostport, split_hostport
 
 if TYPE_CHECKING:
+    import socket
     import ssl
 
 __all__ = [
@@ -199,21 +201,40 @@ def _handshake(
     deadline: float,
     budget: float,
 ) -> CertificateInfo:
+    import threading
+
     sock = connect(host, port, deadline, budget=budget)
+    late = f"no TLS handshake with {format_hostport(host, port)} within {budget:g} s"
+    tls = _context(target, verify, min_version).wrap_socket(
+        sock, server_hostname=server_name, do_handshake_on_connect=False
+    )
+    # the socket timeout bounds each read; this bounds the whole handshake
+    dog = threading.Timer(max(deadline - time.monotonic(), 0), _shutdown, (tls,))
+    dog.daemon = True
+    dog.start()
     try:
-        with _context(target, verify, min_version).wrap_socket(
-            sock, server_hostname=server_name
-        ) as tls:
-            der = tls.getpeercert(binary_form=True)
-            if der is None:
-                raise CheckFailed(f"{format_hostport(host, port)} sent no certificate")
-            return _parse(der, host, port, server_name, tls.version(), verify)
+        tls.do_handshake()
+        der = tls.getpeercert(binary_form=True)
+        if der is None:
+            raise CheckFailed(f"{format_hostport(host, port)} sent no certificate")
+        return _parse(der, host, port, server_name, tls.version(), verify)
     except TimeoutError:
-        raise CheckFailed(
-            f"no TLS handshake with {format_hostport(host, port)} within {budget:g} s"
-        ) from None
+        raise CheckFailed(late) from None
+    except OSError:
+        if time.monotonic() >= deadline:
+            raise CheckFailed(late) from None
+        raise
     finally:
+        dog.cancel()
+        tls.close()
         sock.close()
+
+
+def _shutdown(sock: socket.socket) -> None:
+    import socket
+
+    with suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 def inspect_certificate(

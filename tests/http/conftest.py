@@ -85,12 +85,17 @@ class Server(ThreadingHTTPServer):
         self.port: int = self.server_address[1]
 
     def finish_request(self, request: Any, client_address: Any) -> None:
-        if self.context is not None:  # the handshake in the connection's thread
-            try:
-                request = self.context.wrap_socket(request, server_side=True)
-            except (ssl.SSLError, OSError):
-                return
-        super().finish_request(request, client_address)
+        if self.context is None:
+            super().finish_request(request, client_address)
+            return
+        try:  # the handshake in the connection's thread, not in the accept loop
+            wrapped = self.context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return
+        try:
+            super().finish_request(wrapped, client_address)
+        finally:
+            wrapped.close()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # clients hanging up on purpose are the point of several tests
@@ -192,6 +197,31 @@ class Servers:
         listener.bind(("127.0.0.1", 0))
         listener.listen(16)
         self.listeners.append(listener)
+        return int(listener.getsockname()[1])
+
+    def trickler(self, first: bytes = b"\x16\x03\x03\x40\x00") -> int:
+        """A port that sends ``first`` (a TLS record header), then one byte every 0.2 s."""
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        listener.settimeout(0.1)
+        self.listeners.append(listener)
+
+        def serve() -> None:
+            while not self.stop.is_set():
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    continue
+                with conn:
+                    try:
+                        conn.sendall(first)
+                        while not self.stop.wait(0.2):
+                            conn.sendall(b"\x00")
+                    except OSError:
+                        pass
+
+        threading.Thread(target=serve, daemon=True).start()
         return int(listener.getsockname()[1])
 
     def close(self) -> None:

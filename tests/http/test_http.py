@@ -394,3 +394,20 @@ def test_verify_cannot_be_switched_off_per_request(servers: Servers) -> None:
     server = servers.https()
     with http.session_for(target(servers, server.url)) as s, pytest.raises(ValueError):
         s.get("/health", verify=False)
+
+
+def test_tls_handshake_trickle_fails_at_the_deadline(servers: Servers) -> None:
+    port = servers.trickler()
+    start = time.monotonic()
+    out = check(servers, f"https://127.0.0.1:{port}", "/health", timeout=0.5)
+    assert not out.passed
+    assert out.message == "no response within 0.5 s"
+    assert time.monotonic() - start < 1.5
+
+
+def test_headers_trickle_fails_at_the_deadline(servers: Servers) -> None:
+    port = servers.trickler(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+    start = time.monotonic()
+    out = check(servers, f"http://127.0.0.1:{port}", "/health", timeout=0.5)
+    assert (out.passed, out.message) == (False, "no response within 0.5 s")
+    assert time.monotonic() - start < 1.5

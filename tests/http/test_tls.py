@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ssl
+import time
 from typing import Any
 
 import pytest
@@ -163,3 +164,14 @@ def test_missing_ca_bundle(servers: Servers, tmp_path: Any) -> None:
     t = Target(env="prod", ca_bundle=str(tmp_path / "nope.pem"), timeout=1.0)
     out = tls.run({"tls": f"localhost:{server.port}"}, t)
     assert (out.passed, out.message) == (False, f"ca_bundle {tmp_path / 'nope.pem'} does not exist")
+
+
+def test_handshake_trickling_bytes_fails_at_the_deadline(servers: Servers) -> None:
+    port = servers.trickler()
+    start = time.monotonic()
+    out = run(servers, port, timeout=0.5)
+    assert (out.passed, out.message) == (
+        False,
+        f"no TLS handshake with localhost:{port} within 0.5 s",
+    )
+    assert time.monotonic() - start < 1.5
