@@ -12,6 +12,7 @@ import math
 import os
 import re
 import shlex
+import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -82,7 +83,7 @@ _CHECK_COMMON = {
 }
 # only on top-level [[checks]] shared by several environments
 _SHARED_KEYS = {"environments": "list[str]", "from": "str"}
-_PLACEHOLDER = re.compile(r"\{(env|base_url|redis|postgres|prometheus|grafana)\}")
+_PLACEHOLDER = re.compile(r"\{(env|base_url|redis|postgres|prometheus|grafana|python)\}")
 _VAR = re.compile(r"\$(?:\$|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\})")
 
 
@@ -309,7 +310,7 @@ def _validate_check(file: str, table: str, index: int, check: dict[str, Any], sh
     kinds = [k for k in check if k in KINDS]
     where = f"{file}: [[{table}]] {label}"
     if len(kinds) != 1:
-        found = ", ".join(kinds) if kinds else "none"
+        found = ", ".join(sorted(kinds)) if kinds else "none"
         raise ConfigError(
             f"{where}: expected exactly one check kind ({', '.join(KINDS)}), found {found}"
         )
@@ -424,7 +425,8 @@ def _resolve_environment(config: PromotionConfig, name: str) -> Environment:
             raise ConfigError(f"{file}: [{table_name}] key 'rollback': expected a command, found an empty string")
     last = name == config.chain[-1]
     services = {k: settings[k] for k in ("redis", "postgres", "prometheus", "grafana") if k in settings}
-    placeholders = {"env": name, "base_url": settings.get("base_url", ""), **services}
+    # {python} is the interpreter running pytest, so a command check uses the same venv.
+    placeholders = {"env": name, "base_url": settings.get("base_url", ""), "python": sys.executable, **services}
 
     def fill(value: Any) -> Any:
         if isinstance(value, str):

@@ -1,0 +1,161 @@
+"""Declarative checks from promotion.toml: one pytest item each, with its own id, JUnit
+case and gate record (here with the tcp kind against real loopback sockets)."""
+
+from __future__ import annotations
+
+import socket
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support import free_port
+
+
+@pytest.fixture
+def listening_port() -> Iterator[int]:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+        yield server.getsockname()[1]
+
+
+def test_checks_become_items_with_env_ids(
+    pytester: pytest.Pytester, read_report, listening_port: int
+) -> None:
+    closed = free_port()
+    pytester.makefile(
+        ".toml",
+        promotion=f"""
+[environments.staging]
+timeout = 1
+rollback = "undo {{env}}"
+
+[[environments.staging.checks]]
+name = "db-port"
+tcp = "127.0.0.1:{listening_port}"
+
+[[environments.staging.checks]]
+name = "cache-port"
+tcp = "127.0.0.1:{closed}"
+""",
+    )
+    result = pytester.runpytest("--env=staging", "--promotion-report=decision.json", "--junitxml=gate.xml", "-v")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*staging::db-port PASSED*", "*staging::cache-port FAILED*"])
+    report = read_report()
+    assert report["decision"] == "rollback"  # a health check failure is a rollback trigger
+    gates = {g["id"]: g for g in report["gates"]}
+    assert gates["staging::db-port"]["outcome"] == "passed"
+    assert gates["staging::db-port"]["measured"].endswith("ms")
+    failed = gates["staging::cache-port"]
+    assert failed["outcome"] == "failed"
+    assert f"127.0.0.1:{closed}" in failed["message"]
+    assert "refused" in failed["message"]
+    assert report["rollback_command"] == "undo staging"
+    cases = {c.get("name"): c for c in ET.parse(pytester.path / "gate.xml").getroot().iter("testcase")}
+    assert set(cases) == {"db-port", "cache-port"}
+    assert cases["cache-port"].find("failure") is not None
+
+
+def test_check_failure_shows_one_line_not_a_traceback(pytester: pytest.Pytester) -> None:
+    pytester.makefile(
+        ".toml",
+        promotion=f'[[environments.dev.checks]]\nname = "p"\ntcp = "127.0.0.1:{free_port()}"\ntimeout = 1\n',
+    )
+    result = pytester.runpytest("--env=dev")
+    out = result.stdout.str()
+    assert "Traceback" not in out
+    result.stdout.fnmatch_lines(["dev::p: *refused*"])
+
+
+def test_trigger_block_overrides_kind_default(pytester: pytest.Pytester, read_report) -> None:
+    pytester.makefile(
+        ".toml",
+        promotion=f'[[environments.dev.checks]]\nname = "p"\ntcp = "127.0.0.1:{free_port()}"\n'
+        'trigger = "block"\ntimeout = 1\n',
+    )
+    pytester.runpytest("--env=dev", "--promotion-report=decision.json")
+    assert read_report()["decision"] == "block"
+
+
+def test_shared_checks_are_cumulative(pytester: pytest.Pytester, read_report, listening_port: int) -> None:
+    pytester.makefile(
+        ".toml",
+        promotion=f"""
+[environments.staging]
+vars = {{ region = "x" }}
+
+[[checks]]
+name = "port"
+from = "staging"
+tcp = "127.0.0.1:{listening_port}"
+
+[[checks]]
+name = "dev-only"
+environments = ["dev"]
+tcp = "127.0.0.1:{listening_port}"
+""",
+    )
+    ids = {}
+    for env in ("dev", "staging", "prod"):
+        pytester.runpytest(f"--env={env}", "--promotion-report=decision.json")
+        ids[env] = [g["id"] for g in read_report()["gates"]]
+    assert ids == {"dev": ["dev::dev-only"], "staging": ["staging::port"], "prod": ["prod::port"]}
+
+
+def test_only_the_target_environment_checks_run(pytester: pytest.Pytester, read_report, listening_port: int) -> None:
+    pytester.makefile(
+        ".toml",
+        promotion=f'[[environments.dev.checks]]\nname = "d"\ntcp = "127.0.0.1:{listening_port}"\n'
+        f'[[environments.prod.checks]]\nname = "p"\ntcp = "127.0.0.1:{listening_port}"\n',
+    )
+    pytester.runpytest("--env=prod", "--promotion-report=decision.json")
+    assert [g["id"] for g in read_report()["gates"]] == ["prod::p"]
+
+
+@pytest.mark.parametrize(
+    ("check", "expected"),
+    [
+        ('name = "x"\ntcp = "127.0.0.1:1"\nexpect_statuz = 200\n',
+         "ERROR: promotion.toml: [[environments.staging.checks]] 'x': unknown key 'expect_statuz' for a tcp check*"),
+        ('name = "x"\n', "ERROR: promotion.toml: [[environments.staging.checks]] 'x': expected exactly one check kind*found none"),
+        ('name = "x"\ntcp = "127.0.0.1:1"\nhttp = "/h"\n',
+         "ERROR: promotion.toml: [[environments.staging.checks]] 'x': expected exactly one check kind*found http, tcp"),
+        ('name = "x"\ntcp = "127.0.0.1:1"\ntrigger = "maybe"\n',
+         "ERROR: promotion.toml: [[environments.staging.checks]] 'x': key 'trigger': expected \"rollback\" or \"block\", found 'maybe'"),
+        ('name = "x y"\ntcp = "127.0.0.1:1"\n', "ERROR: promotion.toml: * key 'name': expected letters*"),
+    ],
+)
+def test_check_config_errors(pytester: pytest.Pytester, check: str, expected: str) -> None:
+    import re
+
+    pytester.makefile(".toml", promotion=f"[[environments.staging.checks]]\n{check}")
+    result = pytester.runpytest_subprocess("--env=staging")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    lines = [line for line in result.stderr.lines if line.startswith("ERROR:")]
+    assert len(lines) == 1
+    assert re.fullmatch(re.escape(expected).replace(r"\*", ".*"), lines[0]), lines[0]
+
+
+def test_duplicate_check_names_are_refused(pytester: pytest.Pytester) -> None:
+    pytester.makefile(
+        ".toml",
+        promotion='[[environments.dev.checks]]\ntcp = "127.0.0.1:1"\n[[environments.dev.checks]]\ntcp = "127.0.0.1:2"\n',
+    )
+    result = pytester.runpytest("--env=dev")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*two checks named 'tcp' for dev (give each a unique 'name')"])
+
+
+def test_collect_only_probes_nothing(pytester: pytest.Pytester) -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        server.settimeout(0.5)
+        port = server.getsockname()[1]
+        pytester.makefile(".toml", promotion=f'[[environments.dev.checks]]\nname = "p"\ntcp = "127.0.0.1:{port}"\n')
+        result = pytester.runpytest("--env=dev", "--collect-only", "-q")
+        result.stdout.fnmatch_lines(["dev::p"])
+        with pytest.raises(TimeoutError):
+            server.accept()
