@@ -373,8 +373,11 @@ def validate(spec: Mapping[str, Any], where: str) -> None:
     if str(spec.get("method", "GET")).upper() not in _METHODS:
         raise bad("method", " or ".join(sorted(_METHODS)), spec.get("method"))
     headers = spec.get("headers", {})
-    if not isinstance(headers, Mapping) or not all(isinstance(v, str) for v in headers.values()):
-        raise bad("headers", "a table of strings", "a non-string value")
+    if not isinstance(headers, Mapping):
+        raise bad("headers", "a table of strings", headers)
+    for name, value in headers.items():
+        if not isinstance(value, str):
+            raise bad("headers", "a table of strings", f"{name} = {value!r}")
     statuses = spec.get("expect_status", [])
     listed = [statuses] if isinstance(statuses, int) else statuses
     if not isinstance(listed, list) or not all(

@@ -362,7 +362,7 @@ STATUS = "W: key 'expect_status': expected an HTTP status (100-599) or a list of
         ),
         (
             {"http": "/h", "headers": {"A": 1}},
-            "W: key 'headers': expected a table of strings, found 'a non-string value'",
+            "W: key 'headers': expected a table of strings, found 'A = 1'",
         ),
     ],
 )
