@@ -102,6 +102,12 @@ def run(spec: Mapping[str, Any], target: Target) -> Outcome:
         return Outcome(False, f"redis {shown}: no answer within {timeout:g} s ({why})")
     except (redis.ConnectionError, OSError) as exc:
         why = redact(_one_line(exc), target.secrets)
+        if "certificate verify failed" in why:
+            return Outcome(
+                False,
+                f"redis {shown}: TLS verification failed ({why}); is the environment's "
+                f"ca_bundle the CA that signed the server's certificate?",
+            )
         return Outcome(False, f"redis {shown}: cannot connect ({why})")
     except (redis.RedisError, ValueError) as exc:
         why = redact(_one_line(exc), target.secrets)

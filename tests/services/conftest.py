@@ -11,7 +11,7 @@ import http.server
 import os
 import pwd
 import shutil
-import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -59,11 +59,6 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=10)
 
 
-def port_open(port: int) -> bool:
-    with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-        return True
-
-
 # --- Redis -------------------------------------------------------------------------------
 
 
@@ -71,52 +66,80 @@ def port_open(port: int) -> bool:
 class RedisServer:
     port: int
     password: str
+    tls: TlsFiles | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+        scheme = "rediss" if self.tls else "redis"
+        return f"{scheme}://:{self.password}@127.0.0.1:{self.port}/0"
 
     def client(self) -> Any:
         import redis
 
-        return redis.Redis(
-            host="127.0.0.1", port=self.port, password=self.password, socket_timeout=5
-        )
+        tls = {"ssl_ca_certs": str(self.tls.ca)} if self.tls else {}
+        return redis.Redis.from_url(self.url, socket_timeout=5, **tls)
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    ca: Path
+    cert: Path
+    key: Path
 
 
 @pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    """A private CA (trustme) and a server certificate for 127.0.0.1 and localhost."""
+    import trustme
+
+    workdir = tmp_path_factory.mktemp("tls")
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    files = TlsFiles(workdir / "ca.pem", workdir / "cert.pem", workdir / "key.pem")
+    ca.cert_pem.write_to_path(str(files.ca))
+    cert.private_key_pem.write_to_path(str(files.key))
+    for blob in cert.cert_chain_pems:
+        blob.write_to_path(str(files.cert), append=True)
+    return files
+
+
+@contextlib.contextmanager
+def _redis(workdir: Path, tls: TlsFiles | None = None) -> Iterator[RedisServer]:
     binary = require_binary("redis-server")
-    workdir = tmp_path_factory.mktemp("redis")
     port, password = free_port(), "redis-Pa55-" + os.urandom(6).hex()
     log = workdir / "redis.log"
+    listen = ["--port", str(port)]
+    if tls is not None:
+        listen = ["--port", "0", "--tls-port", str(port), "--tls-cert-file", str(tls.cert),
+                  "--tls-key-file", str(tls.key), "--tls-ca-cert-file", str(tls.ca),
+                  "--tls-auth-clients", "no"]  # fmt: skip
     proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--requirepass",
-            password,
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-            "--logfile",
-            str(log),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    server = RedisServer(port, password)
+        [binary, *listen, "--bind", "127.0.0.1", "--requirepass", password, "--save", "",
+         "--appendonly", "no", "--dir", str(workdir), "--logfile", str(log)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    server = RedisServer(port, password, tls)
     try:
         wait_until("redis-server", lambda: bool(server.client().ping()), proc, log)
         yield server
     finally:
         stop(proc)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A private redis-server with a password, no persistence, its own directory."""
+    with _redis(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def rediss_server(
+    tmp_path_factory: pytest.TempPathFactory, tls_files: TlsFiles
+) -> Iterator[RedisServer]:
+    """The same, speaking TLS only, with a certificate from the private CA."""
+    with _redis(tmp_path_factory.mktemp("rediss"), tls_files) as server:
+        yield server
 
 
 @pytest.fixture
@@ -318,11 +341,15 @@ class _Routes(http.server.BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def serve(routes: dict[str, tuple[int, str, bytes]]) -> Iterator[int]:
-    """A threaded HTTP server on a loopback free port answering fixed routes."""
+def serve(routes: dict[str, tuple[int, str, bytes]], tls: TlsFiles | None = None) -> Iterator[int]:
+    """A threaded HTTP(S) server on a loopback free port answering fixed routes."""
     handler = type("Handler", (_Routes,), {"routes": routes})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    if tls is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(tls.cert, tls.key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield server.server_address[1]

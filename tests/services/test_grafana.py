@@ -14,7 +14,7 @@ import pytest
 
 from pytest_promotion.checks import CheckConfigError, Target, grafana
 
-from .conftest import serve
+from .conftest import TlsFiles, serve
 
 pytestmark = pytest.mark.integration
 
@@ -102,3 +102,16 @@ def test_validate() -> None:
         "promotion.toml: [[checks]] 'grafana': key 'grafana': expected an http(s):// URL or a "
         "path starting with '/', found 'grafana.example.com'"
     )
+
+
+def test_https_verified_with_the_ca_bundle(tls_files: TlsFiles) -> None:
+    routes = {"/api/health": health(200, {"commit": "c", "database": "ok", "version": "11.0.0"})}
+    with serve(routes, tls_files) as port:
+        url = f"https://127.0.0.1:{port}"
+        ok = grafana.run({"grafana": url}, Target(env="prod", ca_bundle=str(tls_files.ca)))
+        unknown = grafana.run({"grafana": url}, T)
+    assert ok.passed, ok.message
+    assert ok.measured == "11.0.0"
+    assert not unknown.passed
+    assert unknown.message.startswith(f"grafana {url}/api/health: TLS verification failed (")
+    assert "certificate verify failed" in unknown.message

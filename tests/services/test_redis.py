@@ -12,7 +12,7 @@ import pytest
 
 from pytest_promotion.checks import CheckConfigError, Target, redis_check
 
-from .conftest import RedisServer
+from .conftest import RedisServer, TlsFiles
 
 pytestmark = pytest.mark.integration
 
@@ -159,3 +159,32 @@ def test_without_redis_py_the_message_names_the_pip_command() -> None:
     assert result.stdout.strip() == (
         "False redis-py is not installed: pip install 'pytest-promotion[redis]'"
     )
+
+
+def test_rediss_verified_with_the_environment_ca_bundle(
+    rediss_server: RedisServer, tls_files: TlsFiles
+) -> None:
+    target = Target(env="prod", ca_bundle=str(tls_files.ca), secrets=(rediss_server.password,))
+    out = redis_check.run({"redis": rediss_server.url, "expect_role": "master"}, target)
+    assert out.passed, out.message
+    assert out.message.startswith(f"redis rediss://:***@127.0.0.1:{rediss_server.port}/0: PONG")
+
+
+def test_rediss_with_an_unknown_ca_fails(rediss_server: RedisServer) -> None:
+    out = redis_check.run({"redis": rediss_server.url}, target(rediss_server))
+    assert not out.passed
+    assert out.message.startswith(
+        f"redis rediss://:***@127.0.0.1:{rediss_server.port}/0: TLS verification failed ("
+    )
+    assert "certificate verify failed" in out.message
+    assert out.message.endswith(
+        "is the environment's ca_bundle the CA that signed the server's certificate?"
+    )
+    assert rediss_server.password not in out.message
+
+
+def test_plain_redis_against_a_tls_port_fails(rediss_server: RedisServer) -> None:
+    url = rediss_server.url.replace("rediss://", "redis://")
+    out = redis_check.run({"redis": url, "timeout": 1}, target(rediss_server))
+    assert not out.passed
+    assert rediss_server.password not in out.message
