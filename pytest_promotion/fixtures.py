@@ -10,9 +10,12 @@ from .gate import GateRecorder
 from .items import recorder_key
 
 if TYPE_CHECKING:
+    from .checks.base import Outcome
+    from .checks.http import BoundSession
     from .config import Environment
+    from .probes import Probe
 
-__all__ = ["gate", "promotion_env"]
+__all__ = ["gate", "http", "probe", "promotion_env"]
 
 
 @pytest.fixture
@@ -35,3 +38,37 @@ def promotion_env(request: pytest.FixtureRequest) -> Environment:
         raise pytest.UsageError("promotion_env needs a target environment: run pytest with --env NAME")
     environment: Environment = session.environment
     return environment
+
+
+@pytest.fixture(scope="session")
+def http(promotion_env: Environment) -> BoundSession:
+    """A requests session bound to the environment: ``http.get("/health")``.
+
+    TLS verified with the environment's ca_bundle, every request bounded by a total
+    deadline and a body cap, redirects followed only to the same origin.
+    """
+    from .checks.http import session_for
+
+    return session_for(promotion_env.target())
+
+
+@pytest.fixture
+def probe(promotion_env: Environment, gate: GateRecorder) -> Probe:
+    """Run any check kind from Python, recorded into this gate.
+
+    ``probe.check("redis", promotion_env.services["redis"])``,
+    ``probe.wait_until_healthy("http", "/health", timeout=60)``,
+    ``probe.certificate("agent.example.com:443")``, ``probe.prometheus("up")``.
+    """
+    from .probes import Probe
+
+    def record(kind: str, outcome: Outcome) -> None:
+        if outcome.measured is not None:
+            unit = f" {outcome.unit}" if outcome.unit else ""
+            value = outcome.measured
+            gate.measured = (f"{value:.6g}" if isinstance(value, float) else str(value)) + unit
+        gate.threshold = outcome.threshold
+        if not outcome.passed and outcome.rollback and not gate.trigger_explicit:
+            gate.rollback_trigger = True
+
+    return Probe(promotion_env, record)

@@ -34,6 +34,8 @@ class GateRecorder:
     measured: str | None = None
     threshold: str | None = None
     message: str | None = None
+    # True when the gate marker set the trigger: a probe must not override the author.
+    trigger_explicit: bool = False
     # The item's user_properties: every report of the item carries a copy of them, so
     # what the gate records reaches the controller (and the JUnit case) even under xdist.
     properties: list[tuple[str, object]] = field(default_factory=list, repr=False)

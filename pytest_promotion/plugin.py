@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from .config import NAME_RE
-from .fixtures import gate, promotion_env  # noqa: F401 - fixtures exported to pytest
+from .fixtures import gate, http, probe, promotion_env  # noqa: F401 - fixtures exported to pytest
 
 ENV_VAR = "PROMOTION_ENV"
 VERSION_VAR = "PROMOTION_VERSION"

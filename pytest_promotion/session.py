@@ -106,6 +106,10 @@ class PromotionSession:
         for name_marker in promotion.chain:
             config.addinivalue_line("markers", f"{name_marker}(only=False): promotion gate for {name_marker}")
         self = cls(config, promotion, environment, version, previous, waivers)
+        # --hosts exists when pytest-testinfra is installed; an explicit --hosts wins.
+        if environment.hosts and "hosts" in vars(config.option) and not config.option.hosts:
+            # pytest-testinfra parametrizes its `host` fixture from --hosts: one test per host.
+            config.option.hosts = ",".join(environment.hosts)
         if environment.secrets:
             config.pluginmanager.register(SecretMasker(environment.secrets), "promotion-secrets")
         if not self.is_worker:
@@ -177,6 +181,7 @@ class PromotionSession:
                     item.stash[recorder_key] = GateRecorder(
                         name=str(kwargs.get("name") or item.nodeid),
                         rollback_trigger=kwargs.get("trigger") == "rollback",
+                        trigger_explicit="trigger" in kwargs,
                         properties=item.user_properties,
                     )
             else:

@@ -1,0 +1,142 @@
+"""Run any check kind from a Python gate: ``probe.check("http", "/health", expect_status=200)``.
+
+Knows nothing of pytest: failures raise AssertionError with the check's one-line message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .checks import KINDS, kind_module
+from .checks.base import CheckConfigError, CheckFailed, Outcome, Target
+
+if TYPE_CHECKING:
+    from .checks.tls import CertificateInfo
+    from .config import Environment
+
+__all__ = ["Probe"]
+
+
+class Probe:
+    """Check kinds bound to the target environment.
+
+    Example::
+
+        @pytest.mark.staging
+        def test_agent(probe):
+            probe.wait_until_healthy("http", "/health", timeout=60, interval=2)
+            probe.check("redis", probe.env.services["redis"], expect_role="master")
+            assert probe.prometheus("sum(up{job='agent'})") >= 2
+    """
+
+    def __init__(
+        self,
+        environment: Environment,
+        record: Callable[[str, Outcome], None] | None = None,
+    ) -> None:
+        self.env = environment
+        self.target: Target = environment.target()
+        self._record = record
+
+    def _spec(self, kind: str, value: Any, keys: dict[str, Any]) -> dict[str, Any]:
+        if kind not in KINDS:
+            raise CheckConfigError(f"probe: unknown check kind {kind!r} (known: {', '.join(KINDS)})")
+        spec = {kind: value, **keys}
+        module = kind_module(kind)
+        common = {"name", "timeout", "trigger", "description"}
+        unknown = sorted(set(keys) - set(module.KEYS) - common)
+        if unknown:
+            raise CheckConfigError(f"probe {kind}: unknown key {unknown[0]!r} (known: {', '.join(sorted(module.KEYS))})")
+        module.validate(spec, f"probe {kind}")
+        return spec
+
+    def _target(self, spec: dict[str, Any]) -> Target:
+        if "timeout" not in spec:
+            return self.target
+        return Target(**{**self.target.__dict__, "timeout": float(spec["timeout"])})
+
+    def run(self, kind: str, value: Any, **keys: Any) -> Outcome:
+        """Run one check once and return its Outcome (never raises for a failing target)."""
+        spec = self._spec(kind, value, keys)
+        outcome: Outcome = kind_module(kind).run(spec, self._target(spec))
+        if outcome.rollback is None:
+            outcome.rollback = bool(kind_module(kind).ROLLBACK)
+        return outcome
+
+    def check(self, kind: str, value: Any, **keys: Any) -> Outcome:
+        """Run one check; a failure raises AssertionError with its one-line message."""
+        __tracebackhide__ = True
+        return self._settle(kind, self.run(kind, value, **keys))
+
+    def wait_until_healthy(
+        self,
+        kind: str,
+        value: Any,
+        *,
+        timeout: float = 60.0,
+        interval: float = 2.0,
+        retries: int | None = None,
+        start_period: float = 0.0,
+        consecutive_successes: int = 1,
+        backoff: float = 1.5,
+        on_attempt: Callable[[int, Outcome], None] | None = None,
+        **keys: Any,
+    ) -> Outcome:
+        """Poll a check with backoff until it passes (``consecutive_successes`` times in a
+        row) or the deadline passes; raises AssertionError with the last failure."""
+        __tracebackhide__ = True
+        from .checks.wait import run_with_wait
+
+        spec = self._spec(kind, value, keys)
+        module = kind_module(kind)
+        target = self._target(spec)
+        outcome = run_with_wait(
+            lambda: module.run(spec, target),
+            interval=interval,
+            timeout=timeout,
+            retries=retries,
+            start_period=start_period,
+            consecutive_successes=consecutive_successes,
+            backoff=backoff,
+            on_attempt=on_attempt,
+        )
+        if outcome.rollback is None:
+            outcome.rollback = bool(module.ROLLBACK)
+        return self._settle(kind, outcome)
+
+    def _settle(self, kind: str, outcome: Outcome) -> Outcome:
+        __tracebackhide__ = True
+        if self._record is not None:
+            self._record(kind, outcome)
+        if not outcome.passed:
+            raise AssertionError(f"{kind}: {outcome.message}")
+        return outcome
+
+    def certificate(self, hostport: str, server_name: str | None = None) -> CertificateInfo:
+        """The peer certificate of ``host:port``, verified against the environment's CA."""
+        __tracebackhide__ = True
+        from .checks.tcp import split_hostport
+        from .checks.tls import inspect_certificate
+
+        host, port = split_hostport(hostport)
+        try:
+            return inspect_certificate(host, port, self.target, server_name)
+        except CheckFailed as exc:
+            raise AssertionError(f"tls: {exc.message}") from None
+
+    def prometheus(self, query: str, url: str | None = None) -> float:
+        """The single value of an instant query against the environment's Prometheus.
+        No data (empty result, NaN, an error) raises AssertionError: never a pass."""
+        __tracebackhide__ = True
+        from .checks.prometheus import query_value
+
+        base = url or self.env.services.get("prometheus")
+        if not base:
+            raise AssertionError(
+                f"prometheus: no URL given and no 'prometheus' set in [environments.{self.env.name}]"
+            )
+        try:
+            return query_value(base, query, self.target)
+        except CheckFailed as exc:
+            raise AssertionError(f"prometheus: {exc.message}") from None

@@ -1,0 +1,73 @@
+"""Fixtures for Python gates: promotion_env, host (pytest-testinfra), probe."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from tests.support import free_port
+
+
+def test_host_fixture_one_test_per_configured_host(pytester: pytest.Pytester, read_report) -> None:
+    pytester.makefile(".toml", promotion='[environments.staging]\nhosts = ["local://"]\n')
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.staging
+        def test_python_present(host):
+            assert host.exists("python3") or host.exists("python")
+            assert host.run("true").rc == 0
+        """
+    )
+    result = pytester.runpytest("--env=staging", "--promotion-report=decision.json", "-v")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*test_python_present?local* PASSED*"])
+    assert read_report()["decision"] == "promote"
+
+
+def test_probe_check_records_into_the_gate(pytester: pytest.Pytester, read_report) -> None:
+    closed = free_port()
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(4)
+        port = server.getsockname()[1]
+        pytester.makepyfile(
+            f"""
+            import pytest
+            @pytest.mark.staging
+            def test_up(probe):
+                probe.check("tcp", "127.0.0.1:{port}")
+            @pytest.mark.staging
+            def test_down(probe):
+                probe.check("tcp", "127.0.0.1:{closed}", timeout=1)
+            """
+        )
+        result = pytester.runpytest("--env=staging", "--promotion-report=decision.json")
+    assert result.ret == 1
+    report = read_report()
+    gates = {g["id"].split("::")[-1]: g for g in report["gates"]}
+    assert gates["test_up"]["measured"].endswith("ms")
+    assert "refused" in gates["test_down"]["message"]
+    # a failing health probe makes its gate a rollback trigger
+    assert report["decision"] == "rollback"
+
+
+def test_probe_unknown_kind_or_key_is_one_line(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.dev
+        def test_k(probe):
+            probe.check("tcp", "127.0.0.1:1", expect_status=200)
+        """
+    )
+    result = pytester.runpytest("--env=dev")
+    result.stdout.fnmatch_lines(["*probe tcp: unknown key 'expect_status'*"])
+
+
+def test_promotion_env_without_env_is_a_clear_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_x(promotion_env):\n    pass\n")
+    result = pytester.runpytest()
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*promotion_env needs a target environment: run pytest with --env NAME*"])
