@@ -237,7 +237,7 @@ def _check_type(file: str, table: str, key: str, kind: str, value: object) -> No
     types, _ = _TYPES[kind]
     ok = isinstance(value, types) and not (kind in ("number", "int") and isinstance(value, bool))
     if ok and kind == "list[str]":
-        ok = all(isinstance(v, str) for v in value)  # type: ignore[union-attr]
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
     if ok and kind == "argv" and isinstance(value, list):
         ok = bool(value) and all(isinstance(v, str) for v in value)
     if ok and kind == "number" and not math.isfinite(float(value)):  # type: ignore[arg-type]
@@ -249,7 +249,9 @@ def _check_type(file: str, table: str, key: str, kind: str, value: object) -> No
 def _validate(path: Path, rootdir: Path, data: dict[str, Any], prefix: str) -> PromotionConfig:
     file = path.name
     _check_table(
-        file, prefix.rstrip(".") or "top level", data,
+        file,
+        prefix.rstrip(".") or "top level",
+        data,
         {"promotion": "table", "environments": "table", "checks": "list"},
     )
     promotion = data.get("promotion", {})
@@ -283,7 +285,9 @@ def _validate(path: Path, rootdir: Path, data: dict[str, Any], prefix: str) -> P
             raise _type_error(file, f"{prefix}environments", raw_name, "table", table)
         _check_table(file, tname, table, _ENV_KEYS)
         if "timeout" in table and table["timeout"] <= 0:
-            raise ConfigError(f"{file}: [{tname}] key 'timeout': expected > 0, found {table['timeout']}")
+            raise ConfigError(
+                f"{file}: [{tname}] key 'timeout': expected > 0, found {table['timeout']}"
+            )
         for index, check in enumerate(table.get("checks", [])):
             _validate_check(file, f"{tname}.checks", index, check, shared=False)
         tables[name] = table
@@ -300,8 +304,12 @@ def _validate(path: Path, rootdir: Path, data: dict[str, Any], prefix: str) -> P
                         f"{n!r} is not in the chain {list(chain)}"
                     )
     return PromotionConfig(
-        path=path, rootdir=rootdir, chain=chain, concurrency=concurrency,
-        tables=tables, shared_checks=shared,
+        path=path,
+        rootdir=rootdir,
+        chain=chain,
+        concurrency=concurrency,
+        tables=tables,
+        shared_checks=shared,
     )
 
 
@@ -325,19 +333,31 @@ def _validate_check(file: str, table: str, index: int, check: dict[str, Any], sh
         types = module.KEYS.get(key)
         if types is None:
             known = ", ".join(sorted({*allowed, *module.KEYS}))
-            raise ConfigError(f"{where}: unknown key {key!r} for a {kinds[0]} check (known keys: {known})")
+            raise ConfigError(
+                f"{where}: unknown key {key!r} for a {kinds[0]} check (known keys: {known})"
+            )
         types = types if isinstance(types, tuple) else (types,)
         numeric = float in types and isinstance(value, int) and not isinstance(value, bool)
-        if not (isinstance(value, types) or numeric) or (isinstance(value, bool) and bool not in types):
+        if not (isinstance(value, types) or numeric) or (
+            isinstance(value, bool) and bool not in types
+        ):
             names = " or ".join(t.__name__ for t in types)
-            raise ConfigError(f"{where}: key {key!r}: expected {names}, found {type(value).__name__} {value!r}")
+            raise ConfigError(
+                f"{where}: key {key!r}: expected {names}, found {type(value).__name__} {value!r}"
+            )
     trigger = check.get("trigger")
     if trigger is not None and trigger not in ("rollback", "block"):
-        raise ConfigError(f"{where}: key 'trigger': expected \"rollback\" or \"block\", found {trigger!r}")
+        raise ConfigError(
+            f'{where}: key \'trigger\': expected "rollback" or "block", found {trigger!r}'
+        )
     if "name" in check and not NAME_RE.match(check["name"]):
-        raise ConfigError(f"{where}: key 'name': expected letters, digits, '.', '_' or '-', found {check['name']!r}")
+        raise ConfigError(
+            f"{where}: key 'name': expected letters, digits, '.', '_' or '-', found {check['name']!r}"
+        )
     if "consecutive_successes" in check and check["consecutive_successes"] < 1:
-        raise ConfigError(f"{where}: key 'consecutive_successes': expected >= 1, found {check['consecutive_successes']}")
+        raise ConfigError(
+            f"{where}: key 'consecutive_successes': expected >= 1, found {check['consecutive_successes']}"
+        )
     if "timeout" in check and check["timeout"] <= 0:
         raise ConfigError(f"{where}: key 'timeout': expected > 0, found {check['timeout']}")
     try:
@@ -401,7 +421,9 @@ def _resolve_environment(config: PromotionConfig, name: str) -> Environment:
         if not dotenv_path.is_absolute():
             dotenv_path = config.rootdir / dotenv_path
         if not dotenv_path.is_file():
-            raise ConfigError(f"{file}: [{table_name}] key 'dotenv': file {table['dotenv']} not found")
+            raise ConfigError(
+                f"{file}: [{table_name}] key 'dotenv': file {table['dotenv']} not found"
+            )
         values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
         source = f"{table['dotenv']} or the process environment"
     values.update(os.environ)
@@ -422,11 +444,20 @@ def _resolve_environment(config: PromotionConfig, name: str) -> Environment:
         except ValueError as exc:
             raise ConfigError(f"{file}: [{table_name}] key 'rollback': {exc}") from None
         if not argv:
-            raise ConfigError(f"{file}: [{table_name}] key 'rollback': expected a command, found an empty string")
+            raise ConfigError(
+                f"{file}: [{table_name}] key 'rollback': expected a command, found an empty string"
+            )
     last = name == config.chain[-1]
-    services = {k: settings[k] for k in ("redis", "postgres", "prometheus", "grafana") if k in settings}
+    services: dict[str, str] = {
+        k: settings[k] for k in ("redis", "postgres", "prometheus", "grafana") if k in settings
+    }
     # {python} is the interpreter running pytest, so a command check uses the same venv.
-    placeholders = {"env": name, "base_url": settings.get("base_url", ""), "python": sys.executable, **services}
+    placeholders: dict[str, str] = {
+        "env": name,
+        "base_url": settings.get("base_url", ""),
+        "python": sys.executable,
+        **services,
+    }
 
     def fill(value: Any) -> Any:
         if isinstance(value, str):
@@ -460,8 +491,12 @@ def _resolve_environment(config: PromotionConfig, name: str) -> Environment:
         spec = {k: fill(resolve(v, k)) for k, v in raw.items() if k not in _SHARED_KEYS}
         checks.append(
             CheckSpec(
-                name=check_name, kind=kind, env=name, spec=spec,
-                where=f"{file} [[{where_table}]] {check_name!r}", trigger=raw.get("trigger"),
+                name=check_name,
+                kind=kind,
+                env=name,
+                spec=spec,
+                where=f"{file} [[{where_table}]] {check_name!r}",
+                trigger=raw.get("trigger"),
             )
         )
     return Environment(

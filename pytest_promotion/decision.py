@@ -110,7 +110,9 @@ def decide(
     rollback: list[str] = []
     warnings: list[str] = []
     if facts.interrupted:
-        block.append(f"the run was interrupted ({facts.interrupted}): it cannot vouch for the release")
+        block.append(
+            f"the run was interrupted ({facts.interrupted}): it cannot vouch for the release"
+        )
     block += [f"internal error: {e}" for e in facts.internal_errors]
     block += [f"collection error: {e}" for e in facts.collection_errors]
     block += [f"xdist worker {w} crashed" for w in facts.crashed_workers]

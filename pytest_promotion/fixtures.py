@@ -22,7 +22,7 @@ __all__ = ["gate", "http", "probe", "promotion_env"]
 def gate(request: pytest.FixtureRequest) -> GateRecorder:
     """Record what this gate measured: ``gate.measure(57.2, min=60, unit="%")``."""
     node = request.node
-    recorder = node.stash.get(recorder_key, None)
+    recorder: GateRecorder | None = node.stash.get(recorder_key, None)
     if recorder is None:
         recorder = node.stash[recorder_key] = GateRecorder(
             name=node.nodeid, properties=node.user_properties
@@ -35,7 +35,9 @@ def promotion_env(request: pytest.FixtureRequest) -> Environment:
     """The target environment: name, base_url, ca_bundle, services, vars, secrets resolved."""
     session = request.config.pluginmanager.get_plugin("promotion-session")
     if session is None:
-        raise pytest.UsageError("promotion_env needs a target environment: run pytest with --env NAME")
+        raise pytest.UsageError(
+            "promotion_env needs a target environment: run pytest with --env NAME"
+        )
     environment: Environment = session.environment
     return environment
 

@@ -65,8 +65,8 @@ class GateRecorder:
         threshold: float | str | None = None,
         unit: str = "",
         *,
-        min: float | None = None,  # noqa: A002 - the natural word for gate authors
-        max: float | None = None,  # noqa: A002
+        min: float | None = None,
+        max: float | None = None,
     ) -> None:
         """Record ``value`` (and fail the gate if it is outside ``min``/``max``)."""
         __tracebackhide__ = True
@@ -83,7 +83,9 @@ class GateRecorder:
         if min is None and max is None:
             return
         if value is None or isinstance(value, str) or math.isnan(value):
-            self.message = f"{self.name}: no measurement ({value!r}) to compare with {self.threshold}"
+            self.message = (
+                f"{self.name}: no measurement ({value!r}) to compare with {self.threshold}"
+            )
             pytest.fail(self.message, pytrace=False)
         if min is not None and value < min:
             self.message = f"{self.name}: {_fmt(value)}{suffix} < {_fmt(min)}{suffix}"

@@ -69,11 +69,13 @@ class CheckItem(pytest.Item):
             recorder.measured = f"{text}{unit}"
         recorder.threshold = outcome.threshold
         for warning in outcome.details.get("warnings", []):
-            self.user_properties.append(("promotion.warning", redact(str(warning), self.environment.secrets)))
+            self.user_properties.append(
+                ("promotion.warning", redact(str(warning), self.environment.secrets))
+            )
         if not outcome.passed:
             raise CheckFailure(outcome)
 
-    def repr_failure(  # type: ignore[override]
+    def repr_failure(
         self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
     ) -> str:
         if isinstance(excinfo.value, CheckFailure):

@@ -7,8 +7,6 @@ registers its markers and fixtures: an ordinary suite runs exactly as before.
 from __future__ import annotations
 
 import os
-import re
-from typing import Any
 
 import pytest
 
@@ -41,29 +39,44 @@ _waiver.__name__ = "waiver (GATE=REASON, both non-empty)"
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("promotion", "environment promotion gates")
     group.addoption(
-        "--env", dest="promotion_env", metavar="NAME", type=_env_name,
+        "--env",
+        dest="promotion_env",
+        metavar="NAME",
+        type=_env_name,
         help=f"target environment; runs its gates and decides (also ${ENV_VAR}, ini promotion_env)",
     )
     group.addoption(
-        "--promotion-config", metavar="PATH",
+        "--promotion-config",
+        metavar="PATH",
         help="config file (default: promotion.toml in the rootdir, else [tool.promotion] in pyproject.toml)",
     )
-    group.addoption("--promotion-report", metavar="PATH", help="write the decision as JSON (atomically)")
     group.addoption(
-        "--promotion-version", metavar="VERSION",
+        "--promotion-report", metavar="PATH", help="write the decision as JSON (atomically)"
+    )
+    group.addoption(
+        "--promotion-version",
+        metavar="VERSION",
         help=f"the version being promoted (also ${VERSION_VAR})",
     )
     group.addoption(
-        "--promotion-previous-version", metavar="VERSION",
+        "--promotion-previous-version",
+        metavar="VERSION",
         help=f"the version to roll back to, for {{previous_version}} (also ${PREVIOUS_VERSION_VAR})",
     )
     group.addoption(
-        "--promotion-rollback", choices=("print", "execute"), default="print",
+        "--promotion-rollback",
+        choices=("print", "execute"),
+        default="print",
         help="print the rollback command (default) or run it when the decision is not promote",
     )
     group.addoption(
-        "--waive", dest="promotion_waivers", action="append", default=[], type=_waiver,
-        metavar="GATE=REASON", help="record a waiver for one gate (refused where the environment forbids waivers)",
+        "--waive",
+        dest="promotion_waivers",
+        action="append",
+        default=[],
+        type=_waiver,
+        metavar="GATE=REASON",
+        help="record a waiver for one gate (refused where the environment forbids waivers)",
     )
     parser.addini("promotion_env", "default target environment for promotion gates", default="")
 
@@ -76,12 +89,22 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 def _resolve_env(config: pytest.Config) -> str | None:
     """CLI > environment variable > ini, in one place."""
-    value = config.getoption("promotion_env") or os.environ.get(ENV_VAR) or config.getini("promotion_env")
+    value = (
+        config.getoption("promotion_env")
+        or os.environ.get(ENV_VAR)
+        or config.getini("promotion_env")
+    )
     if not value:
         return None
     value = str(value)
     if not NAME_RE.match(value):
-        source = "--env" if config.getoption("promotion_env") else ENV_VAR if os.environ.get(ENV_VAR) else "ini promotion_env"
+        source = (
+            "--env"
+            if config.getoption("promotion_env")
+            else ENV_VAR
+            if os.environ.get(ENV_VAR)
+            else "ini promotion_env"
+        )
         raise pytest.UsageError(
             f"{source}: {value!r} is not an environment name "
             "(expected letters, digits, '.', '_' or '-', at most 64)"
@@ -97,7 +120,9 @@ def pytest_configure(config: pytest.Config) -> None:
             f"{name}(only=False): promotion gate for {name} and, unless only=True, every later environment",
         )
     config.addinivalue_line(
-        "markers", "gate(name=None, trigger='block'): promotion gate metadata; trigger='rollback' makes a failure a rollback trigger"
+        "markers",
+        "gate(name=None, trigger='block'): promotion gate metadata; "
+        "trigger='rollback' makes a failure a rollback trigger",
     )
     env = _resolve_env(config)
     if env is None:
@@ -117,5 +142,3 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     masker = config.pluginmanager.get_plugin("promotion-secrets")
     if masker is not None:
         config.pluginmanager.unregister(masker)
-
-

@@ -41,13 +41,17 @@ class Probe:
 
     def _spec(self, kind: str, value: Any, keys: dict[str, Any]) -> dict[str, Any]:
         if kind not in KINDS:
-            raise CheckConfigError(f"probe: unknown check kind {kind!r} (known: {', '.join(KINDS)})")
+            raise CheckConfigError(
+                f"probe: unknown check kind {kind!r} (known: {', '.join(KINDS)})"
+            )
         spec = {kind: value, **keys}
         module = kind_module(kind)
         common = {"name", "timeout", "trigger", "description"}
         unknown = sorted(set(keys) - set(module.KEYS) - common)
         if unknown:
-            raise CheckConfigError(f"probe {kind}: unknown key {unknown[0]!r} (known: {', '.join(sorted(module.KEYS))})")
+            raise CheckConfigError(
+                f"probe {kind}: unknown key {unknown[0]!r} (known: {', '.join(sorted(module.KEYS))})"
+            )
         module.validate(spec, f"probe {kind}")
         return spec
 

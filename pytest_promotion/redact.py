@@ -36,7 +36,9 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     >>> redact("redis://:hunter22@db:6379/0 failed")
     'redis://:***@db:6379/0 failed'
     """
-    for secret in sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True):
+    for secret in sorted(
+        {s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True
+    ):
         text = text.replace(secret, MASK)
     text = _URL_PASSWORD.sub(lambda m: m["head"] + MASK, text)
     text = _DSN_PASSWORD.sub(lambda m: m["head"] + MASK, text)

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["RenderError", "VALUE_RE", "render", "run_rollback"]
+__all__ = ["VALUE_RE", "RenderError", "render", "run_rollback"]
 
 # Values put into the command come from the command line and the environment:
 # they must look like names and versions, never like options or shell syntax.

@@ -104,7 +104,9 @@ class PromotionSession:
             "PROMOTION_PREVIOUS_VERSION"
         )
         for name_marker in promotion.chain:
-            config.addinivalue_line("markers", f"{name_marker}(only=False): promotion gate for {name_marker}")
+            config.addinivalue_line(
+                "markers", f"{name_marker}(only=False): promotion gate for {name_marker}"
+            )
         self = cls(config, promotion, environment, version, previous, waivers)
         # --hosts exists when pytest-testinfra is installed; an explicit --hosts wins.
         if environment.hosts and "hosts" in vars(config.option) and not config.option.hosts:
@@ -141,12 +143,16 @@ class PromotionSession:
 
     # -- header and selection ----------------------------------------------------------
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
-        chain = " -> ".join(f"[{n}]" if n == self.environment.name else n for n in self.promotion.chain)
+        chain = " -> ".join(
+            f"[{n}]" if n == self.environment.name else n for n in self.promotion.chain
+        )
         lines = [f"promotion: {chain} (config: {self.promotion.label})"]
         if self.version:
             lines[0] += f", version {self.version}"
         if self.environment.insecure:
-            lines.append(f"promotion: WARNING: TLS verification is disabled for {self.environment.name} (insecure = true)")
+            lines.append(
+                f"promotion: WARNING: TLS verification is disabled for {self.environment.name} (insecure = true)"
+            )
         return lines
 
     @pytest.hookimpl(tryfirst=True)
@@ -192,7 +198,9 @@ class PromotionSession:
         self.facts.unmarked = len(unmarked)
         self.deselected_other = len(other)
 
-    def pytest_report_collectionfinish(self, config: pytest.Config, items: list[pytest.Item]) -> list[str]:
+    def pytest_report_collectionfinish(
+        self, config: pytest.Config, items: list[pytest.Item]
+    ) -> list[str]:
         line = f"promotion: {len(items)} gates selected for {self.environment.name}"
         if self.deselected_other:
             line += f", {self.deselected_other} deselected (other environments)"
@@ -207,8 +215,13 @@ class PromotionSession:
             self.facts.collected = True
 
     def _xdist_controller(self) -> bool:
-        return not self.is_worker and bool(getattr(self.config.option, "dist", "no") != "no") and bool(
-            getattr(self.config.option, "tx", None) or getattr(self.config.option, "numprocesses", None)
+        return (
+            not self.is_worker
+            and bool(getattr(self.config.option, "dist", "no") != "no")
+            and bool(
+                getattr(self.config.option, "tx", None)
+                or getattr(self.config.option, "numprocesses", None)
+            )
         )
 
     @pytest.hookimpl(optionalhook=True)
@@ -230,14 +243,19 @@ class PromotionSession:
             return
         self.failed_reports += 1
         text = str(report.longrepr).strip().splitlines()
-        last = next((ln[1:].strip() for ln in reversed(text) if ln.startswith("E ")), text[-1] if text else "")
+        last = next(
+            (ln[1:].strip() for ln in reversed(text) if ln.startswith("E ")),
+            text[-1] if text else "",
+        )
         self.facts.collection_errors.append(
             redact(f"{report.nodeid or '.'}: {last}", self.environment.secrets)
         )
 
     def pytest_internalerror(self, excrepr: Any) -> None:
         lines = str(excrepr).strip().splitlines()
-        self.facts.internal_errors.append(redact(lines[-1] if lines else "internal error", self.environment.secrets))
+        self.facts.internal_errors.append(
+            redact(lines[-1] if lines else "internal error", self.environment.secrets)
+        )
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         self.facts.interrupted = self.signal_name or "KeyboardInterrupt"
@@ -245,7 +263,9 @@ class PromotionSession:
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: object | None) -> None:
         if error is not None:
-            self.facts.crashed_workers.append(str(getattr(getattr(node, "gateway", None), "id", node)))
+            self.facts.crashed_workers.append(
+                str(getattr(getattr(node, "gateway", None), "id", node))
+            )
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_handlecrashitem(self, crashitem: str, report: Any, sched: Any) -> None:
@@ -262,7 +282,9 @@ class PromotionSession:
             self.facts.interrupted = self.signal_name
         waived_failures = 0
         decision = decide(self.facts, self.records, self.version)
-        waived_failures = sum(1 for g in decision.gates if g.waiver and g.outcome in ("failed", "error"))
+        waived_failures = sum(
+            1 for g in decision.gates if g.waiver and g.outcome in ("failed", "error")
+        )
         foreign = session.testsfailed - self.failed_reports
         if foreign > 0:
             self.facts.foreign_failures = foreign
@@ -271,8 +293,10 @@ class PromotionSession:
         self.config.hook.pytest_promotion_decision(config=self.config, decision=decision)
         self.decision = decision
         self._write_reports(decision)
-        if decision.promote and session.exitstatus == pytest.ExitCode.TESTS_FAILED and (
-            session.testsfailed <= waived_failures
+        if (
+            decision.promote
+            and session.exitstatus == pytest.ExitCode.TESTS_FAILED
+            and (session.testsfailed <= waived_failures)
         ):
             session.exitstatus = pytest.ExitCode.OK  # every failure carries a waiver
         self._enforce_exit(session)
@@ -288,10 +312,16 @@ class PromotionSession:
             try:
                 argv = render(
                     env.rollback,
-                    {"env": env.name, "version": self.version, "previous_version": self.previous_version},
+                    {
+                        "env": env.name,
+                        "version": self.version,
+                        "previous_version": self.previous_version,
+                    },
                 )
             except RenderError as exc:
-                decision.warnings.append(f"rollback command of {env.name} cannot be rendered: {exc}")
+                decision.warnings.append(
+                    f"rollback command of {env.name} cannot be rendered: {exc}"
+                )
                 argv = None
         if argv is None:
             return
@@ -316,7 +346,9 @@ class PromotionSession:
             "deselected_unmarked": self.facts.unmarked,
         }
         if self.environment.insecure:
-            data["warnings"].append(f"TLS verification is disabled for {decision.environment} (insecure = true)")
+            data["warnings"].append(
+                f"TLS verification is disabled for {decision.environment} (insecure = true)"
+            )
         if self.report_path is not None:
             write_atomic(self.report_path, data)
         write_github(decision, os.environ)

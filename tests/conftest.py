@@ -8,8 +8,14 @@ from typing import Any
 
 import pytest
 
-_LEAKY = ("PROMOTION_ENV", "PROMOTION_VERSION", "PROMOTION_PREVIOUS_VERSION", "GITHUB_ACTIONS",
-          "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")
+_LEAKY = (
+    "PROMOTION_ENV",
+    "PROMOTION_VERSION",
+    "PROMOTION_PREVIOUS_VERSION",
+    "GITHUB_ACTIONS",
+    "GITHUB_OUTPUT",
+    "GITHUB_STEP_SUMMARY",
+)
 
 
 @pytest.fixture(autouse=True)

@@ -24,7 +24,4 @@ def verdict_of(gate: GateRecord) -> str:
 
 
 def summary_rows(decision: Decision) -> list[tuple[str, str, str, str]]:
-    return [
-        (g.name, g.measured or "-", g.threshold or "-", verdict_of(g))
-        for g in decision.gates
-    ]
+    return [(g.name, g.measured or "-", g.threshold or "-", verdict_of(g)) for g in decision.gates]

@@ -50,14 +50,20 @@ def write_summary(tr: Writer, decision: Decision, verbose: bool = False) -> None
         else:
             tr.write_line(line, red=True)
     if hidden:
-        tr.write_line(f"... and {hidden} more gates passed (-v shows every row; all are in the reports)")
+        tr.write_line(
+            f"... and {hidden} more gates passed (-v shows every row; all are in the reports)"
+        )
     for waiver in decision.waivers:
         tr.write_line(f"waiver: {waiver['gate']}: {waiver['reason']}", yellow=True)
     for warning in decision.warnings:
         tr.write_line(f"warning: {warning}", yellow=True)
     color = {"promote": "green", "block": "red", "rollback": "red"}[decision.decision]
     version = f" {decision.version}" if decision.version else ""
-    tr.write_line(f"decision: {decision.decision.upper()}{version} -> {decision.environment}", bold=True, **{color: True})
+    tr.write_line(
+        f"decision: {decision.decision.upper()}{version} -> {decision.environment}",
+        bold=True,
+        **{color: True},
+    )
     for reason in decision.reasons:
         tr.write_line(f"  reason: {reason}", **{color: True})
     if not decision.promote:

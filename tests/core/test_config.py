@@ -24,26 +24,47 @@ def usage_error(pytester: pytest.Pytester, toml: str, *args: str) -> str:
 @pytest.mark.parametrize(
     ("toml", "expected"),
     [
-        ("[environments.staging]\nbase_ur = 'https://x'\n",
-         "ERROR: promotion.toml: [environments.staging] unknown key 'base_ur' (known keys: *"),
-        ("[environments.staging]\ntimeout = 'fast'\n",
-         "ERROR: promotion.toml: [environments.staging] key 'timeout': expected a number, found string 'fast'"),
-        ("[environments.staging]\ninsecure = 'yes'\n",
-         "ERROR: promotion.toml: [environments.staging] key 'insecure': expected true or false, found string 'yes'"),
+        (
+            "[environments.staging]\nbase_ur = 'https://x'\n",
+            "ERROR: promotion.toml: [environments.staging] unknown key 'base_ur' (known keys: *",
+        ),
+        (
+            "[environments.staging]\ntimeout = 'fast'\n",
+            "ERROR: promotion.toml: [environments.staging] key 'timeout': expected a number, found string 'fast'",
+        ),
+        (
+            "[environments.staging]\ninsecure = 'yes'\n",
+            "ERROR: promotion.toml: [environments.staging] key 'insecure': expected true or false, found string 'yes'",
+        ),
         ("[environments.staging\n", "ERROR: promotion.toml: invalid TOML: *"),
-        ("[environments.qa]\n",
-         "ERROR: promotion.toml: [environments.qa] is not in the chain ['dev', 'staging', 'prod']*"),
-        ("[promotion]\nenvironments = ['dev', 'prod; id']\n",
-         "ERROR: promotion.toml: [promotion] key 'environments': 'prod; id' is not a valid environment name"),
-        ("[promotion]\nconcurency = 3\n", "ERROR: promotion.toml: [promotion] unknown key 'concurency'*"),
-        ("[environments.staging]\nrollback = 'deploy \"unclosed'\n",
-         "ERROR: promotion.toml: [environments.staging] key 'rollback': No closing quotation"),
-        ("[environments.staging]\nca_bundle = 'certs/missing.pem'\n",
-         "ERROR: promotion.toml: [environments.staging] key 'ca_bundle': file certs/missing.pem not found"),
-        ("[environments.staging]\ndotenv = '.env.staging'\n",
-         "ERROR: promotion.toml: [environments.staging] key 'dotenv': file .env.staging not found"),
-        ("[environments.staging]\nbase_url = 'https://${NOPE_NOT_SET}/'\n",
-         "ERROR: promotion.toml: [environments.staging] key 'base_url': ${NOPE_NOT_SET} is not set*"),
+        (
+            "[environments.qa]\n",
+            "ERROR: promotion.toml: [environments.qa] is not in the chain ['dev', 'staging', 'prod']*",
+        ),
+        (
+            "[promotion]\nenvironments = ['dev', 'prod; id']\n",
+            "ERROR: promotion.toml: [promotion] key 'environments': 'prod; id' is not a valid environment name",
+        ),
+        (
+            "[promotion]\nconcurency = 3\n",
+            "ERROR: promotion.toml: [promotion] unknown key 'concurency'*",
+        ),
+        (
+            "[environments.staging]\nrollback = 'deploy \"unclosed'\n",
+            "ERROR: promotion.toml: [environments.staging] key 'rollback': No closing quotation",
+        ),
+        (
+            "[environments.staging]\nca_bundle = 'certs/missing.pem'\n",
+            "ERROR: promotion.toml: [environments.staging] key 'ca_bundle': file certs/missing.pem not found",
+        ),
+        (
+            "[environments.staging]\ndotenv = '.env.staging'\n",
+            "ERROR: promotion.toml: [environments.staging] key 'dotenv': file .env.staging not found",
+        ),
+        (
+            "[environments.staging]\nbase_url = 'https://${NOPE_NOT_SET}/'\n",
+            "ERROR: promotion.toml: [environments.staging] key 'base_url': ${NOPE_NOT_SET} is not set*",
+        ),
     ],
 )
 def test_config_errors_are_one_line(pytester: pytest.Pytester, toml: str, expected: str) -> None:
@@ -64,8 +85,12 @@ def test_explicit_config_path_and_missing_file(pytester: pytest.Pytester) -> Non
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: --promotion-config nope.toml: file not found"])
     (pytester.path / "conf").mkdir()
-    (pytester.path / "conf" / "gates.toml").write_text("[environments.staging]\nallow_skips = false\n")
-    pytester.makepyfile(test_s="import pytest\n@pytest.mark.dev\ndef test_s():\n    pytest.skip('x')\n")
+    (pytester.path / "conf" / "gates.toml").write_text(
+        "[environments.staging]\nallow_skips = false\n"
+    )
+    pytester.makepyfile(
+        test_s="import pytest\n@pytest.mark.dev\ndef test_s():\n    pytest.skip('x')\n"
+    )
     assert pytester.runpytest("--env=staging", "--promotion-config=conf/gates.toml").ret == 1
 
 
@@ -98,7 +123,9 @@ def test_pyproject_errors_name_the_tool_table(pytester: pytest.Pytester) -> None
 def test_dotenv_values_resolve_and_process_environment_wins(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (pytester.path / ".env.staging").write_text("API_HOST=from-dotenv.test\nTOKEN=dotenv-token-123\n")
+    (pytester.path / ".env.staging").write_text(
+        "API_HOST=from-dotenv.test\nTOKEN=dotenv-token-123\n"
+    )
     monkeypatch.setenv("TOKEN", "process-token-456")
     pytester.makefile(
         ".toml",
@@ -140,7 +167,9 @@ def test_secret_values_are_redacted_in_failures_and_reports(
     )
     assert result.ret == 1
     everything = result.stdout.str() + result.stderr.str()
-    everything += (pytester.path / "decision.json").read_text() + (pytester.path / "gate.xml").read_text()
+    everything += (pytester.path / "decision.json").read_text() + (
+        pytester.path / "gate.xml"
+    ).read_text()
     assert "s3cr3t-pa55" not in everything
     assert "abc.def.ghi" not in everything
     assert "postgresql://app:***@127.0.0.1:1/app" in read_report()["reasons"][0]

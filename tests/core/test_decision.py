@@ -27,7 +27,9 @@ def test_all_gates_pass_promotes(pytester: pytest.Pytester, read_report) -> None
     assert report["reasons"] == []
     gate = report["gates"][0]
     assert (gate["outcome"], gate["measured"], gate["threshold"]) == ("passed", "72.5 %", ">= 60 %")
-    result.stdout.fnmatch_lines(["*test_coverage*72.5 %*>= 60 %*PASS", "decision: PROMOTE -> staging"])
+    result.stdout.fnmatch_lines(
+        ["*test_coverage*72.5 %*>= 60 %*PASS", "decision: PROMOTE -> staging"]
+    )
 
 
 def test_measure_below_minimum_blocks_with_one_line(pytester: pytest.Pytester, read_report) -> None:
@@ -88,7 +90,9 @@ def test_runtime_rollback_trigger_from_gate_fixture(pytester: pytest.Pytester, r
     assert read_report()["decision"] == "rollback"
 
 
-def test_fixture_error_blocks_even_for_rollback_gates(pytester: pytest.Pytester, read_report) -> None:
+def test_fixture_error_blocks_even_for_rollback_gates(
+    pytester: pytest.Pytester, read_report
+) -> None:
     pytester.makepyfile(
         """
         import pytest
@@ -121,7 +125,9 @@ def test_collection_error_blocks(pytester: pytest.Pytester, read_report) -> None
     assert any("collection error: test_broken.py" in r for r in report["reasons"])
 
 
-@pytest.mark.parametrize(("env", "decision", "ret"), [("staging", "promote", 0), ("prod", "block", 1)])
+@pytest.mark.parametrize(
+    ("env", "decision", "ret"), [("staging", "promote", 0), ("prod", "block", 1)]
+)
 def test_skip_forbidden_in_prod_only(
     pytester: pytest.Pytester, read_report, env: str, decision: str, ret: int
 ) -> None:
@@ -152,7 +158,9 @@ def test_skip_forbidden_in_prod_only(
 
 def test_allow_skips_can_be_set_per_environment(pytester: pytest.Pytester, read_report) -> None:
     pytester.makefile(".toml", promotion="[environments.staging]\nallow_skips = false\n")
-    pytester.makepyfile("import pytest\n@pytest.mark.dev\ndef test_s():\n    pytest.skip('later')\n")
+    pytester.makepyfile(
+        "import pytest\n@pytest.mark.dev\ndef test_s():\n    pytest.skip('later')\n"
+    )
     assert run(pytester).ret == 1
     assert read_report()["decision"] == "block"
 
@@ -172,7 +180,9 @@ def test_xfail_gate_cannot_vouch(pytester: pytest.Pytester, read_report) -> None
     assert "marked xfail" in read_report()["reasons"][0]
 
 
-def test_conftest_rewriting_exit_status_cannot_promote(pytester: pytest.Pytester, read_report) -> None:
+def test_conftest_rewriting_exit_status_cannot_promote(
+    pytester: pytest.Pytester, read_report
+) -> None:
     pytester.makeconftest(
         """
         import pytest

@@ -40,7 +40,9 @@ name = "cache-port"
 tcp = "127.0.0.1:{closed}"
 """,
     )
-    result = pytester.runpytest("--env=staging", "--promotion-report=decision.json", "--junitxml=gate.xml", "-v")
+    result = pytester.runpytest(
+        "--env=staging", "--promotion-report=decision.json", "--junitxml=gate.xml", "-v"
+    )
     assert result.ret == 1
     result.stdout.fnmatch_lines(["*staging::db-port PASSED*", "*staging::cache-port FAILED*"])
     report = read_report()
@@ -53,7 +55,9 @@ tcp = "127.0.0.1:{closed}"
     assert f"127.0.0.1:{closed}" in failed["message"]
     assert "refused" in failed["message"]
     assert report["rollback_command"] == "undo staging"
-    cases = {c.get("name"): c for c in ET.parse(pytester.path / "gate.xml").getroot().iter("testcase")}
+    cases = {
+        c.get("name"): c for c in ET.parse(pytester.path / "gate.xml").getroot().iter("testcase")
+    }
     assert set(cases) == {"db-port", "cache-port"}
     assert cases["cache-port"].find("failure") is not None
 
@@ -79,7 +83,9 @@ def test_trigger_block_overrides_kind_default(pytester: pytest.Pytester, read_re
     assert read_report()["decision"] == "block"
 
 
-def test_shared_checks_are_cumulative(pytester: pytest.Pytester, read_report, listening_port: int) -> None:
+def test_shared_checks_are_cumulative(
+    pytester: pytest.Pytester, read_report, listening_port: int
+) -> None:
     pytester.makefile(
         ".toml",
         promotion=f"""
@@ -104,7 +110,9 @@ tcp = "127.0.0.1:{listening_port}"
     assert ids == {"dev": ["dev::dev-only"], "staging": ["staging::port"], "prod": ["prod::port"]}
 
 
-def test_only_the_target_environment_checks_run(pytester: pytest.Pytester, read_report, listening_port: int) -> None:
+def test_only_the_target_environment_checks_run(
+    pytester: pytest.Pytester, read_report, listening_port: int
+) -> None:
     pytester.makefile(
         ".toml",
         promotion=f'[[environments.dev.checks]]\nname = "d"\ntcp = "127.0.0.1:{listening_port}"\n'
@@ -117,14 +125,26 @@ def test_only_the_target_environment_checks_run(pytester: pytest.Pytester, read_
 @pytest.mark.parametrize(
     ("check", "expected"),
     [
-        ('name = "x"\ntcp = "127.0.0.1:1"\nexpect_statuz = 200\n',
-         "ERROR: promotion.toml: [[environments.staging.checks]] 'x': unknown key 'expect_statuz' for a tcp check*"),
-        ('name = "x"\n', "ERROR: promotion.toml: [[environments.staging.checks]] 'x': expected exactly one check kind*found none"),
-        ('name = "x"\ntcp = "127.0.0.1:1"\nhttp = "/h"\n',
-         "ERROR: promotion.toml: [[environments.staging.checks]] 'x': expected exactly one check kind*found http, tcp"),
-        ('name = "x"\ntcp = "127.0.0.1:1"\ntrigger = "maybe"\n',
-         "ERROR: promotion.toml: [[environments.staging.checks]] 'x': key 'trigger': expected \"rollback\" or \"block\", found 'maybe'"),
-        ('name = "x y"\ntcp = "127.0.0.1:1"\n', "ERROR: promotion.toml: * key 'name': expected letters*"),
+        (
+            'name = "x"\ntcp = "127.0.0.1:1"\nexpect_statuz = 200\n',
+            "ERROR: promotion.toml: [[environments.staging.checks]] 'x': unknown key 'expect_statuz' for a tcp check*",
+        ),
+        (
+            'name = "x"\n',
+            "ERROR: promotion.toml: [[environments.staging.checks]] 'x': expected exactly one check kind*found none",
+        ),
+        (
+            'name = "x"\ntcp = "127.0.0.1:1"\nhttp = "/h"\n',
+            "ERROR: promotion.toml: [[environments.staging.checks]] 'x': expected exactly one check kind*found http, tcp",
+        ),
+        (
+            'name = "x"\ntcp = "127.0.0.1:1"\ntrigger = "maybe"\n',
+            "ERROR: promotion.toml: [[environments.staging.checks]] 'x': key 'trigger': expected \"rollback\" or \"block\", found 'maybe'",
+        ),
+        (
+            'name = "x y"\ntcp = "127.0.0.1:1"\n',
+            "ERROR: promotion.toml: * key 'name': expected letters*",
+        ),
     ],
 )
 def test_check_config_errors(pytester: pytest.Pytester, check: str, expected: str) -> None:
@@ -154,7 +174,10 @@ def test_collect_only_probes_nothing(pytester: pytest.Pytester) -> None:
         server.listen(1)
         server.settimeout(0.5)
         port = server.getsockname()[1]
-        pytester.makefile(".toml", promotion=f'[[environments.dev.checks]]\nname = "p"\ntcp = "127.0.0.1:{port}"\n')
+        pytester.makefile(
+            ".toml",
+            promotion=f'[[environments.dev.checks]]\nname = "p"\ntcp = "127.0.0.1:{port}"\n',
+        )
         result = pytester.runpytest("--env=dev", "--collect-only", "-q")
         result.stdout.fnmatch_lines(["dev::p"])
         with pytest.raises(TimeoutError):

@@ -70,4 +70,6 @@ def test_promotion_env_without_env_is_a_clear_error(pytester: pytest.Pytester) -
     pytester.makepyfile("def test_x(promotion_env):\n    pass\n")
     result = pytester.runpytest()
     assert result.ret != 0
-    result.stdout.fnmatch_lines(["*promotion_env needs a target environment: run pytest with --env NAME*"])
+    result.stdout.fnmatch_lines(
+        ["*promotion_env needs a target environment: run pytest with --env NAME*"]
+    )

@@ -31,6 +31,7 @@ def test_inert_without_env_runs_suite_exactly_as_without_plugin(pytester: pytest
     assert with_plugin.ret == without.ret == 1
     with_plugin.assert_outcomes(passed=2, failed=1)
     assert "promotion:" not in with_plugin.stdout.str()
+
     # The header names the installed plugins; everything from "collected" on must match.
     def body(lines: list[str]) -> list[str]:
         start = next(i for i, line in enumerate(lines) if line.startswith("collected"))
@@ -71,7 +72,9 @@ def test_target_from_cli_envvar_or_ini(
     assert read_report()["environment"] == "staging"
 
 
-def test_cli_wins_over_envvar(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, read_report) -> None:
+def test_cli_wins_over_envvar(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, read_report
+) -> None:
     pytester.makepyfile(SUITE)
     monkeypatch.setenv("PROMOTION_ENV", "prod")
     pytester.runpytest("--env=dev", "--promotion-report=decision.json", "-k", "gate")
@@ -118,7 +121,9 @@ def test_injection_shaped_names_refused_from_envvar(
 
 def test_aliases_production_and_development(pytester: pytest.Pytester, read_report) -> None:
     pytester.makepyfile(SUITE)
-    result = pytester.runpytest("--env=production", "--promotion-report=decision.json", "-k", "gate")
+    result = pytester.runpytest(
+        "--env=production", "--promotion-report=decision.json", "-k", "gate"
+    )
     assert result.ret == 0
     assert read_report()["environment"] == "prod"
 
@@ -126,7 +131,10 @@ def test_aliases_production_and_development(pytester: pytest.Pytester, read_repo
 def test_header_shows_environment_and_selection(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(SUITE)
     result = pytester.runpytest("--env=staging", "--promotion-version=1.4.0")
-    assert "promotion: dev -> [staging] -> prod (config: (no config file)), version 1.4.0" in result.outlines
+    assert (
+        "promotion: dev -> [staging] -> prod (config: (no config file)), version 1.4.0"
+        in result.outlines
+    )
     assert (
         "promotion: 1 gates selected for staging, 2 deselected (no environment marker: not a gate)"
         in result.outlines

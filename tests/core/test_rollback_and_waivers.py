@@ -15,7 +15,9 @@ def config(pytester: pytest.Pytester, body: str) -> None:
     pytester.makefile(".toml", promotion=body)
 
 
-def test_rollback_template_rendered_with_env_and_version(pytester: pytest.Pytester, read_report) -> None:
+def test_rollback_template_rendered_with_env_and_version(
+    pytester: pytest.Pytester, read_report
+) -> None:
     config(
         pytester,
         '[environments.staging]\nrollback = "gh workflow run environment-promotion.yml '
@@ -56,10 +58,14 @@ def test_hostile_version_is_never_put_into_the_command(
     report = read_report()
     assert report["decision"] == "block"
     assert report["rollback_command"] is None
-    assert any("cannot be rendered" in w and "not a plain name or version" in w for w in report["warnings"])
+    assert any(
+        "cannot be rendered" in w and "not a plain name or version" in w for w in report["warnings"]
+    )
 
 
-def test_missing_previous_version_is_reported_not_guessed(pytester: pytest.Pytester, read_report) -> None:
+def test_missing_previous_version_is_reported_not_guessed(
+    pytester: pytest.Pytester, read_report
+) -> None:
     config(pytester, '[environments.staging]\nrollback = "deploy {previous_version}"\n')
     pytester.makepyfile(FAILING)
     pytester.runpytest("--env=staging", REPORT)
@@ -88,16 +94,23 @@ def test_hook_supplies_the_rollback_command(pytester: pytest.Pytester, read_repo
     result.stdout.fnmatch_lines(["*NOTIFY staging block"])
 
 
-def test_execute_runs_the_command_and_reports_its_output(pytester: pytest.Pytester, read_report) -> None:
+def test_execute_runs_the_command_and_reports_its_output(
+    pytester: pytest.Pytester, read_report
+) -> None:
     script = pytester.makepyfile(
         rollback_script="import sys, pathlib\n"
         "pathlib.Path('rolled-back').write_text(sys.argv[1])\n"
         "print('rolled back', sys.argv[1])\n"
         "sys.exit(3)\n"
     )
-    config(pytester, f'[environments.staging]\nrollback = ["{sys.executable}", "{script}", "{{env}}"]\n')
+    config(
+        pytester,
+        f'[environments.staging]\nrollback = ["{sys.executable}", "{script}", "{{env}}"]\n',
+    )
     pytester.makepyfile(FAILING)
-    result = pytester.runpytest("--env=staging", REPORT, "--promotion-rollback=execute", "-p", "no:python_path")
+    result = pytester.runpytest(
+        "--env=staging", REPORT, "--promotion-rollback=execute", "-p", "no:python_path"
+    )
     assert (pytester.path / "rolled-back").read_text() == "staging"
     rollback = read_report()["rollback"]["result"]
     assert rollback["returncode"] == 3
@@ -108,7 +121,7 @@ def test_execute_runs_the_command_and_reports_its_output(pytester: pytest.Pytest
 def test_execute_has_a_deadline(pytester: pytest.Pytester, read_report) -> None:
     config(
         pytester,
-        f'[environments.staging]\nrollback_timeout = 0.5\n'
+        f"[environments.staging]\nrollback_timeout = 0.5\n"
         f'rollback = ["{sys.executable}", "-c", "import time; time.sleep(30)"]\n',
     )
     pytester.makepyfile(FAILING)
@@ -119,19 +132,28 @@ def test_execute_has_a_deadline(pytester: pytest.Pytester, read_report) -> None:
 
 
 def test_print_mode_never_runs_the_command(pytester: pytest.Pytester) -> None:
-    config(pytester, f'[environments.staging]\nrollback = ["{sys.executable}", "-c", "open(\'ran\', \'w\')"]\n')
+    config(
+        pytester,
+        f'[environments.staging]\nrollback = ["{sys.executable}", "-c", "open(\'ran\', \'w\')"]\n',
+    )
     pytester.makepyfile(FAILING)
     pytester.runpytest("--env=staging")
     assert not (pytester.path / "ran").exists()
 
 
-def test_waiver_turns_a_failure_into_a_recorded_waiver(pytester: pytest.Pytester, read_report) -> None:
+def test_waiver_turns_a_failure_into_a_recorded_waiver(
+    pytester: pytest.Pytester, read_report
+) -> None:
     pytester.makepyfile(FAILING)
-    result = pytester.runpytest("--env=staging", REPORT, "--waive", "lint=JIRA-123 known false positive")
+    result = pytester.runpytest(
+        "--env=staging", REPORT, "--waive", "lint=JIRA-123 known false positive"
+    )
     assert result.ret == 0
     report = read_report()
     assert report["decision"] == "promote"
-    assert report["waivers"] == [{"gate": "lint", "reason": "JIRA-123 known false positive", "used": True}]
+    assert report["waivers"] == [
+        {"gate": "lint", "reason": "JIRA-123 known false positive", "used": True}
+    ]
     assert report["gates"][0]["waiver"] == "JIRA-123 known false positive"
     result.stdout.fnmatch_lines(["lint*WAIVED", "waiver: lint: JIRA-123 known false positive"])
 

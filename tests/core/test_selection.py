@@ -31,9 +31,13 @@ def test_unmarked(): pass
         ("prod", {"test_dev", "test_staging", "test_prod"}),
     ],
 )
-def test_cumulative_selection(pytester: pytest.Pytester, read_report, env: str, expected: set[str]) -> None:
+def test_cumulative_selection(
+    pytester: pytest.Pytester, read_report, env: str, expected: set[str]
+) -> None:
     pytester.makepyfile(SUITE)
-    result = pytester.runpytest(f"--env={env}", "--strict-markers", "--promotion-report=decision.json")
+    result = pytester.runpytest(
+        f"--env={env}", "--strict-markers", "--promotion-report=decision.json"
+    )
     assert result.ret == 0
     ran = {g["id"].split("::")[-1] for g in read_report()["gates"]}
     assert ran == expected

@@ -23,7 +23,9 @@ def test_gate(n, gate):
 
 def test_xdist_one_decision_from_the_controller(pytester: pytest.Pytester, read_report) -> None:
     pytester.makepyfile(MANY)
-    result = pytester.runpytest_subprocess("--env=staging", "-n", "2", "--promotion-report=decision.json")
+    result = pytester.runpytest_subprocess(
+        "--env=staging", "-n", "2", "--promotion-report=decision.json"
+    )
     assert result.ret == 0
     report = read_report()
     assert report["decision"] == "promote"
@@ -43,7 +45,9 @@ def test_xdist_worker_that_dies_blocks(pytester: pytest.Pytester, read_report) -
         def test_ok_too(): pass
         """
     )
-    result = pytester.runpytest_subprocess("--env=staging", "-n", "2", "--promotion-report=decision.json")
+    result = pytester.runpytest_subprocess(
+        "--env=staging", "-n", "2", "--promotion-report=decision.json"
+    )
     assert result.ret != 0
     report = read_report()
     assert report["decision"] == "block"
@@ -52,7 +56,9 @@ def test_xdist_worker_that_dies_blocks(pytester: pytest.Pytester, read_report) -
     assert any("test_dies" in r and "crashed" in r for r in report["reasons"])
 
 
-def test_xdist_rollback_trigger_propagates_from_worker(pytester: pytest.Pytester, read_report) -> None:
+def test_xdist_rollback_trigger_propagates_from_worker(
+    pytester: pytest.Pytester, read_report
+) -> None:
     pytester.makepyfile(
         """
         import pytest
@@ -79,9 +85,19 @@ def test_sigterm_ends_in_block_with_report(pytester: pytest.Pytester) -> None:
         """
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "--env=staging", "--promotion-report=decision.json",
-         "--junitxml=gate.xml", "-p", "no:cacheprovider"],
-        cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--env=staging",
+            "--promotion-report=decision.json",
+            "--junitxml=gate.xml",
+            "-p",
+            "no:cacheprovider",
+        ],
+        cwd=pytester.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     started = Path(pytester.path, "started")
     deadline = time.monotonic() + 30
@@ -112,7 +128,9 @@ def test_sigkill_leaves_a_block_report_not_a_stale_promote(pytester: pytest.Pyte
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "--env=staging", "--promotion-report=decision.json"],
-        cwd=pytester.path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=pytester.path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 30
     while not Path(pytester.path, "started").exists() and time.monotonic() < deadline:
