@@ -28,7 +28,8 @@ ROLLBACK = True
 
 def validate(spec: Mapping[str, Any], where: str) -> None:
     url = spec.get("grafana")
-    if not isinstance(url, str) or not url.startswith(("http://", "https://", "/")):
+    # validated before ${VAR} and {placeholder} substitution: a template is checked at run
+    if not isinstance(url, str) or not (url.startswith(("http://", "https://", "/")) or "{" in url):
         raise CheckConfigError(
             f"{where}: key 'grafana': expected an http(s):// URL or a path starting with '/', "
             f"found {redact_url(str(url))!r}"

@@ -12,7 +12,8 @@ Replication lag, measured on the server the DSN names:
 
 - on a standby it is 0 when the WAL receiver is streaming and everything received has
   been replayed; otherwise ``now() - pg_last_xact_replay_timestamp()``. A standby that
-  has not replayed any transaction yet has no lag to measure: the check fails closed.
+  has not replayed any transaction yet has no lag to measure: the check fails closed
+  (a block, not a rollback trigger).
   A standby whose WAL receiver is not streaming (or is not visible to the role: grant
   ``pg_read_all_stats``) is judged by the age of its last replayed transaction, which
   is conservative on an idle primary;
@@ -67,7 +68,9 @@ SELECT pg_is_in_recovery(),
 def validate(spec: Mapping[str, Any], where: str) -> None:
     dsn = spec.get("postgres")
     ok = isinstance(dsn, str) and bool(dsn.strip())
-    if ok and "://" in str(dsn):
+    if ok and "{" in str(dsn):
+        pass  # a ${VAR} or {placeholder} template: checked once substituted, at run
+    elif ok and "://" in str(dsn):
         ok = str(dsn).startswith(("postgres://", "postgresql://"))
     elif ok:
         ok = "=" in str(dsn)
@@ -183,6 +186,7 @@ def _probe(
             f"postgres {shown}: standby has not replayed any transaction yet; "
             f"replication lag cannot be measured",
             threshold=threshold,
+            rollback=False,  # no data: block, not a rollback trigger
         )
     else:
         lag_s = round(max(0.0, float(lag)), 3)

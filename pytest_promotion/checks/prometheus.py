@@ -12,8 +12,12 @@ Keys (``prometheus`` plus exactly one of ``query``, ``targets_up``, ``no_firing_
   names in ``ignore_alerts`` (e.g. ``["Watchdog"]``). Pending alerts are reported, not failed.
 
 No data is never a pass: an empty result, NaN or +/-Inf (a ratio over zero requests),
-several series (aggregate them: ``sum(...)``, ``max(...)``), a range vector, or an API
-``"status": "error"`` all fail, with a message that says which.
+several series (aggregate them: ``sum(...)``, ``max(...)``), a range vector, a job with
+no targets, an API ``"status": "error"`` or an unreachable Prometheus all fail, with a
+message that says which. Such failures carry ``rollback=False``: the run cannot vouch
+for the release, so the decision is ``block``; only a measured value outside its limits,
+a target down or a firing alert is a rollback trigger (unless the check's ``trigger``
+says otherwise).
 
 Every request is bounded by the check's timeout (connect, each read, and the whole body)
 and by a 1 MiB body cap; TLS is verified with the environment's ``ca_bundle``.
@@ -60,7 +64,8 @@ _MODES = ("query", "targets_up", "no_firing_alerts")
 
 def validate(spec: Mapping[str, Any], where: str) -> None:
     url = spec.get("prometheus")
-    if not isinstance(url, str) or not url.startswith(("http://", "https://", "/")):
+    # validated before ${VAR} and {placeholder} substitution: a template is checked at run
+    if not isinstance(url, str) or not (url.startswith(("http://", "https://", "/")) or "{" in url):
         raise CheckConfigError(
             f"{where}: key 'prometheus': expected an http(s):// URL or a path starting with '/', "
             f"found {redact_url(str(url))!r}"
@@ -121,6 +126,8 @@ def run(spec: Mapping[str, Any], target: Target) -> Outcome:
         return _no_firing_alerts(ignore, base, target, deadline)
     except CheckFailed as failed:
         failed.message = redact(failed.message, target.secrets)
+        if failed.rollback is None:
+            failed.rollback = False  # could not measure: block, not a rollback trigger
         return failed.outcome()
 
 
@@ -132,7 +139,11 @@ def query_value(
     For Python gates: ``assert query_value(url, "sum(rate(errors[5m]))", target) < 0.05``.
     """
     deadline = target.deadline(timeout)
-    value, _ = _instant(resolve_url(base_url, target), query, target, deadline)
+    try:
+        value, _ = _instant(resolve_url(base_url, target), query, target, deadline)
+    except CheckFailed as failed:
+        failed.rollback = False if failed.rollback is None else failed.rollback
+        raise
     return value
 
 

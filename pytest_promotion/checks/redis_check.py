@@ -8,8 +8,8 @@ Keys:
   ``INFO replication`` reports it;
 - ``max_memory_used_ratio``: the highest acceptable ``used_memory / maxmemory`` (0 < r <= 1).
   A server with ``maxmemory 0`` has no limit, so the ratio does not exist: the check
-  fails closed and says so, because "no data" is never a pass. Drop the key for such a
-  server, or give it a ``maxmemory``.
+  fails closed and says so, because "no data" is never a pass (a block, not a rollback
+  trigger). Drop the key for such a server, or give it a ``maxmemory``.
 
 Measured: the ratio when ``max_memory_used_ratio`` is set, else the PING round trip in ms.
 
@@ -42,7 +42,8 @@ _ROLES = {"master": "master", "slave": "slave", "replica": "slave"}
 
 def validate(spec: Mapping[str, Any], where: str) -> None:
     url = spec.get("redis")
-    if not isinstance(url, str) or not url.startswith(("redis://", "rediss://")):
+    # validated before ${VAR} and {placeholder} substitution: a template is checked at run
+    if not isinstance(url, str) or not (url.startswith(("redis://", "rediss://")) or "{" in url):
         raise CheckConfigError(
             f"{where}: key 'redis': expected a redis:// or rediss:// URL, "
             f"found {redact_url(str(url))!r}"
@@ -171,6 +172,7 @@ def _memory(info: dict[str, str], ratio_max: float, shown: str, facts: list[str]
             f"measured; set maxmemory on the server or drop max_memory_used_ratio",
             measured=None,
             threshold=threshold,
+            rollback=False,  # no data: block, this is not evidence of a bad release
         )
     ratio = round(used / limit, 4)
     details = {"used_memory": used, "maxmemory": limit}

@@ -38,6 +38,7 @@ def test_query_above_max(prometheus_server: PrometheusServer) -> None:
         "above the maximum 0.99"
     )
     assert (out.measured, out.threshold) == (0.995, ">= 0.5 and <= 0.99")
+    assert out.rollback is None  # a measured value out of limits: the kind's default (rollback)
 
 
 def test_query_below_min(prometheus_server: PrometheusServer) -> None:
@@ -76,6 +77,7 @@ def test_empty_result_is_no_data(prometheus_server: PrometheusServer) -> None:
         "labels and time window"
     )
     assert (out.measured, out.threshold) == (None, ">= 0.9")
+    assert out.rollback is False  # no data: block, not a rollback trigger
 
 
 @pytest.mark.parametrize(

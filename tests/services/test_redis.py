@@ -118,7 +118,7 @@ def test_memory_ratio_without_maxmemory_fails_closed(redis_server: RedisServer) 
         "used_memory/maxmemory cannot be measured; set maxmemory on the server or drop "
         "max_memory_used_ratio"
     )
-    assert (out.measured, out.threshold) == (None, "<= 0.9")
+    assert (out.measured, out.threshold, out.rollback) == (None, "<= 0.9", False)
 
 
 @pytest.mark.parametrize(
