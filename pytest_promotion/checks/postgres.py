@@ -23,7 +23,7 @@ Replication lag, measured on the server the DSN names:
 Measured: the lag in seconds when ``max_replication_lag_s`` is set, else the time to
 connect and run ``SELECT 1`` in ms.
 
-Deadlines: ``connect_timeout`` (libpq counts whole seconds), ``tcp_user_timeout``, and a
+Deadlines: ``connect_timeout`` (libpq counts whole seconds, at least 2), ``tcp_user_timeout``, and a
 transaction-local ``statement_timeout`` (``set_config(..., true)``, so that it works behind
 PgBouncer's transaction pooling and never leaks into a pooled server connection). The
 transaction is rolled back: the check writes nothing.

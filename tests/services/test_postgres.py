@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -146,3 +148,21 @@ def test_without_psycopg_the_message_names_the_pip_command() -> None:
     assert result.stdout.strip() == (
         "False psycopg is not installed: pip install 'pytest-promotion[postgres]'"
     )
+
+
+def test_silent_server_is_bounded_by_connect_timeout() -> None:
+    """A port that accepts TCP but never answers the startup packet."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        port = listener.getsockname()[1]
+        start = time.monotonic()
+        out = postgres.run(
+            {"postgres": f"host=127.0.0.1 port={port} dbname=app user=u password=pw-Pa55",
+             "timeout": 1}, Target(env="dev", timeout=30)
+        )  # fmt: skip
+        elapsed = time.monotonic() - start
+    assert not out.passed
+    assert out.message.startswith(f"postgres 127.0.0.1:{port}/app: cannot connect (")
+    assert "pw-Pa55" not in out.message
+    assert elapsed < 4
