@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from .gate import GateRecorder
-from .items import recorder_key
+from .items import prefetch_key, recorder_key
 
 if TYPE_CHECKING:
     from .checks.base import Outcome
@@ -55,7 +55,7 @@ def http(promotion_env: Environment) -> BoundSession:
 
 
 @pytest.fixture
-def probe(promotion_env: Environment, gate: GateRecorder) -> Probe:
+def probe(request: pytest.FixtureRequest, promotion_env: Environment, gate: GateRecorder) -> Probe:
     """Run any check kind from Python, recorded into this gate.
 
     ``probe.check("redis", promotion_env.services["redis"])``,
@@ -73,4 +73,14 @@ def probe(promotion_env: Environment, gate: GateRecorder) -> Probe:
         if not outcome.passed and outcome.rollback and not gate.trigger_explicit:
             gate.rollback_trigger = True
 
-    return Probe(promotion_env, record)
+    prefetch = request.node.stash.get(prefetch_key, None)
+    prefetched = {}
+    if prefetch is not None:
+        lazy = Probe(promotion_env)
+        for name, (kind, value, keys) in prefetch.specs.items():
+            prefetched[name] = (
+                kind,
+                prefetch.futures.get(name),
+                lambda k=kind, v=value, kw=keys: lazy.run(k, v, **kw),
+            )
+    return Probe(promotion_env, record, prefetched)

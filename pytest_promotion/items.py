@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,9 +14,17 @@ from .gate import GateRecorder
 from .redact import redact
 
 if TYPE_CHECKING:
+    from .checks.pool import ProbePool
     from .config import CheckSpec, Environment
 
-__all__ = ["CheckFailure", "CheckItem", "EnvironmentCollector", "recorder_key"]
+__all__ = [
+    "CheckFailure",
+    "CheckItem",
+    "EnvironmentCollector",
+    "Prefetch",
+    "prefetch_key",
+    "recorder_key",
+]
 
 recorder_key = pytest.StashKey[GateRecorder]()
 
@@ -51,14 +61,31 @@ class CheckItem(pytest.Item):
         self.add_marker(getattr(pytest.mark, environment.name)(only=True))
         self.add_marker(pytest.mark.gate(name=check.id))
 
-    def runtest(self) -> None:
+    future: Future[Outcome] | None = None
+    on_attempt: Callable[[str, int, Outcome], None] | None = None
+
+    def probe(self) -> Outcome:
+        """Run the check (in the item's thread or a pool thread): the same code either way,
+        so concurrency 1 and 64 give the same outcomes."""
         from .checks.runner import run_check
 
+        callback = self.on_attempt
+        return run_check(
+            self.check,
+            self.environment.target(),
+            on_attempt=(lambda n, o: callback(self.check.id, n, o)) if callback else None,
+        )
+
+    def launch(self, pool: ProbePool) -> None:
+        """Start the probe early on ``pool``; runtest() then only collects its outcome."""
+        self.future = pool.submit(self.probe)
+
+    def runtest(self) -> None:
         recorder = self.stash.get(recorder_key, None) or GateRecorder(
             name=self.check.id, properties=self.user_properties
         )
         self.stash[recorder_key] = recorder
-        outcome = run_check(self.check, self.environment.target())
+        outcome = self.future.result() if self.future is not None else self.probe()
         outcome.message = redact(outcome.message, self.environment.secrets)
         recorder.rollback_trigger = bool(outcome.rollback)
         recorder.message = outcome.message
@@ -75,9 +102,7 @@ class CheckItem(pytest.Item):
         if not outcome.passed:
             raise CheckFailure(outcome)
 
-    def repr_failure(
-        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
-    ) -> str:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, CheckFailure):
             outcome = excinfo.value.outcome
             lines = [f"{self.check.id}: {outcome.message}"]
@@ -91,3 +116,34 @@ class CheckItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path | str, int | None, str]:
         return (self.path, None, f"{self.check.kind} check {self.check.id}")
+
+
+class Prefetch:
+    """The ``@pytest.mark.probe(kind, value, name=..., **keys)`` probes of one Python gate,
+    started with the declarative checks and read with ``probe.result(name)``."""
+
+    def __init__(self, environment: Environment, marks: list[pytest.Mark]) -> None:
+        self.environment = environment
+        self.specs: dict[str, tuple[str, Any, dict[str, Any]]] = {}
+        for mark in marks:
+            if len(mark.args) != 2:
+                raise pytest.UsageError(
+                    f"@pytest.mark.probe expects (kind, value, name=..., **keys), got {mark.args!r}"
+                )
+            kind, value = mark.args
+            keys = dict(mark.kwargs)
+            name = str(keys.pop("name", kind))
+            self.specs[name] = (kind, value, keys)
+        self.futures: dict[str, Future[Outcome]] = {}
+
+    def launch(self, pool: ProbePool) -> None:
+        from .probes import Probe
+
+        probe = Probe(self.environment)
+        for name, (kind, value, keys) in self.specs.items():
+            self.futures[name] = pool.submit(
+                lambda k=kind, v=value, kw=keys: probe.run(k, v, **kw)  # type: ignore[misc]
+            )
+
+
+prefetch_key = pytest.StashKey[Prefetch]()

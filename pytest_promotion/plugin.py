@@ -121,6 +121,11 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     config.addinivalue_line(
         "markers",
+        "probe(kind, value, name=None, **keys): start this check early, with the declarative "
+        "ones; read it with probe.result(name)",
+    )
+    config.addinivalue_line(
+        "markers",
         "gate(name=None, trigger='block'): promotion gate metadata; "
         "trigger='rollback' makes a failure a rollback trigger",
     )

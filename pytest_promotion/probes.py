@@ -5,7 +5,8 @@ Knows nothing of pytest: failures raise AssertionError with the check's one-line
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from .checks import KINDS, kind_module
@@ -34,10 +35,26 @@ class Probe:
         self,
         environment: Environment,
         record: Callable[[str, Outcome], None] | None = None,
+        prefetched: Mapping[str, tuple[str, Future[Outcome] | None, Callable[[], Outcome]]]
+        | None = None,
     ) -> None:
         self.env = environment
         self.target: Target = environment.target()
         self._record = record
+        self._prefetched = dict(prefetched or {})
+
+    def result(self, name: str) -> Outcome:
+        """The outcome of a ``@pytest.mark.probe(..., name=name)`` probe started early
+        (or run now, where nothing was started); a failure raises AssertionError."""
+        __tracebackhide__ = True
+        if name not in self._prefetched:
+            known = ", ".join(sorted(self._prefetched)) or "none"
+            raise AssertionError(
+                f"probe.result({name!r}): no @pytest.mark.probe named so (known: {known})"
+            )
+        kind, future, run_now = self._prefetched[name]
+        outcome = future.result() if future is not None else run_now()
+        return self._settle(kind, outcome)
 
     def _spec(self, kind: str, value: Any, keys: dict[str, Any]) -> dict[str, Any]:
         if kind not in KINDS:

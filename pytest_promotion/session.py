@@ -10,21 +10,25 @@ import os
 import shlex
 import signal
 import sys
+import threading
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from .config import ConfigError, Environment, PromotionConfig, canonical, load_config
 from .decision import Decision, GateRecord, RunFacts, decide
 from .gate import GateRecorder
-from .items import EnvironmentCollector, recorder_key
+from .items import CheckItem, EnvironmentCollector, Prefetch, prefetch_key, recorder_key
 from .records import update_record
 from .redact import redact
 from .reporting.json_report import placeholder, write_atomic
 from .rollback import RenderError, render, run_rollback
 from .selection import EnvMark, applies
+
+if TYPE_CHECKING:
+    from .checks.pool import ProbePool
 
 __all__ = ["PromotionSession", "SecretMasker"]
 
@@ -75,6 +79,7 @@ class PromotionSession:
         self.signal_name: str | None = None
         self._old_sigterm: Any = None
         self._finishing = False
+        self.pool: ProbePool | None = None
 
     # -- start -------------------------------------------------------------------------
     @classmethod
@@ -181,6 +186,9 @@ class PromotionSession:
                 unmarked.append(item)
             elif verdict:
                 keep.append(item)
+                probes = [m for m in item.iter_markers("probe")]
+                if probes:
+                    item.stash[prefetch_key] = Prefetch(self.environment, probes)
                 if recorder_key not in item.stash:
                     gate_mark = item.get_closest_marker("gate")
                     kwargs = gate_mark.kwargs if gate_mark else {}
@@ -230,6 +238,56 @@ class PromotionSession:
             self.facts.selected = list(ids)
             self.facts.collected = True
 
+    # -- running -----------------------------------------------------------------------
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Any:
+        self._launch_probes(session)
+        try:
+            return (yield)
+        finally:
+            if self.pool is not None:
+                self.pool.cancel_pending()
+                self.pool.close()
+
+    def _launch_probes(self, session: pytest.Session) -> None:
+        """Start every selected declarative check (and every @pytest.mark.probe) at once on
+        a bounded pool, so a broken environment costs about one timeout, not one per check.
+
+        Under xdist a worker only learns its items one batch at a time, so there each
+        item probes when it runs (the workers give the parallelism)."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and not self.is_worker:
+            for item in session.items:
+                if isinstance(item, CheckItem):
+                    item.on_attempt = self._progress_writer(reporter)
+        if self.is_worker or self.config.option.collectonly or self.promotion.concurrency < 2:
+            return
+        from .checks.pool import ProbePool
+
+        launch = [item for item in session.items if isinstance(item, CheckItem)]
+        prefetch = [item for item in session.items if item.stash.get(prefetch_key, None)]
+        if len(launch) + len(prefetch) < 2:
+            return
+        self.pool = ProbePool(self.promotion.concurrency)
+        for item in launch:
+            item.launch(self.pool)
+        for item in prefetch:
+            item.stash[prefetch_key].launch(self.pool)
+
+    def _progress_writer(self, reporter: Any) -> Any:
+        lock = threading.Lock()
+
+        def write(check_id: str, attempt: int, outcome: Any) -> None:
+            if outcome.passed:
+                return
+            with lock:
+                reporter.ensure_newline()
+                reporter.write_line(
+                    f"waiting for {check_id}: attempt {attempt}: {outcome.message}", yellow=True
+                )
+
+        return write
+
     # -- records -----------------------------------------------------------------------
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.is_worker:
@@ -259,6 +317,8 @@ class PromotionSession:
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         self.facts.interrupted = self.signal_name or "KeyboardInterrupt"
+        if self.pool is not None:
+            self.pool.cancel_pending()
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: object | None) -> None:
