@@ -1,0 +1,249 @@
+"""The ``command`` check kind: a tool (linter, formatter check, test runner) succeeds.
+
+Keys:
+
+- ``command``: an argv list, ``["ruff", "check", "."]``. A string is split like a shell
+  would split words (``shlex``), but nothing else a shell does happens: a string with
+  ``|``, ``&&``, ``;``, ``>``, ``<``, backquotes or ``$`` is refused;
+- ``cwd`` (default the rootdir), ``env`` (a table of extra variables), ``timeout``
+  (the common key; default 600 s for a command), ``expect_exit`` (default 0),
+  ``expect_empty_output`` (stdout must be blank, for ``gofmt -l``), ``junit`` (a JUnit
+  XML file the command writes, relative to the rootdir: it must be written by this run
+  and list at least one test and no failure or error), ``max_output_bytes`` (how much
+  of each of stdout and stderr is kept, default 1 MiB).
+
+A tool not on PATH fails "ruff is not installed (not found on PATH)"; a timeout kills
+the whole process group. ``Outcome.details["output_tail"]`` holds the last 40 lines of
+output, redacted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from ..redact import redact
+from .base import CheckConfigError, CheckFailed, Outcome, Target
+
+__all__ = ["KEYS", "ROLLBACK", "argv_of", "junit_counts", "run", "validate"]
+
+KEYS: dict[str, type | tuple[type, ...]] = {
+    "command": (list, str),
+    "cwd": str,
+    "env": dict,
+    "expect_exit": int,
+    "expect_empty_output": bool,
+    "junit": str,
+    "max_output_bytes": int,
+}
+ROLLBACK = False
+DEFAULT_TIMEOUT = 600.0
+DEFAULT_MAX_OUTPUT = 1024 * 1024
+TAIL_LINES = 40
+_SHELL_CHARS = ("|", "&", ";", ">", "<", "`", "$(", "${")
+
+
+def argv_of(value: Any) -> list[str]:
+    """The argv of a ``command`` value; ValueError saying what is wrong."""
+    if isinstance(value, str):
+        bad = [c for c in _SHELL_CHARS if c in value]
+        if bad:
+            raise ValueError(
+                f"the command runs without a shell, so {bad[0]!r} would be passed literally: "
+                "write an argv list, or wrap the pipeline in a script"
+            )
+        value = shlex.split(value)
+    if not isinstance(value, list) or not value or not all(isinstance(a, str) for a in value):
+        raise ValueError("expected a non-empty list of strings")
+    if not value[0]:
+        raise ValueError("the program name is empty")
+    return value
+
+
+def validate(spec: Mapping[str, Any], where: str) -> None:
+    try:
+        argv_of(spec.get("command"))
+    except ValueError as exc:
+        raise CheckConfigError(
+            f"{where}: key 'command': {exc}, found {spec.get('command')!r}"
+        ) from None
+    for name, value in spec.get("env", {}).items():
+        if not isinstance(value, str):
+            raise CheckConfigError(
+                f"{where}: key 'env': expected {name} = a string, found {type(value).__name__} {value!r}"
+            )
+    if spec.get("max_output_bytes", 1) <= 0:
+        raise CheckConfigError(
+            f"{where}: key 'max_output_bytes': expected > 0, found {spec['max_output_bytes']}"
+        )
+
+
+def _tail(f: IO[bytes], cap: int) -> tuple[str, int]:
+    """The last ``cap`` bytes of a temp file as text, and its full size."""
+    size = f.seek(0, os.SEEK_END)
+    f.seek(max(0, size - cap))
+    return f.read().decode("utf-8", "replace"), size
+
+
+def run(spec: Mapping[str, Any], target: Target) -> Outcome:
+    argv = argv_of(spec["command"])
+    timeout = float(spec.get("timeout", DEFAULT_TIMEOUT))
+    cap = int(spec.get("max_output_bytes", DEFAULT_MAX_OUTPUT))
+    expect = int(spec.get("expect_exit", 0))
+    cwd = target.path(spec.get("cwd", "."))
+    env = {**os.environ, **{str(k): str(v) for k, v in spec.get("env", {}).items()}}
+    shown = redact(shlex.join(argv), target.secrets)
+    threshold = f"exit {expect}" + (", empty output" if spec.get("expect_empty_output") else "")
+    if not cwd.is_dir():
+        return Outcome(False, f"{shown}: cwd {cwd} is not a directory", threshold=threshold)
+    program = argv[0]
+    resolved: str | None
+    if "/" in program or os.sep in program:
+        candidate = program if Path(program).is_absolute() else str(cwd / program)
+        executable = os.path.isfile(candidate) and os.access(candidate, os.X_OK)
+        resolved = candidate if executable else None
+    else:
+        resolved = shutil.which(program, path=env.get("PATH"))
+    if resolved is None:
+        return Outcome(
+            False, f"{program} is not installed (not found on PATH)", threshold=threshold
+        )
+    junit = target.path(spec["junit"]) if "junit" in spec else None
+    before = _stamp(junit) if junit else None
+    start = time.monotonic()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.Popen(
+                [resolved, *argv[1:]],
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,  # its own process group, killed as a whole
+            )
+        except OSError as exc:
+            return Outcome(
+                False, redact(f"{shown}: cannot start: {exc}", target.secrets), threshold=threshold
+            )
+        try:
+            code: int | None = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            code = None
+        finally:
+            _kill_group(proc)
+        stdout, out_size = _tail(out, cap)
+        stderr, _ = _tail(err, cap)
+    elapsed = time.monotonic() - start
+    combined = redact(
+        stdout.rstrip("\n") + ("\n" + stderr if stderr.strip() else ""), target.secrets
+    )
+    details: dict[str, Any] = {
+        "output_tail": "\n".join(combined.strip("\n").splitlines()[-TAIL_LINES:]),
+        "exit_code": code,
+        "elapsed_s": round(elapsed, 3),
+    }
+
+    def fail(message: str, measured: str | None = None) -> Outcome:
+        return Outcome(False, redact(message, target.secrets), measured, threshold, details=details)
+
+    if code is None:
+        return fail(f"{shown}: timed out after {timeout:g} s (process group killed)", "timeout")
+    measured = f"exit {code}"
+    if code != expect:
+        last = _last_line(stderr) or _last_line(stdout)
+        hint = f": {last}" if last else ""
+        signal_note = f" (killed by signal {-code})" if code < 0 else ""
+        return fail(f"{shown}: exit {code}{signal_note}, expected {expect}{hint}", measured)
+    if spec.get("expect_empty_output") and stdout.strip():
+        lines = stdout.strip().splitlines()
+        more = f" and {len(lines) - 1} more line(s)" if len(lines) > 1 else ""
+        return fail(
+            f"{shown}: expected no output, got {lines[0][:200]!r}{more}",
+            f"{out_size} bytes of output",
+        )
+    if junit is None:
+        return Outcome(
+            True, f"{shown}: exit {code} in {elapsed:.1f} s", measured, threshold, details=details
+        )
+    try:
+        if _stamp(junit) == before:
+            raise CheckFailed(
+                f"{shown}: exit {code} but {spec['junit']} was not written by this run"
+            )
+        counts, failing = junit_counts(junit)
+    except CheckFailed as exc:
+        return fail(exc.message, measured)
+    summary = ", ".join(f"{n} {k}" for k, n in counts.items() if n or k == "passed")
+    details["junit"] = counts
+    if counts["failed"] or counts["errors"]:
+        names = ", ".join(failing[:3]) + (
+            f" and {len(failing) - 3} more" if len(failing) > 3 else ""
+        )
+        return fail(f"{shown}: {summary} ({names})", summary)
+    if not sum(counts.values()) or counts["passed"] == 0:
+        return fail(f"{shown}: {spec['junit']} lists no passed test ({summary})", summary)
+    return Outcome(True, f"{shown}: {summary}", summary, threshold, details=details)
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1].strip()[:200] if lines else ""
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """Kill what the command left behind (its process group), then reap it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):  # unkillable (D state): give up
+        proc.wait(timeout=5)
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def junit_counts(path: Path) -> tuple[dict[str, int], list[str]]:
+    """``{"passed", "failed", "errors", "skipped"}`` counted from the testcases, and the
+    names of the failing ones. Raises CheckFailed for a missing or unreadable file."""
+    from xml.etree.ElementTree import ParseError, iterparse
+
+    if not path.is_file():
+        raise CheckFailed(f"JUnit report {path} not found")
+    counts = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}
+    failing: list[str] = []
+    state: str | None = None
+    try:
+        # expat fetches no external entities and refuses entity-expansion bombs
+        for event, elem in iterparse(str(path), events=("start", "end")):  # noqa: S314
+            if event == "start":
+                if elem.tag == "testcase":
+                    state = "passed"
+                elif state == "passed" and elem.tag in ("failure", "error", "skipped"):
+                    state = {"failure": "failed", "error": "errors", "skipped": "skipped"}[elem.tag]
+                continue
+            if elem.tag == "testcase":
+                counts[state or "passed"] += 1
+                if state in ("failed", "errors"):
+                    name = elem.get("name", "?")
+                    failing.append(
+                        f"{elem.get('classname')}.{name}" if elem.get("classname") else name
+                    )
+                state = None
+                elem.clear()
+    except ParseError as exc:
+        raise CheckFailed(f"JUnit report {path} is not valid XML: {exc}") from None
+    return counts, failing

@@ -1,0 +1,8 @@
+package parse
+
+import "strings"
+
+// Words splits on spaces.
+func Words(s string) []string {
+   return strings.Fields(s)
+}

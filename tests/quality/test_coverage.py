@@ -1,0 +1,199 @@
+"""coverage: real ``coverage run`` data and ``coverage xml`` of a generated package, Go profiles."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from pytest_promotion.checks import CheckConfigError, coverage_check
+from pytest_promotion.checks.base import Target
+
+from .conftest import DATA, python, write
+
+PROJECT = {
+    "pkg/__init__.py": "",
+    # 6 statements, all run
+    "pkg/core/__init__.py": "def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return a - b\n",
+    # 8 statements, 3 run (the def lines and the module)
+    "pkg/extra.py": (
+        "def unused(n):\n    total = 0\n    for i in range(n):\n        total += i\n    return total\n\n\n"
+        "def also_unused():\n    x = 1\n    return x\n"
+    ),
+    "run.py": "from pkg.core import add, sub\nimport pkg.extra\n\nassert add(1, 2) - sub(2, 1) == 2\n",
+}
+
+
+def make_project(root: Path) -> None:
+    write(root, PROJECT)
+    python("-m", "coverage", "run", "--source=pkg", "run.py", cwd=root)
+    python("-m", "coverage", "xml", "-o", "coverage.xml", cwd=root)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("covproject")
+    make_project(root)
+    return root
+
+
+def check(root: Path, **spec: object) -> coverage_check.Outcome:
+    spec.setdefault("coverage", ".coverage")
+    coverage_check.validate(spec, "promotion.toml: [[environments.dev.checks]] 'cov'")
+    return coverage_check.run(spec, Target(env="dev", rootdir=root))
+
+
+def test_coverage_data_above_threshold_passes(project: Path) -> None:
+    outcome = check(project, min=50)
+    # 12 statements: pkg/core 4 of 4, pkg/extra 2 of 8 (its def lines); exactly at the limit passes
+    assert outcome.passed, outcome.message
+    assert outcome.measured == 50.0
+    assert outcome.threshold == ">= 50 %"
+    assert outcome.unit == "%"
+    assert outcome.message == "coverage 50.0 % >= 50 % (6 of 12 lines, .coverage)"
+    assert outcome.rollback is None  # the kind default (block) applies: ROLLBACK is False
+    assert coverage_check.ROLLBACK is False
+
+
+def test_coverage_data_below_default_threshold_fails(project: Path) -> None:
+    outcome = check(project)
+    assert not outcome.passed
+    assert outcome.message == "coverage 50.0 % < 60 % (6 of 12 lines, .coverage)"
+    assert outcome.threshold == ">= 60 %"
+
+
+def test_per_path_minimum(project: Path) -> None:
+    ok = check(project, min=50, paths={"pkg/core": 100})
+    assert ok.passed, ok.message
+    assert ok.threshold == ">= 50 %, pkg/core >= 100 %"
+    bad = check(project, min=50, paths={"pkg/extra.py": 80})
+    assert not bad.passed
+    assert bad.message == "pkg/extra.py: coverage 25.0 % < 80 %"
+    typo = check(project, min=50, paths={"pkg/cor": 10})
+    assert not typo.passed
+    assert typo.message == "pkg/cor: no measured lines in the report (check the path)"
+
+
+def test_cobertura_from_coverage_xml(project: Path) -> None:
+    outcome = check(project, coverage="coverage.xml", min=50, paths={"pkg/core": 100})
+    assert outcome.passed, outcome.message
+    assert outcome.measured == 50.0
+    assert outcome.details["format"] == "cobertura"
+    assert check(project, coverage="coverage.xml", min=60).message == (
+        "coverage 50.0 % < 60 % (6 of 12 lines, coverage.xml)"
+    )
+
+
+def test_cobertura_without_root_counts_counts_lines(tmp_path: Path) -> None:
+    xml = """<?xml version="1.0" ?>
+<coverage line-rate="0.5"><sources><source>src</source></sources><packages><package name="a"><classes>
+<class name="m" filename="m.py"><methods><method name="f"><lines><line number="1" hits="1"/></lines></method></methods>
+<lines><line number="1" hits="1"/><line number="2" hits="0"/><line number="3" hits="4"/><line number="4" hits="0"/></lines></class>
+</classes></package></packages></coverage>
+"""
+    (tmp_path / "cov.xml").write_text(xml)
+    outcome = check(tmp_path, coverage="cov.xml", min=50)
+    assert outcome.passed, outcome.message
+    assert outcome.message == "coverage 50.0 % >= 50 % (2 of 4 lines, cov.xml)"
+
+
+def test_stale_report_fails(tmp_path: Path) -> None:
+    make_project(tmp_path)
+    assert check(tmp_path, min=10).passed
+    later = time.time() + 120
+    os.utime(tmp_path / "pkg/core/__init__.py", (later, later))
+    for report in (".coverage", "coverage.xml"):
+        outcome = check(tmp_path, coverage=report, min=10)
+        assert not outcome.passed
+        assert (
+            f"coverage report {tmp_path / report} is stale: pkg/core/__init__.py changed 2.0 min after"
+            in outcome.message
+        )
+
+
+def test_max_age(project: Path, tmp_path: Path) -> None:
+    shutil.copy2(project / "coverage.xml", tmp_path / "coverage.xml")
+    assert check(tmp_path, coverage="coverage.xml", min=10, max_age="1h").passed
+    old = time.time() - 7200
+    os.utime(tmp_path / "coverage.xml", (old, old))
+    outcome = check(tmp_path, coverage="coverage.xml", min=10, max_age="1h")
+    assert not outcome.passed
+    assert "is stale: written 2.0 h ago (max_age 1.0 h)" in outcome.message
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (None, "not found (did the tests run with coverage?)"),
+        ("", "is empty"),
+        ("hello", "not a coverage.py data file, Cobertura XML or Go cover profile"),
+        ("<coverage lines-valid='10'", "is not valid XML"),
+        ('<coverage lines-valid="0" lines-covered="0"></coverage>', "measures 0 of 0 lines"),
+        ("<html></html>", "expected Cobertura <coverage>, found <html>"),
+        ("mode: set\n", "measures 0 of 0 lines"),
+        ("mode: set\ngarbage\n", ":2: not a cover profile line"),
+    ],
+)
+def test_no_data_fails_closed(tmp_path: Path, content: str | None, reason: str) -> None:
+    if content is not None:
+        (tmp_path / "report").write_text(content)
+    outcome = check(tmp_path, coverage="report", min=0)
+    assert not outcome.passed
+    assert reason in outcome.message
+    assert outcome.threshold == ">= 0 %"
+    assert outcome.measured is None
+
+
+def test_coverage_data_with_missing_source_fails(tmp_path: Path) -> None:
+    make_project(tmp_path)
+    (tmp_path / "pkg/extra.py").unlink()
+    outcome = check(tmp_path, min=0)
+    assert not outcome.passed
+    assert outcome.message.startswith(
+        f"coverage data {tmp_path / '.coverage'} cannot be reported: No source for code"
+    )
+
+
+def test_go_profile(tmp_path: Path) -> None:
+    shutil.copytree(DATA / "go" / "src", tmp_path, dirs_exist_ok=True)
+    for name in ("cover.out", "coverpkg.out"):
+        shutil.copy(DATA / "go" / name, tmp_path / name)
+        outcome = check(tmp_path, coverage=name, min=40, paths={"parse": 100, "calc": 30})
+        assert outcome.passed, outcome.message
+        assert outcome.measured == 44.4
+        assert outcome.message == f"coverage 44.4 % >= 40 % (4 of 9 lines, {name})"
+        bad = check(tmp_path, coverage=name, min=40, paths={"calc": 50})
+        assert bad.message == "calc: coverage 37.5 % < 50 %"
+
+
+def test_format_mismatch_fails(project: Path) -> None:
+    outcome = check(project, coverage="coverage.xml", format="go", min=0)
+    assert not outcome.passed
+    assert "expected a Go cover profile ('mode: set' first)" in outcome.message
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"coverage": ""}, "key 'coverage': expected the path of a coverage report, found ''"),
+        ({"coverage": "c", "min": 101}, "key 'min': expected a percent 0-100, found 101"),
+        (
+            {"coverage": "c", "paths": {"a": "x"}},
+            "key 'paths': expected 'a' = a percent 0-100, found 'x'",
+        ),
+        ({"coverage": "c", "max_age": "soon"}, "key 'max_age': expected seconds or a duration"),
+        (
+            {"coverage": "c", "format": "lcov"},
+            "key 'format': expected one of auto, coverage, cobertura, go, found 'lcov'",
+        ),
+    ],
+)
+def test_validate(spec: dict[str, object], message: str) -> None:
+    with pytest.raises(CheckConfigError) as info:
+        coverage_check.validate(spec, "promotion.toml: [[environments.dev.checks]] 'cov'")
+    assert str(info.value).startswith(
+        "promotion.toml: [[environments.dev.checks]] 'cov': " + message
+    )
