@@ -109,10 +109,7 @@ def validate(spec: Mapping[str, Any], where: str) -> None:
 
 
 def run(spec: Mapping[str, Any], target: Target) -> Outcome:
-    limits = {
-        "critical": int(spec.get("max_critical", 0)),
-        "high": int(spec.get("max_high", 5)),
-    }
+    limits = {"high": int(spec.get("max_high", 5)), "critical": int(spec.get("max_critical", 0))}
     if "max_medium" in spec:
         limits["medium"] = int(spec["max_medium"])
     threshold = " ".join(f"{k}<={v}" for k, v in limits.items())

@@ -1,0 +1,273 @@
+"""bandit (run for real on generated code) and SARIF files (samples in tests/data/sarif)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pytest_promotion.checks import CheckConfigError, security
+from pytest_promotion.checks.base import Outcome, Target
+
+from .conftest import DATA, write
+
+RISKY = "import subprocess\n\n\ndef go(x):\n    subprocess.call(x, shell=True)\n"
+HIDDEN = "import subprocess\n\n\ndef quiet(x):\n    subprocess.call(x, shell=True)  # nosec\n"
+WHERE = "promotion.toml: [[environments.dev.checks]] 'sec'"
+
+
+def check(root: Path, **spec: object) -> Outcome:
+    security.validate(spec, WHERE)
+    return security.run(spec, Target(env="dev", rootdir=root))
+
+
+def test_clean_code_passes(tmp_path: Path) -> None:
+    write(tmp_path, {"app/ok.py": "def f(a):\n    return a + 1\n"})
+    outcome = check(tmp_path, bandit=["app"])
+    assert outcome.passed, outcome.message
+    assert outcome.measured == "high=0 critical=0"
+    assert outcome.threshold == "high<=5 critical<=0"
+    assert outcome.message == "high=0 critical=0 within limits (bandit, 2 lines in app)"
+
+
+def test_shell_true_is_high_and_over_limit_blocks(tmp_path: Path) -> None:
+    write(tmp_path, {"app/run.py": RISKY})
+    outcome = check(tmp_path, bandit=["app"], max_high=0)
+    assert not outcome.passed
+    assert outcome.measured == "high=1 critical=0"
+    assert outcome.threshold == "high<=0 critical<=0"
+    assert outcome.message == "1 high > max_high 0: B602 at app/run.py:5 (high)"
+    assert outcome.rollback is None  # bandit has no critical: a block, not a rollback
+    assert check(tmp_path, bandit=["app"]).passed  # default max_high = 5
+
+
+def test_nosec_finding_still_counts(tmp_path: Path) -> None:
+    write(tmp_path, {"app/run.py": RISKY, "app/quiet.py": HIDDEN})
+    outcome = check(tmp_path, bandit="app", max_high=1)
+    assert not outcome.passed
+    assert outcome.measured == "high=2 critical=0"
+    assert (
+        outcome.message
+        == "2 high > max_high 1: B602 at app/quiet.py:5 (high), B602 at app/run.py:5 (high)"
+    )
+
+
+def test_project_bandit_ini_cannot_skip_tests(tmp_path: Path) -> None:
+    write(tmp_path, {"app/run.py": RISKY, "app/.bandit": "[bandit]\nskips = B602,B404\n"})
+    outcome = check(tmp_path, bandit=["app"], max_high=0)
+    assert not outcome.passed
+    assert "B602 at app/run.py:5" in outcome.message
+
+
+def test_baseline_with_reason_accepts_a_finding(tmp_path: Path) -> None:
+    write(tmp_path, {"app/run.py": RISKY, "app/quiet.py": HIDDEN})
+    baseline = [
+        {
+            "rule": "B602",
+            "file": "app/quiet.py",
+            "line": 5,
+            "reason": "input is a constant, see #12",
+        }
+    ]
+    (tmp_path / "security-baseline.json").write_text(json.dumps(baseline))
+    outcome = check(tmp_path, bandit=["app"], max_high=1, baseline="security-baseline.json")
+    assert outcome.passed, outcome.message
+    assert outcome.measured == "high=1 critical=0"
+    assert outcome.details["baselined"] == 1
+
+
+def test_baseline_without_reason_fails(tmp_path: Path) -> None:
+    write(tmp_path, {"app/run.py": RISKY})
+    (tmp_path / "b.json").write_text(json.dumps([{"rule": "B602", "file": "app/run.py"}]))
+    outcome = check(tmp_path, bandit=["app"], baseline="b.json")
+    assert not outcome.passed
+    assert (
+        outcome.message
+        == f"security baseline {tmp_path / 'b.json'}: entry #1 (B602 in app/run.py) has no reason"
+    )
+
+
+def test_syntax_error_fails_closed(tmp_path: Path) -> None:
+    write(tmp_path, {"app/ok.py": "x = 1\n", "app/bad.py": "def broken(:\n"})
+    outcome = check(tmp_path, bandit=["app"])
+    assert not outcome.passed
+    assert (
+        outcome.message
+        == "bandit could not scan 1 file(s): app/bad.py: syntax error while parsing AST from file"
+    )
+
+
+def test_missing_path_and_empty_scan_fail_closed(tmp_path: Path) -> None:
+    outcome = check(tmp_path, bandit=["nope"])
+    assert not outcome.passed
+    assert outcome.message == "bandit could not scan 1 file(s): nope: No such file or directory"
+    write(tmp_path, {"empty/__init__.py": ""})
+    outcome = check(tmp_path, bandit=["empty"])
+    assert not outcome.passed
+    assert outcome.message == "bandit scanned 0 lines of code in empty: check the paths"
+
+
+def test_report_written_by_ci(tmp_path: Path) -> None:
+    report = {
+        "errors": [],
+        "metrics": {"_totals": {"loc": 10, "nosec": 0, "skipped_tests": 0}},
+        "results": [
+            {
+                "test_id": "B602",
+                "filename": "./a.py",
+                "line_number": 3,
+                "issue_severity": "HIGH",
+                "issue_confidence": "HIGH",
+            },
+            {
+                "test_id": "B105",
+                "filename": "./b.py",
+                "line_number": 1,
+                "issue_severity": "LOW",
+                "issue_confidence": "MEDIUM",
+            },
+            {
+                "test_id": "B303",
+                "filename": "./c.py",
+                "line_number": 2,
+                "issue_severity": "HIGH",
+                "issue_confidence": "MEDIUM",
+            },
+        ],
+    }
+    (tmp_path / "bandit.json").write_text(json.dumps(report))
+    outcome = check(tmp_path, bandit=["src"], report="bandit.json", max_high=0, max_medium=0)
+    assert outcome.measured == "high=1 critical=0 medium=1"
+    assert outcome.threshold == "high<=0 critical<=0 medium<=0"
+    assert (
+        outcome.message
+        == "1 high > max_high 0, 1 medium > max_medium 0: B602 at a.py:3 (high), B303 at c.py:2 (medium)"
+    )
+    report["metrics"]["_totals"]["nosec"] = 2  # type: ignore[index]
+    (tmp_path / "bandit.json").write_text(json.dumps(report))
+    hidden = check(tmp_path, bandit=["src"], report="bandit.json")
+    assert not hidden.passed
+    assert hidden.message.startswith(
+        "bandit report bandit.json hides 2 finding(s) behind # nosec; rerun bandit with --ignore-nosec"
+    )
+
+
+def test_sarif_gosec_levels_and_suppressed_results(tmp_path: Path) -> None:
+    shutil.copy(DATA / "sarif" / "gosec.sarif", tmp_path)
+    outcome = check(tmp_path, sarif="gosec.sarif", max_high=1, max_medium=5)
+    assert not outcome.passed
+    assert outcome.measured == "high=2 critical=0 medium=1"
+    assert outcome.message == (
+        "2 high > max_high 1: G402 at cmd/probe/main.go:17 (high), G402 at internal/client/client.go:42 (high)"
+    )
+    assert outcome.rollback is None
+
+
+def test_sarif_semgrep_critical_is_a_rollback(tmp_path: Path) -> None:
+    shutil.copy(DATA / "sarif" / "semgrep.sarif", tmp_path)
+    outcome = check(tmp_path, sarif="semgrep.sarif")
+    assert not outcome.passed
+    assert outcome.rollback is True
+    # absent results are fixed: 1 critical, 1 high (unchanged still counts), 1 low
+    assert outcome.measured == "high=1 critical=1"
+    assert (
+        outcome.message
+        == "1 critical > max_critical 0: python.lang.security.audit.dangerous-system-call at app/admin.py:12 (critical)"
+    )
+    assert outcome.details["counts"] == {"critical": 1, "high": 1, "medium": 0, "low": 1}
+    (tmp_path / "b.json").write_text(
+        json.dumps(
+            [
+                {
+                    "rule": "python.lang.security.audit.dangerous-system-call",
+                    "file": "app/admin.py",
+                    "reason": "admin-only",
+                }
+            ]
+        )
+    )
+    assert check(tmp_path, sarif="semgrep.sarif", baseline="b.json").passed
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("no-runs.sarif", "has no runs: the scanner produced no results"),
+        ("no-results.sarif", ": trivy has no 'results' (the scan did not complete)"),
+        (
+            "failed-run.sarif",
+            ": CodeQL reports a failed run: database finalize failed: no source code seen",
+        ),
+        ("missing.sarif", "not found"),
+    ],
+)
+def test_sarif_fails_closed(tmp_path: Path, name: str, message: str) -> None:
+    if (DATA / "sarif" / name).exists():
+        shutil.copy(DATA / "sarif" / name, tmp_path)
+    outcome = check(tmp_path, sarif=name)
+    assert not outcome.passed
+    assert outcome.message.startswith(f"SARIF file {tmp_path / name}")
+    assert outcome.message.endswith(message)
+
+
+def test_sarif_invalid_json_and_version(tmp_path: Path) -> None:
+    (tmp_path / "a.sarif").write_text("{not json")
+    assert "is not valid JSON" in check(tmp_path, sarif="a.sarif").message
+    (tmp_path / "b.sarif").write_text('{"version": "2.0.0", "runs": []}')
+    assert check(tmp_path, sarif="b.sarif").message.endswith(
+        "expected version 2.1.0, found '2.0.0'"
+    )
+
+
+def test_sarif_clean(tmp_path: Path) -> None:
+    shutil.copy(DATA / "sarif" / "clean.sarif", tmp_path)
+    outcome = check(tmp_path, sarif="clean.sarif")
+    assert outcome.passed
+    assert outcome.message == "high=0 critical=0 within limits (trivy, clean.sarif)"
+
+
+def test_many_findings_are_summarised(tmp_path: Path) -> None:
+    results = [
+        {
+            "ruleId": f"R{i}",
+            "level": "error",
+            "locations": [
+                {
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": f"f{i}.go"},
+                        "region": {"startLine": i},
+                    }
+                }
+            ],
+        }
+        for i in range(1, 8)
+    ]
+    (tmp_path / "r.sarif").write_text(
+        json.dumps(
+            {"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "x"}}, "results": results}]}
+        )
+    )
+    outcome = check(tmp_path, sarif="r.sarif")
+    assert (
+        outcome.message
+        == "7 high > max_high 5: R1 at f1.go:1 (high), R2 at f2.go:2 (high), R3 at f3.go:3 (high) and 4 more"
+    )
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"bandit": []}, "key 'bandit': expected a list of paths to scan, found []"),
+        (
+            {"sarif": "x", "report": "r.json"},
+            "key 'report': only for a bandit check, found 'r.json'",
+        ),
+        ({"bandit": ["a"], "max_high": -1}, "key 'max_high': expected >= 0, found -1"),
+    ],
+)
+def test_validate(spec: dict[str, object], message: str) -> None:
+    with pytest.raises(CheckConfigError) as info:
+        security.validate(spec, WHERE)
+    assert str(info.value) == f"{WHERE}: {message}"
