@@ -176,7 +176,10 @@ def run(spec: Mapping[str, Any], target: Target) -> Outcome:
             True, f"{shown}: exit {code} in {elapsed:.1f} s", measured, threshold, details=details
         )
     try:
-        if _stamp(junit) == before:
+        after = _stamp(junit)
+        if after is None:
+            raise CheckFailed(f"{shown}: exit {code} but no JUnit report at {spec['junit']}")
+        if after == before:
             raise CheckFailed(
                 f"{shown}: exit {code} but {spec['junit']} was not written by this run"
             )

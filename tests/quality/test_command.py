@@ -1,0 +1,222 @@
+"""command: real tools (ruff, the interpreter, pytest writing JUnit, gofmt) as argv lists."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pytest_promotion.checks import CheckConfigError, command
+from pytest_promotion.checks.base import Outcome, Target
+from tests.support import require_binary
+
+from .conftest import DATA, write
+
+WHERE = "promotion.toml: [[environments.dev.checks]] 'lint'"
+RUFF = str(Path(sys.executable).with_name("ruff"))
+
+
+def check(root: Path, **spec: object) -> Outcome:
+    command.validate(spec, WHERE)
+    return command.run(spec, Target(env="dev", rootdir=root, secrets=("hunter2-secret",)))
+
+
+def test_ruff_format_check_on_unformatted_code_fails(tmp_path: Path) -> None:
+    write(tmp_path, {"src/ugly.py": "x   =  [1,2 ,3]\n", "src/nice.py": "y = 1\n"})
+    outcome = check(tmp_path, command=[RUFF, "format", "--check", "--no-cache", "src"])
+    assert not outcome.passed
+    assert outcome.measured == "exit 1"
+    assert outcome.threshold == "exit 0"
+    assert (
+        outcome.message
+        == f"{RUFF} format --check --no-cache src: exit 1, expected 0: 1 file would be reformatted, 1 file already formatted"
+    )
+    assert "--> src/ugly.py:1:3" in outcome.details["output_tail"]
+    assert command.ROLLBACK is False and outcome.rollback is None
+
+
+def test_ruff_on_formatted_code_passes(tmp_path: Path) -> None:
+    write(tmp_path, {"src/nice.py": "y = 1\n"})
+    outcome = check(tmp_path, command=[RUFF, "format", "--check", "--no-cache", "src"])
+    assert outcome.passed, outcome.message
+    assert outcome.measured == "exit 0"
+    assert outcome.message.startswith(f"{RUFF} format --check --no-cache src: exit 0 in ")
+
+
+def test_missing_tool_fails(tmp_path: Path) -> None:
+    outcome = check(tmp_path, command=["no-such-linter-xyz", "check", "."])
+    assert not outcome.passed
+    assert outcome.message == "no-such-linter-xyz is not installed (not found on PATH)"
+
+
+def test_timeout_kills_the_process_group(tmp_path: Path) -> None:
+    # the child starts a grandchild that would outlive it; both must be gone
+    script = (
+        "import subprocess, sys, time\n"
+        "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])\n"
+        "open('grandchild.pid', 'w').write(str(p.pid))\n"
+        "print('started', flush=True)\n"
+        "time.sleep(30)\n"
+    )
+    write(tmp_path, {"slow.py": script})
+    start = time.monotonic()
+    outcome = check(tmp_path, command=[sys.executable, "slow.py"], timeout=1)
+    assert time.monotonic() - start < 10
+    assert not outcome.passed
+    assert outcome.message.endswith("slow.py: timed out after 1 s (process group killed)")
+    assert outcome.measured == "timeout"
+    assert outcome.details["output_tail"] == "started"
+    assert not _alive(int((tmp_path / "grandchild.pid").read_text()))
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for its reaper does not count)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "State:\tZ" not in status
+
+
+def test_string_command_is_split_and_shell_syntax_refused(tmp_path: Path) -> None:
+    outcome = check(tmp_path, command=f"{sys.executable} -c 'print(42)'")
+    assert outcome.passed, outcome.message
+    assert outcome.details["output_tail"] == "42"
+    with pytest.raises(CheckConfigError) as info:
+        command.validate({"command": "ruff check . | tee out"}, WHERE)
+    assert str(info.value).startswith(
+        f"{WHERE}: key 'command': the command runs without a shell, so '|' would be passed literally"
+    )
+
+
+def test_expect_exit_env_cwd_and_redaction(tmp_path: Path) -> None:
+    write(tmp_path, {"sub/x.txt": ""})
+    code = "import os, sys; print('token', os.environ['TOKEN'], os.getcwd()); sys.exit(3)"
+    outcome = check(
+        tmp_path,
+        command=[sys.executable, "-c", code],
+        env={"TOKEN": "hunter2-secret"},
+        cwd="sub",
+        expect_exit=3,
+    )
+    assert outcome.passed, outcome.message
+    assert outcome.details["output_tail"] == f"token *** {tmp_path / 'sub'}"
+    bad = check(tmp_path, command=[sys.executable, "-c", code], env={"TOKEN": "hunter2-secret"})
+    assert not bad.passed
+    assert bad.message.endswith(f"exit 3, expected 0: token *** {tmp_path}")
+    assert "hunter2" not in bad.message + bad.details["output_tail"]
+
+
+def test_expect_empty_output_with_real_gofmt(tmp_path: Path) -> None:
+    gofmt = require_binary("gofmt")
+    shutil.copytree(DATA / "go" / "src", tmp_path, dirs_exist_ok=True)
+    outcome = check(tmp_path, command=[gofmt, "-l", "."], expect_empty_output=True)
+    assert not outcome.passed
+    assert outcome.message == f"{gofmt} -l .: expected no output, got 'parse/parse.go'"
+
+
+def test_expect_empty_output(tmp_path: Path) -> None:
+    # the same rule against the recorded `gofmt -l` output, for machines without Go
+    listing = str(DATA / "go" / "gofmt-l.txt")
+    outcome = check(tmp_path, command=["cat", listing], expect_empty_output=True)
+    assert not outcome.passed
+    assert outcome.message == f"cat {listing}: expected no output, got 'parse/parse.go'"
+    assert check(tmp_path, command=["true"], expect_empty_output=True).passed
+
+
+TESTS = """
+import pytest
+
+def test_one():
+    pass
+
+def test_two():
+    pass
+
+@pytest.mark.skip(reason="later")
+def test_three():
+    pass
+
+def test_four():
+    assert {fail} == 0
+"""
+
+
+def test_junit_from_a_real_pytest_run(tmp_path: Path) -> None:
+    write(tmp_path, {"t/test_x.py": TESTS.format(fail=0)})
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--junitxml=report.xml",
+        "t",
+    ]
+    outcome = check(tmp_path, command=argv, junit="report.xml")
+    assert outcome.passed, outcome.message
+    assert outcome.measured == "3 passed, 1 skipped"
+    # pytest exits 1 on a failing test; with expect_exit = 1 the JUnit report still decides
+    write(tmp_path, {"t/test_x.py": TESTS.format(fail=1)})
+    outcome = check(tmp_path, command=argv, junit="report.xml", expect_exit=1)
+    assert not outcome.passed
+    assert outcome.measured == "2 passed, 1 failed, 1 skipped"
+    assert outcome.message.endswith(": 2 passed, 1 failed, 1 skipped (t.test_x.test_four)")
+
+
+def test_junit_missing_or_stale_fails(tmp_path: Path) -> None:
+    outcome = check(tmp_path, command=["true"], junit="report.xml")
+    assert not outcome.passed
+    assert outcome.message == "true: exit 0 but no JUnit report at report.xml"
+    (tmp_path / "report.xml").write_text('<testsuite><testcase name="a"/></testsuite>')
+    outcome = check(tmp_path, command=["true"], junit="report.xml")
+    assert not outcome.passed
+    assert outcome.message == "true: exit 0 but report.xml was not written by this run"
+
+
+def test_junit_failure_fails_even_with_exit_zero(tmp_path: Path) -> None:
+    xml = '<testsuites><testsuite><testcase classname="a" name="ok"/><testcase classname="a" name="bad"><error message="x"/></testcase></testsuite></testsuites>'
+    code = f"open('r.xml', 'w').write({xml!r})"
+    outcome = check(tmp_path, command=[sys.executable, "-c", code], junit="r.xml")
+    assert not outcome.passed
+    assert outcome.measured == "1 passed, 1 errors"
+    empty = check(
+        tmp_path,
+        command=[sys.executable, "-c", "open('r.xml', 'w').write('<testsuite/>')"],
+        junit="r.xml",
+    )
+    assert not empty.passed
+    assert empty.message.endswith("r.xml lists no passed test (0 passed)")
+
+
+def test_output_is_capped(tmp_path: Path) -> None:
+    code = "import sys; [print(i) for i in range(100000)]; sys.exit(1)"
+    outcome = check(tmp_path, command=[sys.executable, "-c", code], max_output_bytes=1000)
+    assert not outcome.passed
+    assert outcome.message.endswith("exit 1, expected 0: 99999")
+    assert outcome.details["output_tail"].splitlines() == [str(i) for i in range(99960, 100000)]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"command": []}, "key 'command': expected a non-empty list of strings, found []"),
+        (
+            {"command": ["a", 1]},
+            "key 'command': expected a non-empty list of strings, found ['a', 1]",
+        ),
+        ({"command": ["a"], "env": {"N": 1}}, "key 'env': expected N = a string, found int 1"),
+        (
+            {"command": ["a"], "max_output_bytes": 0},
+            "key 'max_output_bytes': expected > 0, found 0",
+        ),
+    ],
+)
+def test_validate(spec: dict[str, object], message: str) -> None:
+    with pytest.raises(CheckConfigError) as info:
+        command.validate(spec, WHERE)
+    assert str(info.value) == f"{WHERE}: {message}"
