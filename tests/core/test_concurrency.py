@@ -1,0 +1,200 @@
+"""Declarative checks start together on a bounded pool; answers are the same as sequential."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pytest_promotion.checks.pool import ProbePool
+
+
+class HangingServer:
+    """Accepts connections and never answers; records when each connection arrived.
+
+    ``burst()`` is the largest number of connections that arrived within half a probe
+    timeout of each other: probes started together arrive together, probes that waited
+    for a free slot arrive a whole timeout later. (Counting open sockets instead races
+    with the server noticing a client's close.)"""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(256)
+        self.port = self.sock.getsockname()[1]
+        self.accepts: list[float] = []
+        self.lock = threading.Lock()
+        self.conns: list[socket.socket] = []
+        self.stopped = False
+        self.acceptor = threading.Thread(target=self._accept, daemon=True)
+        self.acceptor.start()
+
+    def _accept(self) -> None:
+        while not self.stopped:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.conns.append(conn)
+                self.accepts.append(time.monotonic())
+            threading.Thread(target=self._hold, args=(conn,), daemon=True).start()
+
+    def _hold(self, conn: socket.socket) -> None:
+        try:
+            while conn.recv(4096):
+                pass
+        except OSError:
+            pass
+
+    def burst(self, window: float = 0.5) -> int:
+        times = sorted(self.accepts)
+        return max((sum(1 for t in times if a <= t < a + window) for a in times), default=0)
+
+    def wait_for(self, n: int, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.accepts) < n and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def reset(self) -> None:
+        self.accepts.clear()
+
+    def close(self) -> None:
+        # Wake the blocked accept() before closing: a thread still blocked on a closed fd
+        # would accept the connections of the next server that reuses the fd number.
+        self.stopped = True
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.acceptor.join(timeout=5)
+        self.sock.close()
+        for conn in self.conns:
+            conn.close()
+
+
+@pytest.fixture
+def hanging() -> Iterator[HangingServer]:
+    server = HangingServer()
+    yield server
+    server.close()
+
+
+def config(port: int, n: int, concurrency: int, timeout: float = 1.0) -> str:
+    checks = "".join(
+        f'[[environments.staging.checks]]\nname = "c{i}"\nhttp = "http://127.0.0.1:{port}/health"\n'
+        for i in range(n)
+    )
+    return f"[promotion]\nconcurrency = {concurrency}\n[environments.staging]\ntimeout = {timeout}\n{checks}"
+
+
+def strip(report: dict) -> list[tuple[str, str, str]]:
+    return [(g["id"], g["outcome"], g["message"]) for g in report["gates"]]
+
+
+def test_checks_run_concurrently_and_answer_like_sequential(
+    pytester: pytest.Pytester, read_report, hanging: HangingServer
+) -> None:
+    pytester.makefile(".toml", promotion=config(hanging.port, 6, concurrency=64))
+    result = pytester.runpytest("--env=staging", "--promotion-report=decision.json")
+    assert result.ret == 1
+    concurrent = read_report()
+    assert hanging.burst() == 6  # all six arrived together: they were started together
+
+    hanging.reset()
+    pytester.makefile(".toml", promotion=config(hanging.port, 6, concurrency=1))
+    pytester.runpytest("--env=staging", "--promotion-report=decision.json")
+    sequential = read_report()
+    assert hanging.burst() == 1
+
+    assert strip(concurrent) == strip(sequential)
+    assert concurrent["decision"] == sequential["decision"] == "rollback"
+    assert concurrent["reasons"] == sequential["reasons"]
+    assert "no response within 1 s" in concurrent["gates"][0]["message"]
+
+
+def test_pool_bound_is_respected(pytester: pytest.Pytester, hanging: HangingServer) -> None:
+    pytester.makefile(".toml", promotion=config(hanging.port, 6, concurrency=3, timeout=1.0))
+    pytester.runpytest("--env=staging")
+    hanging.wait_for(6)
+    assert len(hanging.accepts) == 6
+    assert hanging.burst() == 3
+
+
+def test_collect_only_probes_nothing(pytester: pytest.Pytester, hanging: HangingServer) -> None:
+    pytester.makefile(".toml", promotion=config(hanging.port, 4, concurrency=64))
+    pytester.runpytest("--env=staging", "--collect-only")
+    time.sleep(0.2)  # give a wrongly started probe the time to connect
+    assert hanging.accepts == []
+
+
+def test_marked_python_gate_probes_start_early(
+    pytester: pytest.Pytester, read_report, hanging: HangingServer
+) -> None:
+    pytester.makefile(".toml", promotion=config(hanging.port, 1, concurrency=64))
+    pytester.makepyfile(
+        f"""
+        import pytest
+        @pytest.mark.staging
+        @pytest.mark.probe("http", "http://127.0.0.1:{hanging.port}/x", name="early")
+        def test_early(probe):
+            probe.result("early")
+        """
+    )
+    pytester.runpytest("--env=staging", "--promotion-report=decision.json")
+    assert hanging.burst() == 2  # the declarative check and the marked probe started together
+    gates = {g["id"].split("::")[-1]: g for g in read_report()["gates"]}
+    assert "no response within 1 s" in gates["test_early"]["message"]
+
+
+def test_ctrl_c_cancels_pending_probes_and_blocks(
+    pytester: pytest.Pytester, hanging: HangingServer
+) -> None:
+    (pytester.path / "promotion.toml").write_text(
+        config(hanging.port, 20, concurrency=2, timeout=30)
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--env=staging",
+            "--promotion-report=decision.json",
+            "-p",
+            "no:cacheprovider",
+        ],
+        cwd=pytester.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while len(hanging.accepts) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(hanging.accepts) == 2
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=10)  # not 10 x 30 s: pending probes were cancelled
+    assert proc.returncode == 2, out.decode()
+    report = json.loads(Path(pytester.path, "decision.json").read_text())
+    assert report["decision"] == "block"
+    assert len(hanging.accepts) == 2  # the 18 pending probes never started
+
+
+def test_pool_crash_fails_only_its_own_future() -> None:
+    pool = ProbePool(4)
+
+    def boom() -> int:
+        raise RuntimeError("probe crashed")
+
+    futures = [pool.submit(lambda: 1), pool.submit(boom), pool.submit(lambda: 3)]
+    assert futures[0].result(timeout=5) == 1
+    assert futures[2].result(timeout=5) == 3
+    with pytest.raises(RuntimeError, match="probe crashed"):
+        futures[1].result(timeout=5)
+    pool.close()
