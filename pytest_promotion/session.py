@@ -349,6 +349,10 @@ class PromotionSession:
         if foreign > 0:
             self.facts.foreign_failures = foreign
             decision = decide(self.facts, self.records, self.version)
+        if self.environment.insecure:
+            decision.warnings.insert(
+                0, f"TLS verification is disabled for {decision.environment} (insecure = true)"
+            )
         self._rollback(decision)
         self.config.hook.pytest_promotion_decision(config=self.config, decision=decision)
         self.decision = decision
@@ -405,10 +409,6 @@ class PromotionSession:
             "deselected_other_environments": self.deselected_other,
             "deselected_unmarked": self.facts.unmarked,
         }
-        if self.environment.insecure:
-            data["warnings"].append(
-                f"TLS verification is disabled for {decision.environment} (insecure = true)"
-            )
         if self.report_path is not None:
             write_atomic(self.report_path, data)
         write_github(decision, os.environ)

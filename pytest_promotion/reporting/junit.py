@@ -25,5 +25,7 @@ def add_properties(config: pytest.Config, decision: Decision) -> None:
         xml.add_global_property("promotion.version", decision.version)
     for n, reason in enumerate(decision.reasons, 1):
         xml.add_global_property(f"promotion.reason.{n}", reason)
+    for n, warning in enumerate(decision.warnings, 1):
+        xml.add_global_property(f"promotion.warning.{n}", warning)
     for waiver in decision.waivers:
         xml.add_global_property(f"promotion.waiver.{waiver['gate']}", waiver["reason"])

@@ -143,3 +143,21 @@ def test_terminal_summary_folds_many_passing_rows(pytester: pytest.Pytester) -> 
     )
     verbose = pytester.runpytest("--env=staging", "-v")
     assert "test_many[8]" in verbose.stdout.str().split("promotion: staging")[1]
+
+
+def test_insecure_is_reported_everywhere(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, read_report
+) -> None:
+    summary = pytester.path / "gh_summary.md"
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    pytester.makefile(".toml", promotion="[environments.staging]\ninsecure = true\n")
+    pytester.makepyfile(PASSING)
+    result = pytester.runpytest("--env=staging", "--promotion-report=decision.json", "--junitxml=gate.xml")
+    warning = "TLS verification is disabled for staging (insecure = true)"
+    assert result.ret == 0
+    assert f"promotion: WARNING: {warning}" in result.outlines
+    assert f"warning: {warning}" in result.outlines
+    assert read_report()["warnings"] == [warning]
+    assert suite_properties(pytester.path / "gate.xml")["promotion.warning.1"] == warning
+    assert f"- warning: {warning}" in summary.read_text()
