@@ -1,0 +1,202 @@
+"""benchmark: pytest-benchmark storage from two real runs, Go -bench output samples."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pytest_promotion.checks import CheckConfigError, benchmark
+from pytest_promotion.checks.base import Outcome, Target
+
+from .conftest import DATA, python, write
+
+WHERE = "promotion.toml: [[environments.staging.checks]] 'perf'"
+SUITE = """
+import os
+import time
+
+
+def parse():
+    if os.environ.get("SLOW_PARSE"):
+        time.sleep(0.002)
+    return sum(range(100))
+
+
+def test_parse(benchmark):
+    benchmark(parse)
+
+
+def test_sleep(benchmark):
+    benchmark(time.sleep, 0.001)
+"""
+
+
+def bench_run(root: Path, slow: bool) -> None:
+    python(
+        "-m", "pytest", "-q", "-p", "no:cacheprovider", "bench",
+        "--benchmark-autosave", "--benchmark-storage=.benchmarks",
+        "--benchmark-max-time=0.02", "--benchmark-min-rounds=5", "--benchmark-warmup=off",
+        cwd=root,
+        env={"SLOW_PARSE": "1"} if slow else {"SLOW_PARSE": ""},
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def storage(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project whose .benchmarks holds 0001 (fast) and 0002 (test_parse slowed down)."""
+    root = tmp_path_factory.mktemp("benchproject")
+    write(root, {"bench/test_bench.py": SUITE})
+    bench_run(root, slow=False)
+    bench_run(root, slow=True)
+    return root
+
+
+@pytest.fixture
+def project(storage: Path, tmp_path: Path) -> Path:
+    shutil.copytree(storage, tmp_path, dirs_exist_ok=True)
+    return tmp_path
+
+
+def check(root: Path, **spec: object) -> Outcome:
+    spec.setdefault("benchmark", ".benchmarks")
+    benchmark.validate(spec, WHERE)
+    return benchmark.run(spec, Target(env="staging", rootdir=root))
+
+
+def runs(root: Path) -> list[Path]:
+    return sorted((root / ".benchmarks").glob("*/*.json"))
+
+
+def test_two_real_runs_regression_is_a_rollback(project: Path) -> None:
+    first, second = runs(project)
+    assert first.name.startswith("0001_") and second.name.startswith("0002_")
+    outcome = check(project)
+    assert not outcome.passed
+    assert outcome.rollback is True
+    assert benchmark.ROLLBACK is True
+    assert outcome.threshold == "median <= +50 %"
+    pattern = (
+        r"test_parse: median 2\.\d\d ms vs \d+\.\d\d (us|ns) \(\+\d+% > \+50%\) "
+        rf"\({re.escape(second.name)} vs {re.escape(first.name)}\)"
+    )
+    assert re.fullmatch(pattern, outcome.message), outcome.message
+    assert isinstance(outcome.measured, str) and outcome.measured.startswith("+")
+
+
+def test_only_unchanged_benchmarks_pass(project: Path) -> None:
+    outcome = check(project, benchmarks=["test_sleep"])
+    assert outcome.passed, outcome.message
+    assert outcome.message.startswith("1 benchmark(s) within limit, worst test_sleep: median 1.")
+    # the faster run compared against the slower one is an improvement
+    improved = check(project, current="0001", baseline="0002")
+    assert improved.passed, improved.message
+    assert improved.details["changes"]["test_parse"] < -0.5
+
+
+def test_missing_baseline_fails_unless_record(project: Path) -> None:
+    outcome = check(project, current="0001")
+    assert not outcome.passed
+    assert outcome.rollback is None  # no evidence: block, not a rollback
+    machine = runs(project)[0].parent.name
+    assert outcome.message.startswith(
+        f"no run saved before {runs(project)[0].name} in {machine}: cannot compare"
+    )
+    recorded = check(project, current="0001", on_missing_baseline="record")
+    assert recorded.passed
+    assert recorded.measured == "no baseline"
+    assert "recorded as the baseline" in recorded.message
+    assert (
+        check(project, baseline="0009").message
+        == f"baseline run '0009' not found in {project / '.benchmarks'} or as a file"
+    )
+
+
+def test_benchmark_missing_from_current_run_fails(project: Path) -> None:
+    first, second = runs(project)
+    data = json.loads(first.read_text())
+    data["benchmarks"] = [b for b in data["benchmarks"] if b["name"] != "test_sleep"]
+    (first.parent / "0003_renamed.json").write_text(json.dumps(data))
+    outcome = check(project)
+    assert not outcome.passed
+    assert outcome.message == "test_sleep is in the baseline but missing from the current run"
+
+
+def test_no_storage_fails(tmp_path: Path) -> None:
+    outcome = check(tmp_path)
+    assert not outcome.passed
+    assert (
+        outcome.message
+        == f"benchmark storage {tmp_path / '.benchmarks'} not found (run pytest with --benchmark-autosave)"
+    )
+    (tmp_path / ".benchmarks" / "Linux").mkdir(parents=True)
+    (tmp_path / ".benchmarks" / "Linux" / "0001_x.json").write_text("{}")
+    assert (
+        check(tmp_path, on_missing_baseline="record").message
+        == "benchmark run 0001_x.json is unreadable: KeyError: 'benchmarks'"
+    )
+
+
+def test_go_bench_output(tmp_path: Path) -> None:
+    shutil.copytree(DATA / "go", tmp_path / "go")
+    outcome = check(
+        tmp_path, benchmark="go/bench-new.txt", baseline="go/bench-old.txt", format="go"
+    )
+    assert not outcome.passed
+    assert outcome.rollback is True
+    assert re.fullmatch(
+        r"BenchmarkAdd: median 938\.\d\d us vs 1\.19 ns \(\+\d+% > \+50%\) \(bench-new.txt vs bench-old.txt\)",
+        outcome.message,
+    ), outcome.message
+    same = check(
+        tmp_path,
+        benchmark="go",
+        current="go/bench-old.txt",
+        baseline="go/bench-old.txt",
+        format="go",
+    )
+    assert same.passed, same.message
+    assert same.measured == "+0%"
+    missing = check(tmp_path, benchmark="go/bench-new.txt", format="go")
+    assert not missing.passed
+    assert missing.message.startswith("no 'baseline' file configured: cannot compare bench-new.txt")
+    (tmp_path / "fail.txt").write_text("--- FAIL: BenchmarkAdd\nFAIL\texample.com/x\t0.1s\n")
+    failed = check(tmp_path, benchmark="fail.txt", baseline="go/bench-old.txt", format="go")
+    assert (
+        failed.message == "go benchmark output fail.txt reports a failure: --- FAIL: BenchmarkAdd"
+    )
+
+
+def test_compare_ranks_the_worst() -> None:
+    outcome = benchmark.compare(
+        {"a": 2.4e-3, "b": 1.0, "c": 3.0}, {"a": 1.1e-3, "b": 1.0, "c": 1.0}, 0.5
+    )
+    assert outcome.message == "c: median 3.00 s vs 1.00 s (+200% > +50%) and 1 more"
+    assert benchmark.format_seconds(2.4e-3) == "2.40 ms"
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"benchmark": ""}, "key 'benchmark': expected a path, found ''"),
+        (
+            {"benchmark": "b", "format": "jmh"},
+            "key 'format': expected \"pytest\" or \"go\", found 'jmh'",
+        ),
+        (
+            {"benchmark": "b", "max_regression": 0},
+            "key 'max_regression': expected a fraction > 0 (0.5 = +50 %), found 0",
+        ),
+        (
+            {"benchmark": "b", "on_missing_baseline": "pass"},
+            "key 'on_missing_baseline': expected \"fail\" or \"record\", found 'pass'",
+        ),
+    ],
+)
+def test_validate(spec: dict[str, object], message: str) -> None:
+    with pytest.raises(CheckConfigError) as info:
+        benchmark.validate(spec, WHERE)
+    assert str(info.value) == f"{WHERE}: {message}"
