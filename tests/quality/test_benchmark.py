@@ -116,7 +116,7 @@ def test_missing_baseline_fails_unless_record(project: Path) -> None:
 
 
 def test_benchmark_missing_from_current_run_fails(project: Path) -> None:
-    first, second = runs(project)
+    first = runs(project)[0]
     data = json.loads(first.read_text())
     data["benchmarks"] = [b for b in data["benchmarks"] if b["name"] != "test_sleep"]
     (first.parent / "0003_renamed.json").write_text(json.dumps(data))
