@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pytest_promotion.checks import CheckConfigError, coverage_check
-from pytest_promotion.checks.base import Target
+from pytest_promotion.checks.base import Outcome, Target
 
 from .conftest import DATA, python, write
 
@@ -40,7 +40,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def check(root: Path, **spec: object) -> coverage_check.Outcome:
+def check(root: Path, **spec: object) -> Outcome:
     spec.setdefault("coverage", ".coverage")
     coverage_check.validate(spec, "promotion.toml: [[environments.dev.checks]] 'cov'")
     return coverage_check.run(spec, Target(env="dev", rootdir=root))
