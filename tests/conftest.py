@@ -8,6 +8,12 @@ from typing import Any
 
 import pytest
 
+# pytester's in-process runs restore sys.modules afterwards: a library first imported inside
+# one run is unloaded and re-imported by the next, and requests then mixes two copies of
+# http.cookiejar ("You can only merge into CookieJar"). Loading them here keeps one copy.
+import requests  # noqa: F401
+import urllib3  # noqa: F401
+
 _LEAKY = (
     "PROMOTION_ENV",
     "PROMOTION_VERSION",

@@ -1,0 +1,89 @@
+"""`wait` on a declarative check: poll until healthy, show progress, report attempts."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+
+class Warming(BaseHTTPRequestHandler):
+    """503 for the first `cold` requests, then 200 {"status": "ok"}."""
+
+    cold = 2
+    seen = 0
+
+    def do_GET(self) -> None:
+        type(self).seen += 1
+        ready = type(self).seen > type(self).cold
+        body = json.dumps({"status": "ok" if ready else "starting"}).encode()
+        self.send_response(200 if ready else 503)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def warming() -> Iterator[int]:
+    handler = type("Handler", (Warming,), {"seen": 0, "cold": 2})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("concurrency", [1, 64])
+def test_wait_until_healthy_reports_attempts_and_progress(
+    pytester: pytest.Pytester, read_report, warming: int, concurrency: int
+) -> None:
+    pytester.makefile(
+        ".toml",
+        promotion=f"""
+[promotion]
+concurrency = {concurrency}
+[[environments.staging.checks]]
+name = "agent"
+http = "http://127.0.0.1:{warming}/health"
+expect_json = {{ status = "ok" }}
+wait = {{ timeout = 20, interval = 0.05, backoff = 1 }}
+""",
+    )
+    result = pytester.runpytest("--env=staging", "--promotion-report=decision.json")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(
+        [
+            "waiting for staging::agent: attempt 1: expected 2xx, got 503*",
+            "waiting for staging::agent: attempt 2: expected 2xx, got 503*",
+        ]
+    )
+    assert read_report()["decision"] == "promote"
+
+
+def test_wait_deadline_fails_with_last_failure(pytester: pytest.Pytester, read_report) -> None:
+    from tests.support import free_port
+
+    pytester.makefile(
+        ".toml",
+        promotion=f"""
+[[environments.staging.checks]]
+name = "agent"
+http = "http://127.0.0.1:{free_port()}/health"
+wait = {{ timeout = 0.5, interval = 0.1, backoff = 1 }}
+""",
+    )
+    result = pytester.runpytest("--env=staging", "--promotion-report=decision.json")
+    assert result.ret == 1
+    report = read_report()
+    assert report["decision"] == "rollback"
+    message = report["gates"][0]["message"]
+    assert message.startswith("not ready after ")
+    assert "connection refused" in message
