@@ -95,7 +95,10 @@ def _tail(f: IO[bytes], cap: int) -> tuple[str, int]:
 
 
 def run(spec: Mapping[str, Any], target: Target) -> Outcome:
-    argv = argv_of(spec["command"])
+    try:
+        argv = argv_of(spec["command"])
+    except ValueError as exc:  # a ${VAR} value brought shell syntax into a string command
+        return Outcome(False, redact(f"command: {exc}", target.secrets))
     timeout = float(spec.get("timeout", DEFAULT_TIMEOUT))
     cap = int(spec.get("max_output_bytes", DEFAULT_MAX_OUTPUT))
     expect = int(spec.get("expect_exit", 0))
