@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .checks import kind_module
 from .config import ConfigError, Environment, PromotionConfig, canonical, load_config
 from .decision import Decision, GateRecord, RunFacts, decide
 from .gate import GateRecorder
@@ -264,7 +265,14 @@ class PromotionSession:
             return
         from .checks.pool import ProbePool
 
-        launch = [item for item in session.items if isinstance(item, CheckItem)]
+        # Only network probes start early. Quality kinds (coverage, command, bandit, ...)
+        # are CPU-bound and may read what an earlier check wrote, so they keep their order.
+        launch = [
+            item
+            for item in session.items
+            if isinstance(item, CheckItem)
+            and getattr(kind_module(item.check.kind), "CONCURRENT", False)
+        ]
         prefetch = [item for item in session.items if item.stash.get(prefetch_key, None)]
         if len(launch) + len(prefetch) < 2:
             return

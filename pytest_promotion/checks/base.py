@@ -7,6 +7,8 @@ that defines:
   ones (the kind key itself included, e.g. ``"http": str``), with their TOML types;
 - ``ROLLBACK: bool``: whether a failure of this kind triggers rollback by default
   (health kinds do; quality kinds only block);
+- ``CONCURRENT: bool`` (optional, default False): a network probe that may start early,
+  together with the others, on the run's pool; quality kinds run in their item's turn;
 - ``validate(spec: Mapping[str, Any], where: str) -> None``: semantic checks beyond key
   and type (raise :class:`CheckConfigError` naming ``where``, the key, expected and found);
 - ``run(spec: Mapping[str, Any], target: Target) -> Outcome``: perform the check once,

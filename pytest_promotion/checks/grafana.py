@@ -24,6 +24,8 @@ __all__ = ["KEYS", "ROLLBACK", "run", "validate"]
 
 KEYS: dict[str, type | tuple[type, ...]] = {"grafana": str}
 ROLLBACK = True
+# A network probe: started with the others when the run begins (see checks/pool.py).
+CONCURRENT = True
 
 
 def validate(spec: Mapping[str, Any], where: str) -> None:

@@ -38,6 +38,8 @@ KEYS: dict[str, type | tuple[type, ...]] = {
     "max_body_bytes": int,
 }
 ROLLBACK = True
+# A network probe: started with the others when the run begins (see checks/pool.py).
+CONCURRENT = True
 
 MAX_BODY_BYTES = 1 << 20
 MAX_REDIRECTS = 5

@@ -49,6 +49,8 @@ KEYS: dict[str, type | tuple[type, ...]] = {
     "max_replication_lag_s": float,
 }
 ROLLBACK = True
+# A network probe: started with the others when the run begins (see checks/pool.py).
+CONCURRENT = True
 
 PIP_HINT = "pip install 'pytest-promotion[postgres]'"
 

@@ -58,6 +58,8 @@ KEYS: dict[str, type | tuple[type, ...]] = {
     "ignore_alerts": list,
 }
 ROLLBACK = True
+# A network probe: started with the others when the run begins (see checks/pool.py).
+CONCURRENT = True
 MAX_BODY = 1024 * 1024
 _MODES = ("query", "targets_up", "no_firing_alerts")
 

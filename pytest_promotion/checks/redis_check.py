@@ -35,6 +35,8 @@ KEYS: dict[str, type | tuple[type, ...]] = {
     "max_memory_used_ratio": float,
 }
 ROLLBACK = True
+# A network probe: started with the others when the run begins (see checks/pool.py).
+CONCURRENT = True
 
 PIP_HINT = "pip install 'pytest-promotion[redis]'"
 _ROLES = {"master": "master", "slave": "slave", "replica": "slave"}

@@ -19,6 +19,8 @@ __all__ = ["KEYS", "ROLLBACK", "connect", "format_hostport", "run", "split_hostp
 
 KEYS: dict[str, type | tuple[type, ...]] = {"tcp": str}
 ROLLBACK = True
+# A network probe: started with the others when the run begins (see checks/pool.py).
+CONCURRENT = True
 
 
 def split_hostport(value: str) -> tuple[str, int]:

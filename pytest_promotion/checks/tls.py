@@ -40,6 +40,8 @@ KEYS: dict[str, type | tuple[type, ...]] = {
     "server_name": str,
 }
 ROLLBACK = True
+# A network probe: started with the others when the run begins (see checks/pool.py).
+CONCURRENT = True
 
 DEFAULT_MIN_DAYS = 14
 _VERSIONS = {"1.0": "TLSv1", "1": "TLSv1", "1.1": "TLSv1_1", "1.2": "TLSv1_2", "1.3": "TLSv1_3"}
