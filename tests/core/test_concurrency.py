@@ -198,3 +198,38 @@ def test_pool_crash_fails_only_its_own_future() -> None:
     with pytest.raises(RuntimeError, match="probe crashed"):
         futures[1].result(timeout=5)
     pool.close()
+
+
+def test_quality_checks_keep_their_order_while_probes_start_early(
+    pytester: pytest.Pytester, read_report, hanging: HangingServer
+) -> None:
+    write = "import pathlib, time; time.sleep(0.3); pathlib.Path('artifact').write_text('1')"
+    read = "import pathlib, sys; sys.exit(0 if pathlib.Path('artifact').exists() else 3)"
+    pytester.makefile(
+        ".toml",
+        promotion=f"""
+[environments.dev]
+timeout = 1
+[[environments.dev.checks]]
+name = "produce"
+command = ["{{python}}", "-c", "{write}"]
+[[environments.dev.checks]]
+name = "consume"
+command = ["{{python}}", "-c", "{read}"]
+[[environments.dev.checks]]
+name = "probe-a"
+http = "http://127.0.0.1:{hanging.port}/a"
+[[environments.dev.checks]]
+name = "probe-b"
+http = "http://127.0.0.1:{hanging.port}/b"
+""",
+    )
+    pytester.runpytest("--env=dev", "--promotion-report=decision.json")
+    gates = {g["id"]: g["outcome"] for g in read_report()["gates"]}
+    assert gates == {
+        "dev::produce": "passed",
+        "dev::consume": "passed",
+        "dev::probe-a": "failed",
+        "dev::probe-b": "failed",
+    }
+    assert hanging.burst() == 2  # the two probes started together, before the commands ran
