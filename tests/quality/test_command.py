@@ -11,7 +11,6 @@ import pytest
 
 from pytest_promotion.checks import CheckConfigError, command
 from pytest_promotion.checks.base import Outcome, Target
-from tests.support import require_binary
 
 from .conftest import DATA, write
 
@@ -69,7 +68,11 @@ def test_timeout_kills_the_process_group(tmp_path: Path) -> None:
     assert outcome.message.endswith("slow.py: timed out after 2.5 s (process group killed)")
     assert outcome.measured == "timeout"
     assert outcome.details["output_tail"] == "started"
-    assert not _alive(int((tmp_path / "grandchild.pid").read_text()))
+    grandchild = int((tmp_path / "grandchild.pid").read_text())
+    deadline = time.monotonic() + 5  # SIGKILL went to the group; its delivery is asynchronous
+    while _alive(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(grandchild)
 
 
 def _alive(pid: int) -> bool:
@@ -111,7 +114,11 @@ def test_expect_exit_env_cwd_and_redaction(tmp_path: Path) -> None:
 
 
 def test_expect_empty_output_with_real_gofmt(tmp_path: Path) -> None:
-    gofmt = require_binary("gofmt")
+    # optional: tests must not need Go (.ci/run does not install it), so no require_binary;
+    # test_expect_empty_output below covers the rule with gofmt's recorded output
+    gofmt = shutil.which("gofmt")
+    if gofmt is None:
+        pytest.skip("gofmt is not installed (optional: the recorded output is tested below)")
     shutil.copytree(DATA / "go" / "src", tmp_path, dirs_exist_ok=True)
     outcome = check(tmp_path, command=[gofmt, "-l", "."], expect_empty_output=True)
     assert not outcome.passed
