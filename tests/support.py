@@ -33,6 +33,20 @@ def require_binary(name: str, *extra_dirs: str) -> str:
     return path
 
 
+def child_environ(**extra: str) -> dict[str, str]:
+    """The environment for a tool or pytest run started by a test: without the markers of
+    the outer run (xdist worker, pytest-cov subprocess hooks, a target environment), so a
+    nested pytest-benchmark does not think it runs under xdist and disable itself."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYTEST_XDIST", "COV_CORE_", "PROMOTION_"))
+        and k not in ("PYTEST_CURRENT_TEST", "PYTEST_ADDOPTS")
+    }
+    env.update(extra)
+    return env
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

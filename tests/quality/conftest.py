@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from pytest_promotion.checks.base import Target
+from tests.support import child_environ
 
 DATA = Path(__file__).parent.parent / "data"
 
@@ -29,7 +29,7 @@ def python(
     proc = subprocess.run(
         [sys.executable, *args],
         cwd=cwd,
-        env={**os.environ, **(env or {})},
+        env=child_environ(**(env or {})),
         capture_output=True,
         text=True,
         timeout=timeout,
