@@ -1,0 +1,169 @@
+"""The shape of the config: which keys each table takes, of which type, and the one-line
+errors that name file, table and key."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from .checks import KINDS, kind_module
+from .checks.base import CheckConfigError
+
+# An environment or check name: safe in ids, file names and commands.
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+__all__ = [
+    "CHECK_COMMON",
+    "ENV_KEYS",
+    "NAME_RE",
+    "PROMOTION_KEYS",
+    "SHARED_KEYS",
+    "ConfigError",
+    "check_table",
+    "check_type",
+    "type_error",
+    "validate_check",
+]
+
+
+class ConfigError(Exception):
+    """A configuration mistake, explained in one line."""
+
+
+_NUMBER = (int, float)
+# key -> (accepted types, what to call them in an error)
+_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "str": ((str,), "a string"),
+    "bool": ((bool,), "true or false"),
+    "number": (_NUMBER, "a number"),
+    "int": ((int,), "an integer"),
+    "list[str]": ((list,), "a list of strings"),
+    "table": ((dict,), "a table"),
+    "argv": ((str, list), "a string or a list of strings"),
+}
+PROMOTION_KEYS = {"environments": "list[str]", "concurrency": "int"}
+ENV_KEYS = {
+    "base_url": "str",
+    "ca_bundle": "str",
+    "insecure": "bool",
+    "dotenv": "str",
+    "timeout": "number",
+    "rollback": "argv",
+    "rollback_timeout": "number",
+    "allow_waivers": "bool",
+    "allow_skips": "bool",
+    "hosts": "list[str]",
+    "redis": "str",
+    "postgres": "str",
+    "prometheus": "str",
+    "grafana": "str",
+    "vars": "table",
+    "checks": "list",
+}
+CHECK_COMMON = {
+    "name": "str",
+    "timeout": "number",
+    "trigger": "str",
+    "wait": "table",
+    "consecutive_successes": "int",
+    "description": "str",
+}
+# only on top-level [[checks]] shared by several environments
+SHARED_KEYS = {"environments": "list[str]", "from": "str"}
+
+
+def type_error(file: str, table: str, key: str, kind: str, value: object) -> ConfigError:
+    found = type(value).__name__
+    if isinstance(value, str):
+        found = f"string {value!r}"
+    elif isinstance(value, bool):
+        found = f"boolean {str(value).lower()}"
+    elif isinstance(value, _NUMBER):
+        found = f"number {value}"
+    expected = _TYPES[kind][1] if kind in _TYPES else "a list of tables"
+    return ConfigError(f"{file}: [{table}] key {key!r}: expected {expected}, found {found}")
+
+
+def check_table(file: str, table: str, data: Mapping[str, Any], allowed: Mapping[str, str]) -> None:
+    for key, value in data.items():
+        kind = allowed.get(key)
+        if kind is None:
+            known = ", ".join(sorted(allowed))
+            raise ConfigError(f"{file}: [{table}] unknown key {key!r} (known keys: {known})")
+        check_type(file, table, key, kind, value)
+
+
+def check_type(file: str, table: str, key: str, kind: str, value: object) -> None:
+    if kind == "list":
+        if not (isinstance(value, list) and all(isinstance(v, dict) for v in value)):
+            raise type_error(file, table, key, kind, value)
+        return
+    types, _ = _TYPES[kind]
+    ok = isinstance(value, types) and not (kind in ("number", "int") and isinstance(value, bool))
+    if ok and kind == "list[str]":
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if ok and kind == "argv" and isinstance(value, list):
+        ok = bool(value) and all(isinstance(v, str) for v in value)
+    if ok and kind == "number" and not math.isfinite(float(value)):  # type: ignore[arg-type]
+        ok = False
+    if not ok:
+        raise type_error(file, table, key, kind, value)
+
+
+def validate_check(file: str, table: str, index: int, check: dict[str, Any], shared: bool) -> None:
+    label = repr(check["name"]) if isinstance(check.get("name"), str) else f"#{index + 1}"
+    kinds = [k for k in check if k in KINDS]
+    where = f"{file}: [[{table}]] {label}"
+    if len(kinds) != 1:
+        found = ", ".join(sorted(kinds)) if kinds else "none"
+        raise ConfigError(
+            f"{where}: expected exactly one check kind ({', '.join(KINDS)}), found {found}"
+        )
+    module = kind_module(kinds[0])
+    allowed = dict(CHECK_COMMON)
+    if shared:
+        allowed.update(SHARED_KEYS)
+    for key, value in check.items():
+        if key in allowed:
+            check_type(file, f"[{table}] {label}".strip("[]"), key, allowed[key], value)
+            continue
+        types = module.KEYS.get(key)
+        if types is None:
+            known = ", ".join(sorted({*allowed, *module.KEYS}))
+            raise ConfigError(
+                f"{where}: unknown key {key!r} for a {kinds[0]} check (known keys: {known})"
+            )
+        types = types if isinstance(types, tuple) else (types,)
+        numeric = float in types and isinstance(value, int) and not isinstance(value, bool)
+        if not (isinstance(value, types) or numeric) or (
+            isinstance(value, bool) and bool not in types
+        ):
+            names = " or ".join(t.__name__ for t in types)
+            raise ConfigError(
+                f"{where}: key {key!r}: expected {names}, found {type(value).__name__} {value!r}"
+            )
+    trigger = check.get("trigger")
+    if trigger is not None and trigger not in ("rollback", "block"):
+        raise ConfigError(
+            f'{where}: key \'trigger\': expected "rollback" or "block", found {trigger!r}'
+        )
+    if "name" in check and not NAME_RE.match(check["name"]):
+        raise ConfigError(
+            f"{where}: key 'name': expected letters, digits, '.', '_' or '-', found {check['name']!r}"
+        )
+    if "consecutive_successes" in check and check["consecutive_successes"] < 1:
+        raise ConfigError(
+            f"{where}: key 'consecutive_successes': expected >= 1, found {check['consecutive_successes']}"
+        )
+    if "timeout" in check and check["timeout"] <= 0:
+        raise ConfigError(f"{where}: key 'timeout': expected > 0, found {check['timeout']}")
+    try:
+        module.validate(check, where)
+        if "wait" in check:
+            from .checks.wait import parse_wait
+
+            parse_wait(check["wait"], where)
+    except CheckConfigError as exc:
+        raise ConfigError(str(exc)) from None
