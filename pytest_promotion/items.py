@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
@@ -147,3 +148,45 @@ class Prefetch:
 
 
 prefetch_key = pytest.StashKey[Prefetch]()
+
+
+def start_early(items: list[pytest.Item], concurrency: int) -> ProbePool | None:
+    """Start every selected network probe (declarative checks of a ``CONCURRENT`` kind and
+    every ``@pytest.mark.probe``) at once on a pool of ``concurrency`` threads, so a broken
+    environment costs about one timeout, not one per check. Quality kinds (coverage,
+    command, bandit, ...) are CPU-bound and may read what an earlier check wrote: they run
+    in their item's turn. Returns the pool, or None when there is nothing to overlap."""
+    from .checks import kind_module
+    from .checks.pool import ProbePool
+
+    launch = [
+        item
+        for item in items
+        if isinstance(item, CheckItem)
+        and getattr(kind_module(item.check.kind), "CONCURRENT", False)
+    ]
+    prefetch = [p for p in (item.stash.get(prefetch_key, None) for item in items) if p is not None]
+    if concurrency < 2 or len(launch) + len(prefetch) < 2:
+        return None
+    pool = ProbePool(concurrency)
+    for check in launch:
+        check.launch(pool)
+    for probes in prefetch:
+        probes.launch(pool)
+    return pool
+
+
+def progress_writer(reporter: Any) -> Callable[[str, int, Outcome], None]:
+    """One writer for all waiting checks: a failed attempt becomes a terminal line."""
+    lock = threading.Lock()
+
+    def write(check_id: str, attempt: int, outcome: Outcome) -> None:
+        if outcome.passed:
+            return
+        with lock:
+            reporter.ensure_newline()
+            reporter.write_line(
+                f"waiting for {check_id}: attempt {attempt}: {outcome.message}", yellow=True
+            )
+
+    return write

@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from .redact import redact
+
+if TYPE_CHECKING:
+    from .decision import Decision
 
 __all__ = ["VALUE_RE", "RenderError", "render", "run_rollback"]
 
@@ -88,3 +94,35 @@ def run_rollback(argv: Sequence[str], timeout: float, cwd: str | None = None) ->
         timed_out=timed_out,
         error=f"timed out after {timeout:g} s" if timed_out else None,
     )
+
+
+def attach_rollback(
+    decision: Decision,
+    *,
+    hooked: Sequence[str] | None,
+    template: Sequence[str] | None,
+    values: Mapping[str, str | None],
+    secrets: Sequence[str],
+    execute: bool,
+    timeout: float,
+    cwd: str | None = None,
+) -> None:
+    """Put the rollback command (a hook's argv, else the rendered template) into the
+    decision, redacted; run it when ``execute``. A template that cannot be rendered
+    safely leaves no command and says why in the decision's warnings."""
+    argv: list[str] | None = [str(a) for a in hooked] if hooked is not None else None
+    if argv is None and template is not None:
+        try:
+            argv = render(template, values)
+        except RenderError as exc:
+            decision.warnings.append(
+                f"rollback command of {decision.environment} cannot be rendered: {exc}"
+            )
+    if argv is None:
+        return
+    decision.rollback_argv = [redact(a, secrets) for a in argv]
+    decision.rollback_command = redact(shlex.join(argv), secrets)
+    if execute:
+        result = run_rollback(argv, timeout, cwd=cwd)
+        result.output = redact(result.output, secrets)
+        decision.rollback_result = result.to_json()

@@ -7,25 +7,30 @@ xdist) it also collects the records, decides, reports and enforces the exit stat
 from __future__ import annotations
 
 import os
-import shlex
 import signal
 import sys
-import threading
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .checks import kind_module
 from .config import ConfigError, Environment, PromotionConfig, canonical, load_config
 from .decision import Decision, GateRecord, RunFacts, decide
 from .gate import GateRecorder
-from .items import CheckItem, EnvironmentCollector, Prefetch, prefetch_key, recorder_key
+from .items import (
+    CheckItem,
+    EnvironmentCollector,
+    Prefetch,
+    prefetch_key,
+    progress_writer,
+    recorder_key,
+    start_early,
+)
 from .records import update_record
 from .redact import redact
 from .reporting.json_report import placeholder, write_atomic
-from .rollback import RenderError, render, run_rollback
+from .rollback import attach_rollback
 from .selection import EnvMark, applies
 
 if TYPE_CHECKING:
@@ -251,50 +256,19 @@ class PromotionSession:
                 self.pool.close()
 
     def _launch_probes(self, session: pytest.Session) -> None:
-        """Start every selected declarative check (and every @pytest.mark.probe) at once on
-        a bounded pool, so a broken environment costs about one timeout, not one per check.
-
-        Under xdist a worker only learns its items one batch at a time, so there each
-        item probes when it runs (the workers give the parallelism)."""
+        """Start the network probes early (see items.start_early); show waiting progress."""
+        if self.is_worker:
+            # A worker learns its items one batch at a time: each probes when it runs,
+            # and the workers give the parallelism.
+            return
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None and not self.is_worker:
+        if reporter is not None:
+            write = progress_writer(reporter)
             for item in session.items:
                 if isinstance(item, CheckItem):
-                    item.on_attempt = self._progress_writer(reporter)
-        if self.is_worker or self.config.option.collectonly or self.promotion.concurrency < 2:
-            return
-        from .checks.pool import ProbePool
-
-        # Only network probes start early. Quality kinds (coverage, command, bandit, ...)
-        # are CPU-bound and may read what an earlier check wrote, so they keep their order.
-        launch = [
-            item
-            for item in session.items
-            if isinstance(item, CheckItem)
-            and getattr(kind_module(item.check.kind), "CONCURRENT", False)
-        ]
-        prefetch = [item for item in session.items if item.stash.get(prefetch_key, None)]
-        if len(launch) + len(prefetch) < 2:
-            return
-        self.pool = ProbePool(self.promotion.concurrency)
-        for item in launch:
-            item.launch(self.pool)
-        for item in prefetch:
-            item.stash[prefetch_key].launch(self.pool)
-
-    def _progress_writer(self, reporter: Any) -> Any:
-        lock = threading.Lock()
-
-        def write(check_id: str, attempt: int, outcome: Any) -> None:
-            if outcome.passed:
-                return
-            with lock:
-                reporter.ensure_newline()
-                reporter.write_line(
-                    f"waiting for {check_id}: attempt {attempt}: {outcome.message}", yellow=True
-                )
-
-        return write
+                    item.on_attempt = write
+        if not self.config.option.collectonly:
+            self.pool = start_early(session.items, self.promotion.concurrency)
 
     # -- records -----------------------------------------------------------------------
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -377,33 +351,22 @@ class PromotionSession:
         if decision.promote:
             return
         env = self.environment
-        argv = self.config.hook.pytest_promotion_rollback_command(
-            config=self.config, environment=env, decision=decision
+        attach_rollback(
+            decision,
+            hooked=self.config.hook.pytest_promotion_rollback_command(
+                config=self.config, environment=env, decision=decision
+            ),
+            template=env.rollback,
+            values={
+                "env": env.name,
+                "version": self.version,
+                "previous_version": self.previous_version,
+            },
+            secrets=env.secrets,
+            execute=self.config.getoption("promotion_rollback") == "execute",
+            timeout=env.rollback_timeout,
+            cwd=str(self.config.rootpath),
         )
-        if argv is None and env.rollback is not None:
-            try:
-                argv = render(
-                    env.rollback,
-                    {
-                        "env": env.name,
-                        "version": self.version,
-                        "previous_version": self.previous_version,
-                    },
-                )
-            except RenderError as exc:
-                decision.warnings.append(
-                    f"rollback command of {env.name} cannot be rendered: {exc}"
-                )
-                argv = None
-        if argv is None:
-            return
-        argv = [str(a) for a in argv]
-        decision.rollback_argv = [redact(a, env.secrets) for a in argv]
-        decision.rollback_command = redact(shlex.join(argv), env.secrets)
-        if self.config.getoption("promotion_rollback") == "execute":
-            result = run_rollback(argv, env.rollback_timeout, cwd=str(self.config.rootpath))
-            result.output = redact(result.output, env.secrets)
-            decision.rollback_result = result.to_json()
 
     def _write_reports(self, decision: Decision) -> None:
         from .reporting.github import write_github
