@@ -153,7 +153,9 @@ def test_insecure_is_reported_everywhere(
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     pytester.makefile(".toml", promotion="[environments.staging]\ninsecure = true\n")
     pytester.makepyfile(PASSING)
-    result = pytester.runpytest("--env=staging", "--promotion-report=decision.json", "--junitxml=gate.xml")
+    result = pytester.runpytest(
+        "--env=staging", "--promotion-report=decision.json", "--junitxml=gate.xml"
+    )
     warning = "TLS verification is disabled for staging (insecure = true)"
     assert result.ret == 0
     assert f"promotion: WARNING: {warning}" in result.outlines
