@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .checks import KINDS
+from .checks import KINDS, kind_module
+from .checks.base import CheckConfigError
 from .config import (
     DEFAULT_ROLLBACK_TIMEOUT,
     DEFAULT_TIMEOUT,
@@ -20,8 +21,8 @@ from .config import (
     PromotionConfig,
     canonical,
 )
-from .redact import SecretRegistry
-from .schema import SHARED_KEYS, ConfigError
+from .redact import SecretRegistry, redact
+from .schema import SHARED_KEYS, ConfigError, has_substitution
 
 __all__ = ["resolve_environment"]
 
@@ -148,6 +149,11 @@ def resolve_environment(config: PromotionConfig, name: str) -> Environment:
             )
         seen.add(check_name)
         spec = {k: fill(resolve(v, k)) for k, v in raw.items() if k not in SHARED_KEYS}
+        if has_substitution(raw):
+            try:
+                kind_module(kind).validate(spec, f"{file}: [[{where_table}]] {check_name!r}")
+            except CheckConfigError as exc:
+                raise ConfigError(redact(str(exc), resolve.secrets.values)) from None
         checks.append(
             CheckSpec(
                 name=check_name,

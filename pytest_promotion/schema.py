@@ -23,6 +23,7 @@ __all__ = [
     "ConfigError",
     "check_table",
     "check_type",
+    "has_substitution",
     "type_error",
     "validate_check",
 ]
@@ -112,6 +113,20 @@ def check_type(file: str, table: str, key: str, kind: str, value: object) -> Non
         raise type_error(file, table, key, kind, value)
 
 
+_SUBSTITUTION = re.compile(r"\$\{|\{(?:env|base_url|redis|postgres|prometheus|grafana|python)\}")
+
+
+def has_substitution(value: Any) -> bool:
+    """Whether a value (or any string inside it) still has ${VAR} or a {placeholder}."""
+    if isinstance(value, str):
+        return bool(_SUBSTITUTION.search(value))
+    if isinstance(value, list):
+        return any(has_substitution(v) for v in value)
+    if isinstance(value, dict):
+        return any(has_substitution(v) for v in value.values())
+    return False
+
+
 def validate_check(file: str, table: str, index: int, check: dict[str, Any], shared: bool) -> None:
     label = repr(check["name"]) if isinstance(check.get("name"), str) else f"#{index + 1}"
     kinds = [k for k in check if k in KINDS]
@@ -160,7 +175,10 @@ def validate_check(file: str, table: str, index: int, check: dict[str, Any], sha
     if "timeout" in check and check["timeout"] <= 0:
         raise ConfigError(f"{where}: key 'timeout': expected > 0, found {check['timeout']}")
     try:
-        module.validate(check, where)
+        # Values with ${VAR} or {placeholder} are judged once resolved (resolve.py);
+        # the rest now, so a mistake in prod's checks shows in a dev run too.
+        if not has_substitution(check):
+            module.validate(check, where)
         if "wait" in check:
             from .checks.wait import parse_wait
 

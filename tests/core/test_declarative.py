@@ -182,3 +182,31 @@ def test_collect_only_probes_nothing(pytester: pytest.Pytester) -> None:
         result.stdout.fnmatch_lines(["dev::p"])
         with pytest.raises(TimeoutError):
             server.accept()
+
+
+def test_substituted_values_are_validated_once_resolved(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CACHE_ADDR", "cache-without-port")
+    pytester.makefile(
+        ".toml", promotion='[[environments.staging.checks]]\nname = "c"\ntcp = "${CACHE_ADDR}"\n'
+    )
+    result = pytester.runpytest_subprocess("--env=staging")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    lines = [line for line in result.stderr.lines if line.startswith("ERROR:")]
+    assert len(lines) == 1
+    assert lines[0].startswith(
+        "ERROR: promotion.toml: [[environments.staging.checks]] 'c': key 'tcp'"
+    )
+    assert "cache-without-port" not in lines[0]  # a ${VAR} value is a secret
+
+
+def test_static_mistake_in_another_environment_is_caught(pytester: pytest.Pytester) -> None:
+    pytester.makefile(
+        ".toml", promotion='[[environments.prod.checks]]\nname = "c"\ntcp = "no-port"\n'
+    )
+    result = pytester.runpytest_subprocess("--env=dev")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert any(
+        "[[environments.prod.checks]] 'c': key 'tcp'" in line for line in result.stderr.lines
+    )
