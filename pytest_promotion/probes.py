@@ -75,7 +75,7 @@ class Probe:
     def _target(self, spec: dict[str, Any]) -> Target:
         if "timeout" not in spec:
             return self.target
-        return Target(**{**self.target.__dict__, "timeout": float(spec["timeout"])})
+        return self.target.with_timeout(spec["timeout"])
 
     def run(self, kind: str, value: Any, **keys: Any) -> Outcome:
         """Run one check once and return its Outcome (never raises for a failing target)."""

@@ -18,6 +18,7 @@ that defines:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Mapping
@@ -78,6 +79,10 @@ class Target:
     def deadline(self, timeout: float | None = None) -> float:
         """The monotonic instant by which a probe must be over."""
         return time.monotonic() + (self.timeout if timeout is None else timeout)
+
+    def with_timeout(self, timeout: float) -> Target:
+        """The same target with another probe timeout (a check's own ``timeout``)."""
+        return dataclasses.replace(self, timeout=float(timeout))
 
     def path(self, value: str) -> Path:
         """A path from the config, relative to the rootdir."""

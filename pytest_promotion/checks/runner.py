@@ -24,7 +24,7 @@ def run_check(
     module = kind_module(check.kind)
     spec = check.spec
     if "timeout" in spec:
-        target = Target(**{**target.__dict__, "timeout": float(spec["timeout"])})
+        target = target.with_timeout(spec["timeout"])
 
     def once() -> Outcome:
         start = time.monotonic()
