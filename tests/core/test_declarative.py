@@ -210,3 +210,21 @@ def test_static_mistake_in_another_environment_is_caught(pytester: pytest.Pytest
     assert any(
         "[[environments.prod.checks]] 'c': key 'tcp'" in line for line in result.stderr.lines
     )
+
+
+def test_declarative_checks_under_xdist(
+    pytester: pytest.Pytester, read_report, listening_port: int
+) -> None:
+    checks = "".join(
+        f'[[environments.staging.checks]]\nname = "p{i}"\ntcp = "127.0.0.1:{listening_port}"\n'
+        for i in range(4)
+    )
+    pytester.makefile(".toml", promotion=checks)
+    result = pytester.runpytest_subprocess(
+        "--env=staging", "-n", "2", "--promotion-report=decision.json"
+    )
+    assert result.ret == 0
+    report = read_report()
+    assert report["decision"] == "promote"
+    assert sorted(g["id"] for g in report["gates"]) == [f"staging::p{i}" for i in range(4)]
+    assert all(g["measured"].endswith("ms") for g in report["gates"])
