@@ -40,9 +40,8 @@ __all__ = ["PromotionSession", "SecretMasker"]
 
 
 class SecretMasker:
-    """Masks the run's secrets in failure reports (tracebacks, --showlocals) before any
-    reporter, JUnit file or xdist controller sees them. Registered only when there are
-    secrets, so a run without them pays nothing per report."""
+    """Masks the run's secrets and URL passwords in failure reports (tracebacks,
+    --showlocals) before any reporter, JUnit file or xdist controller sees them."""
 
     def __init__(self, secrets: tuple[str, ...]) -> None:
         self.secrets = secrets
@@ -50,7 +49,7 @@ class SecretMasker:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
         report: pytest.TestReport = yield
-        if report.longrepr is not None and not report.skipped:
+        if report.failed and report.longrepr is not None:
             report.longrepr = redact(str(report.longrepr), self.secrets)
         return report
 
@@ -79,6 +78,8 @@ class PromotionSession:
             environment=environment.name, allow_skips=environment.allow_skips, waivers=waivers
         )
         self.deselected_other = 0
+        self.leaky_ids: list[str] = []
+        self.warnings: list[str] = []
         self.failed_reports = 0
         self.decision: Decision | None = None
         self.session: pytest.Session | None = None
@@ -123,8 +124,9 @@ class PromotionSession:
         if environment.hosts and "hosts" in vars(config.option) and not config.option.hosts:
             # pytest-testinfra parametrizes its `host` fixture from --hosts: one test per host.
             config.option.hosts = ",".join(environment.hosts)
-        if environment.secrets:
-            config.pluginmanager.register(SecretMasker(environment.secrets), "promotion-secrets")
+        # Always on in a gate run: a failure's traceback may show a URL with a password even
+        # where no ${VAR} was resolved; passing reports cost one attribute check.
+        config.pluginmanager.register(SecretMasker(environment.secrets), "promotion-secrets")
         if not self.is_worker:
             report = config.getoption("promotion_report")
             if report:
@@ -180,6 +182,7 @@ class PromotionSession:
             )
             items.extend(collector.collect())
         chain = self.promotion.chain
+        secrets = self.environment.secrets
         keep, unmarked, other = [], [], []
         for item in items:
             marks = [
@@ -192,6 +195,11 @@ class PromotionSession:
                 unmarked.append(item)
             elif verdict:
                 keep.append(item)
+                if (secrets or "://" in item.nodeid) and redact(
+                    item.nodeid, secrets
+                ) != item.nodeid:
+                    # pytest prints and writes node ids itself: we cannot mask them there.
+                    self.leaky_ids.append(redact(item.nodeid, secrets))
                 probes = [m for m in item.iter_markers("probe")]
                 if probes:
                     item.stash[prefetch_key] = Prefetch(self.environment, probes)
@@ -210,6 +218,11 @@ class PromotionSession:
             config.hook.pytest_deselected(items=unmarked + other)
             items[:] = keep
         self.facts.unmarked = len(unmarked)
+        if self.leaky_ids:
+            self.warnings.append(
+                f"{len(self.leaky_ids)} gate id(s) contain a credential, e.g. {self.leaky_ids[0]}: "
+                "pytest shows ids as they are; give the parametrize ids= that hold no secret"
+            )
         self.deselected_other = len(other)
 
     def pytest_report_collectionfinish(
@@ -331,6 +344,12 @@ class PromotionSession:
         if foreign > 0:
             self.facts.foreign_failures = foreign
             decision = decide(self.facts, self.records, self.version)
+        decision.warnings[:0] = self.warnings
+        if self.environment.secrets or self.leaky_ids:
+            mask = self.environment.secrets
+            for gate in decision.gates:
+                gate.id, gate.name = redact(gate.id, mask), redact(gate.name, mask)
+            decision.reasons = [redact(r, mask) for r in decision.reasons]
         if self.environment.insecure:
             decision.warnings.insert(
                 0, f"TLS verification is disabled for {decision.environment} (insecure = true)"
