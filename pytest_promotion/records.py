@@ -26,7 +26,9 @@ def _message(report: pytest.TestReport | pytest.CollectReport) -> str:
         return " ".join(str(crash.message).split("\n")[:1])
     lines = [line for line in str(longrepr).splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("E ")]
-    chosen = errors[-1][1:].strip() if errors else (lines[0] if lines else "")
+    # The first "E" line is the exception ("AssertionError: lint failed"); later ones are
+    # pytest's explanation of it ("assert False").
+    chosen = errors[0][1:].strip() if errors else (lines[0] if lines else "")
     return chosen
 
 

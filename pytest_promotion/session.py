@@ -50,7 +50,10 @@ class SecretMasker:
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
         report: pytest.TestReport = yield
         if report.failed and report.longrepr is not None:
-            report.longrepr = redact(str(report.longrepr), self.secrets)
+            text = str(report.longrepr)
+            masked = redact(text, self.secrets)
+            if masked != text:  # keep pytest's structured longrepr when there is no secret
+                report.longrepr = masked
         return report
 
 
