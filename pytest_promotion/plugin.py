@@ -144,6 +144,3 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if session is not None:
         session.finish_unconfigure()
         config.pluginmanager.unregister(session)
-    masker = config.pluginmanager.get_plugin("promotion-secrets")
-    if masker is not None:
-        config.pluginmanager.unregister(masker)

@@ -36,25 +36,7 @@ from .selection import EnvMark, applies
 if TYPE_CHECKING:
     from .checks.pool import ProbePool
 
-__all__ = ["PromotionSession", "SecretMasker"]
-
-
-class SecretMasker:
-    """Masks the run's secrets and URL passwords in failure reports (tracebacks,
-    --showlocals) before any reporter, JUnit file or xdist controller sees them."""
-
-    def __init__(self, secrets: tuple[str, ...]) -> None:
-        self.secrets = secrets
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-        report: pytest.TestReport = yield
-        if report.failed and report.longrepr is not None:
-            text = str(report.longrepr)
-            masked = redact(text, self.secrets)
-            if masked != text:  # keep pytest's structured longrepr when there is no secret
-                report.longrepr = masked
-        return report
+__all__ = ["PromotionSession"]
 
 
 class PromotionSession:
@@ -127,9 +109,6 @@ class PromotionSession:
         if environment.hosts and "hosts" in vars(config.option) and not config.option.hosts:
             # pytest-testinfra parametrizes its `host` fixture from --hosts: one test per host.
             config.option.hosts = ",".join(environment.hosts)
-        # Always on in a gate run: a failure's traceback may show a URL with a password even
-        # where no ${VAR} was resolved; passing reports cost one attribute check.
-        config.pluginmanager.register(SecretMasker(environment.secrets), "promotion-secrets")
         if not self.is_worker:
             report = config.getoption("promotion_report")
             if report:
@@ -187,36 +166,40 @@ class PromotionSession:
         chain = self.promotion.chain
         secrets = self.environment.secrets
         keep, unmarked, other = [], [], []
+        chain_names = set(chain)
         for item in items:
-            marks = [
-                EnvMark(canonical(m.name), bool(m.kwargs.get("only", False)))
-                for m in item.iter_markers()
-                if canonical(m.name) in chain
-            ]
+            # One pass over the markers (closest first): this loop runs once per test.
+            marks: list[EnvMark] = []
+            probes: list[pytest.Mark] = []
+            gate_mark: pytest.Mark | None = None
+            for mark in item.iter_markers():
+                if mark.name in chain_names:
+                    marks.append(EnvMark(mark.name, bool(mark.kwargs.get("only", False))))
+                elif mark.name == "gate":
+                    gate_mark = gate_mark or mark
+                elif mark.name == "probe":
+                    probes.append(mark)
             verdict = applies(marks, self.environment.name, chain)
             if verdict is None:
                 unmarked.append(item)
-            elif verdict:
+            elif not verdict:
+                other.append(item)
+            else:
                 keep.append(item)
-                if (secrets or "://" in item.nodeid) and redact(
-                    item.nodeid, secrets
-                ) != item.nodeid:
+                nodeid = item.nodeid
+                if (secrets or "://" in nodeid) and redact(nodeid, secrets) != nodeid:
                     # pytest prints and writes node ids itself: we cannot mask them there.
-                    self.leaky_ids.append(redact(item.nodeid, secrets))
-                probes = [m for m in item.iter_markers("probe")]
+                    self.leaky_ids.append(redact(nodeid, secrets))
                 if probes:
                     item.stash[prefetch_key] = Prefetch(self.environment, probes)
                 if recorder_key not in item.stash:
-                    gate_mark = item.get_closest_marker("gate")
                     kwargs = gate_mark.kwargs if gate_mark else {}
                     item.stash[recorder_key] = GateRecorder(
-                        name=str(kwargs.get("name") or item.nodeid),
+                        name=str(kwargs.get("name") or nodeid),
                         rollback_trigger=kwargs.get("trigger") == "rollback",
                         trigger_explicit="trigger" in kwargs,
                         properties=item.user_properties,
                     )
-            else:
-                other.append(item)
         if unmarked or other:
             config.hook.pytest_deselected(items=unmarked + other)
             items[:] = keep
@@ -287,7 +270,16 @@ class PromotionSession:
             self.pool = start_early(session.items, self.promotion.concurrency)
 
     # -- records -----------------------------------------------------------------------
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.failed and report.longrepr is not None:
+            # Before any reporter, JUnit file or xdist controller sees it (tryfirst; on a
+            # worker before the report is sent): a traceback may show a URL with a password
+            # or a ${VAR} value. pytest's structured failure is kept when nothing is masked.
+            text = str(report.longrepr)
+            masked = redact(text, self.environment.secrets)
+            if masked != text:
+                report.longrepr = masked
         if self.is_worker:
             return
         update_record(self.records, report, self.environment.secrets)

@@ -37,13 +37,21 @@ def _make_certificates(directory: Path, days: int = 90) -> tuple[Path, Path, Pat
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=False, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False,
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())
@@ -61,13 +69,19 @@ def _make_certificates(directory: Path, days: int = 90) -> tuple[Path, Path, Pat
             ),
             critical=False,
         )
-        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
         )
         .sign(ca_key, hashes.SHA256())
     )
-    ca_pem, cert_pem, key_pem = directory / "ca.pem", directory / "server.pem", directory / "server.key"
+    ca_pem, cert_pem, key_pem = (
+        directory / "ca.pem",
+        directory / "server.pem",
+        directory / "server.key",
+    )
     ca_pem.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     cert_pem.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
     key_pem.write_bytes(
@@ -103,13 +117,17 @@ class DemoService:
     """``DemoService.start()``: serving until ``stop()``; ``url`` and ``ca_bundle`` tell
     a promotion.toml where it is and whom to trust."""
 
-    def __init__(self, server: ThreadingHTTPServer, directory: tempfile.TemporaryDirectory[str], ca: Path) -> None:
+    def __init__(
+        self, server: ThreadingHTTPServer, directory: tempfile.TemporaryDirectory[str], ca: Path
+    ) -> None:
         self._server = server
         self._directory = directory
         self.ca_bundle = str(ca)
         self.port = int(server.server_address[1])
         self.url = f"https://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=server.serve_forever, name="promotion-demo", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, name="promotion-demo", daemon=True
+        )
         self._thread.start()
 
     @classmethod
