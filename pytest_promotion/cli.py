@@ -1,0 +1,55 @@
+"""The ``promotion`` console script: check a config without running any gate.
+
+    promotion validate                      # every environment of promotion.toml
+    promotion validate --env staging        # one environment, ${VAR} resolved
+    promotion validate --config conf/gates.toml
+
+Exit 0 when valid, 4 (pytest's usage-error code) with one line naming file, table and key
+when not. Resolving ``${VAR}`` needs the variables (or the dotenv file) of that environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .config import ConfigError, canonical, load_config
+
+__all__ = ["main"]
+
+USAGE_ERROR = 4
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="promotion", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    validate = sub.add_parser(
+        "validate", help="validate the config; list each environment's checks"
+    )
+    validate.add_argument(
+        "--config", help="config file (default: promotion.toml, else pyproject.toml)"
+    )
+    validate.add_argument("--env", help="validate only this environment, with ${VAR} resolved")
+    validate.add_argument(
+        "--rootdir", default=".", help="where to look for the config (default: .)"
+    )
+    args = parser.parse_args(argv)
+
+    try:
+        config = load_config(Path(args.rootdir).resolve(), args.config)
+        names = [canonical(args.env)] if args.env else list(config.chain)
+        print(f"{config.label}: chain {' -> '.join(config.chain)}")
+        for name in names:
+            environment = config.environment(name)
+            checks = ", ".join(c.id for c in environment.checks) or "no declarative checks"
+            print(f"  {name}: {checks}")
+    except ConfigError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

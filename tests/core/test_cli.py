@@ -1,0 +1,49 @@
+"""The `promotion validate` console script."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pytest_promotion.cli import main
+
+
+def test_validate_lists_each_environments_checks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "promotion.toml").write_text(
+        '[[checks]]\nname = "health"\nfrom = "staging"\ntcp = "127.0.0.1:1"\n'
+    )
+    assert main(["validate", "--rootdir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "promotion.toml: chain dev -> staging -> prod",
+        "  dev: no declarative checks",
+        "  staging: staging::health",
+        "  prod: prod::health",
+    ]
+
+
+def test_validate_reports_one_line_and_exit_4(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "promotion.toml").write_text("[environments.staging]\ntimeout = 'x'\n")
+    assert main(["validate", "--rootdir", str(tmp_path)]) == 4
+    assert capsys.readouterr().err == (
+        "ERROR: promotion.toml: [environments.staging] key 'timeout': expected a number, found string 'x'\n"
+    )
+
+
+def test_console_script_is_installed(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "promotion"  # beside the interpreter, as pip puts it
+    assert script.is_file()
+    (tmp_path / "promotion.toml").write_text(
+        '[environments.prod]\nbase_url = "${NOT_SET_ANYWHERE}"\n'
+    )
+    proc = subprocess.run(
+        [script, "validate", "--env", "production"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert proc.returncode == 4
+    assert "${NOT_SET_ANYWHERE} is not set" in proc.stderr
