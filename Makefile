@@ -54,6 +54,7 @@ promote-prod:
 
 bench: $(STAMP)
 	$(BIN)/python bench/core_overhead.py
+	$(BIN)/python bench/probes.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache gate-*.xml decision-*.json
