@@ -168,6 +168,11 @@ def start_early(items: list[pytest.Item], concurrency: int) -> ProbePool | None:
     prefetch = [p for p in (item.stash.get(prefetch_key, None) for item in items) if p is not None]
     if concurrency < 2 or len(launch) + len(prefetch) < 2:
         return None
+    # Heavy imports (requests) happen here, once, not in N threads queued on the import lock.
+    for module in {kind_module(check.check.kind) for check in launch}:
+        prepare = getattr(module, "prepare", None)
+        if prepare is not None:
+            prepare()
     pool = ProbePool(concurrency)
     for check in launch:
         check.launch(pool)

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..redact import redact, redact_url
 from .base import CheckConfigError, CheckFailed, Outcome, Target
+from .http_transport import prepare as _prepare_http
 from .prometheus import fetch_json, resolve_url
 
 __all__ = ["KEYS", "ROLLBACK", "run", "validate"]
@@ -26,6 +27,7 @@ KEYS: dict[str, type | tuple[type, ...]] = {"grafana": str}
 ROLLBACK = True
 # A network probe: started with the others when the run begins (see checks/pool.py).
 CONCURRENT = True
+prepare = _prepare_http  # import requests before the probe pool starts
 
 
 def validate(spec: Mapping[str, Any], where: str) -> None:

@@ -11,21 +11,20 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 from collections.abc import Collection, Iterator, Mapping
-from contextlib import contextmanager, suppress
-from functools import cache
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from ..redact import redact, redact_url
 from .base import CheckConfigError, CheckFailed, Outcome, Target
+from .http_transport import Watchdog, adapter_class, prepare, trust_environment
 
 if TYPE_CHECKING:
     import requests
 
-__all__ = ["KEYS", "ROLLBACK", "BoundSession", "run", "session_for", "validate"]
+__all__ = ["KEYS", "ROLLBACK", "BoundSession", "prepare", "run", "session_for", "validate"]
 
 KEYS: dict[str, type | tuple[type, ...]] = {
     "http": str,
@@ -49,80 +48,6 @@ _SENSITIVE = re.compile(r"(?i)auth|token|key|secret|cookie|session|password")
 _QUERY_SECRET = re.compile(
     r"(?i)([?&][^=&#\s]*(?:token|key|secret|password|auth|sig)[^=&#\s]*=)[^&#\s]+"
 )
-_local = threading.local()
-
-
-class _Watchdog:
-    """Shuts the sockets of a request down when its total deadline passes."""
-
-    def __init__(self, deadline: float) -> None:
-        self.deadline = deadline
-        self.fired = False
-        self._done = False
-        self._conns: list[Any] = []
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(max(deadline - time.monotonic(), 0), self._fire)
-        self._timer.daemon = True
-
-    def remaining(self) -> float:
-        return max(self.deadline - time.monotonic(), 0.001)
-
-    def watch(self, conn: Any) -> None:
-        with self._lock:
-            self._conns.append(conn)
-
-    def _fire(self) -> None:
-        import socket
-
-        with self._lock:
-            if self._done:
-                return
-            self.fired = True
-            for conn in self._conns:
-                sock = getattr(conn, "sock", None)
-                if sock is not None:
-                    # the plain socket's shutdown: wakes a blocked read in another thread
-                    with suppress(OSError):
-                        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
-    def __enter__(self) -> _Watchdog:
-        self._timer.start()
-        _local.watchdog = self
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        with self._lock:
-            self._done = True
-        self._timer.cancel()
-        _local.watchdog = None
-
-
-@cache
-def _adapter_class() -> type[Any]:
-    """An HTTPAdapter whose connection pools report each connection to the watchdog."""
-    from requests.adapters import HTTPAdapter
-    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-
-    def watched(conn: Any) -> Any:
-        dog = getattr(_local, "watchdog", None)
-        if dog is not None:
-            dog.watch(conn)
-        return conn
-
-    class Pool(HTTPConnectionPool):
-        def _get_conn(self, timeout: float | None = None) -> Any:
-            return watched(super()._get_conn(timeout))
-
-    class TLSPool(HTTPSConnectionPool):
-        def _get_conn(self, timeout: float | None = None) -> Any:
-            return watched(super()._get_conn(timeout))
-
-    class Adapter(HTTPAdapter):
-        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-            super().init_poolmanager(*args, **kwargs)
-            self.poolmanager.pool_classes_by_scheme = {"http": Pool, "https": TLSPool}
-
-    return Adapter
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -167,7 +92,8 @@ class BoundSession:
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "pytest-promotion"
         self.session.headers.update(headers or {})
-        adapter = _adapter_class()(max_retries=0)
+        self.session.trust_env = trust_environment()
+        adapter = adapter_class()(max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         sensitive = [v for k, v in self.session.headers.items() if _SENSITIVE.search(k)]
@@ -215,7 +141,7 @@ class BoundSession:
             raise ValueError("verify cannot be changed per request: set insecure = true instead")
         kwargs["verify"] = self.verify
         start = time.monotonic()
-        with _Watchdog(start + budget) as dog, warnings.catch_warnings():
+        with Watchdog(start + budget) as dog, warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Unverified HTTPS request")
             response = self._send(dog, method.upper(), self.url(url), budget, expect_status, kwargs)
             response.elapsed = type(response.elapsed)(seconds=time.monotonic() - start)
@@ -228,7 +154,7 @@ class BoundSession:
 
     def _send(
         self,
-        dog: _Watchdog,
+        dog: Watchdog,
         method: str,
         url: str,
         budget: float,
@@ -264,7 +190,7 @@ class BoundSession:
         raise CheckFailed(self.redact(f"too many redirects (more than {self.max_redirects})"))
 
     def _read(
-        self, dog: _Watchdog, response: requests.Response, budget: float
+        self, dog: Watchdog, response: requests.Response, budget: float
     ) -> tuple[bytes, bool]:
         chunks: list[bytes] = []
         size = 0
@@ -279,7 +205,7 @@ class BoundSession:
         return b"".join(chunks), False
 
     @contextmanager
-    def _errors(self, dog: _Watchdog, url: str, budget: float, late: str) -> Iterator[None]:
+    def _errors(self, dog: Watchdog, url: str, budget: float, late: str) -> Iterator[None]:
         """Turn whatever requests raises into one actionable, redacted line."""
         import requests
 

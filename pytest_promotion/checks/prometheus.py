@@ -36,6 +36,7 @@ from typing import Any
 
 from ..redact import redact, redact_url
 from .base import CheckConfigError, CheckFailed, Outcome, Target
+from .http_transport import prepare as _prepare_http
 
 __all__ = [
     "KEYS",
@@ -60,6 +61,7 @@ KEYS: dict[str, type | tuple[type, ...]] = {
 ROLLBACK = True
 # A network probe: started with the others when the run begins (see checks/pool.py).
 CONCURRENT = True
+prepare = _prepare_http  # import requests before the probe pool starts
 MAX_BODY = 1024 * 1024
 _MODES = ("query", "targets_up", "no_firing_alerts")
 

@@ -1,0 +1,177 @@
+"""What bounds an HTTP exchange as a whole: a deadline watchdog over the request's sockets,
+the connection pools that report their connections to it, and the one-time set-up a probe
+pool does before its threads start.
+
+One scheduler thread serves every watchdog (a ``threading.Timer`` per request cost a thread
+start each, which 200 concurrent probes felt)."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import os
+import threading
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from functools import cache
+from typing import Any
+
+__all__ = ["Watchdog", "adapter_class", "prepare", "trust_environment"]
+
+_local = threading.local()
+# Environment variables requests reads when trust_env is on; without any of them, turning it
+# off changes nothing but skips a proxy and netrc lookup on every request.
+_ENV_SETTINGS = (
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "NETRC",
+)
+
+
+class _Scheduler:
+    """A single daemon thread that calls each callback when its deadline passes."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._cancelled: set[int] = set()
+        self._live: set[int] = set()
+        self._counter = itertools.count()
+        self._cv = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, deadline: float, callback: Callable[[], None]) -> int:
+        with self._cv:
+            token = next(self._counter)
+            heapq.heappush(self._heap, (deadline, token, callback))
+            self._live.add(token)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="promotion-watchdog", daemon=True
+                )
+                self._thread.start()
+            self._cv.notify()
+            return token
+
+    def cancel(self, token: int) -> None:
+        with self._cv:
+            if token in self._live:  # not fired yet
+                self._cancelled.add(token)
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while self._heap and self._heap[0][1] in self._cancelled:
+                    token = heapq.heappop(self._heap)[1]
+                    self._cancelled.discard(token)
+                    self._live.discard(token)
+                if not self._heap:
+                    self._cv.wait(timeout=5.0)
+                    if not self._heap:
+                        self._thread = None
+                        return
+                    continue
+                deadline, _, callback = self._heap[0]
+                wait = deadline - time.monotonic()
+                if wait > 0:
+                    self._cv.wait(timeout=wait)
+                    continue
+                self._live.discard(heapq.heappop(self._heap)[1])
+            callback()
+
+
+_scheduler = _Scheduler()
+
+
+class Watchdog:
+    """Shuts the sockets of a request down when its total deadline passes."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.fired = False
+        self._done = False
+        self._conns: list[Any] = []
+        self._lock = threading.Lock()
+        self._token: int | None = None
+
+    def remaining(self) -> float:
+        return max(self.deadline - time.monotonic(), 0.001)
+
+    def watch(self, conn: Any) -> None:
+        with self._lock:
+            self._conns.append(conn)
+
+    def _fire(self) -> None:
+        import socket
+
+        with self._lock:
+            if self._done:
+                return
+            self.fired = True
+            for conn in self._conns:
+                sock = getattr(conn, "sock", None)
+                if sock is not None:
+                    # the plain socket's shutdown: wakes a blocked read in another thread
+                    with suppress(OSError):
+                        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    def __enter__(self) -> Watchdog:
+        self._token = _scheduler.schedule(self.deadline, self._fire)
+        _local.watchdog = self
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._done = True
+        if self._token is not None:
+            _scheduler.cancel(self._token)
+        _local.watchdog = None
+
+
+@cache
+def adapter_class() -> type[Any]:
+    """An HTTPAdapter whose connection pools report each connection to the watchdog."""
+    from requests.adapters import HTTPAdapter
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    def watched(conn: Any) -> Any:
+        dog = getattr(_local, "watchdog", None)
+        if dog is not None:
+            dog.watch(conn)
+        return conn
+
+    class Pool(HTTPConnectionPool):
+        def _get_conn(self, timeout: float | None = None) -> Any:
+            return watched(super()._get_conn(timeout))
+
+    class TLSPool(HTTPSConnectionPool):
+        def _get_conn(self, timeout: float | None = None) -> Any:
+            return watched(super()._get_conn(timeout))
+
+    class Adapter(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = {"http": Pool, "https": TLSPool}
+
+    return Adapter
+
+
+@cache
+def trust_environment() -> bool:
+    """Whether requests should read proxies, CA bundles and netrc from the environment:
+    only when one of those settings is there to read."""
+    names = {name.lower() for name in os.environ}
+    return any(setting.lower() in names for setting in _ENV_SETTINGS)
+
+
+def prepare() -> None:
+    """Import requests and build the adapter in the calling thread, before a probe pool's
+    threads start (otherwise they queue on the import lock, one behind the other)."""
+    import requests  # noqa: F401
+
+    adapter_class()
+    trust_environment()
