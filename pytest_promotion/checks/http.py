@@ -19,7 +19,13 @@ from urllib.parse import urljoin, urlsplit
 
 from ..redact import redact, redact_url
 from .base import CheckConfigError, CheckFailed, Outcome, Target
-from .http_transport import Watchdog, adapter_class, prepare, trust_environment
+from .http_transport import (
+    Watchdog,
+    adapter_class,
+    environment_ca_bundle,
+    prepare,
+    proxies_for,
+)
 
 if TYPE_CHECKING:
     import requests
@@ -92,7 +98,9 @@ class BoundSession:
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "pytest-promotion"
         self.session.headers.update(headers or {})
-        self.session.trust_env = trust_environment()
+        # What trust_env would read (proxies, CA bundle) is applied per origin from a cache
+        # (http_transport); netrc credentials are never sent to a probed endpoint.
+        self.session.trust_env = False
         adapter = adapter_class()(max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
@@ -139,7 +147,9 @@ class BoundSession:
         kwargs.pop("stream", None)
         if kwargs.pop("verify", self.verify) != self.verify:
             raise ValueError("verify cannot be changed per request: set insecure = true instead")
-        kwargs["verify"] = self.verify
+        # verify=True means the system store, or the bundle the environment names (as
+        # requests does with trust_env); a configured ca_bundle or insecure wins.
+        kwargs["verify"] = (environment_ca_bundle() or True) if self.verify is True else self.verify
         start = time.monotonic()
         with Watchdog(start + budget) as dog, warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Unverified HTTPS request")
@@ -169,6 +179,7 @@ class BoundSession:
                     allow_redirects=False,
                     stream=True,
                     timeout=dog.remaining(),
+                    proxies=proxies_for(*_origin(url)),
                     **kwargs,
                 )
             sent = response.request.headers  # incl. Basic auth built from URL credentials
