@@ -36,22 +36,29 @@ def update_record(
     records: dict[str, GateRecord], report: pytest.TestReport, secrets: tuple[str, ...]
 ) -> GateRecord:
     """Fold one phase's report into the gate's record."""
+    nodeid = report.nodeid
+    record = records.get(nodeid)
+    if record is None:
+        record = records[nodeid] = GateRecord(id=nodeid, name=nodeid)
+    record.duration += report.duration
+    when, passed = report.when, report.passed
+    if passed and when == "setup":  # the common case, once per gate: nothing else to learn
+        return record
+    if passed and when == "call" and not hasattr(report, "wasxfail"):
+        record.outcome = PASSED
+        return record
     # Metadata is read where it is final: the teardown report, or a report that did not pass.
     props = (
         {k[len(PROP) :]: str(v) for k, v in report.user_properties if str(k).startswith(PROP)}
         if report.user_properties and (report.when == "teardown" or not report.passed)
         else {}
     )
-    record = records.get(report.nodeid)
-    if record is None:
-        record = records[report.nodeid] = GateRecord(id=report.nodeid, name=report.nodeid)
     if "gate" in props:
         record.name = props["gate"]
     if "trigger" in props:
         record.rollback_trigger = props["trigger"] == "rollback"
     record.measured = props.get("measured", record.measured)
     record.threshold = props.get("threshold", record.threshold)
-    record.duration += report.duration
     if hasattr(report, "wasxfail"):
         record.xfail = True
     message = ""

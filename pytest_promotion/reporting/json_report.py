@@ -19,7 +19,9 @@ def write_atomic(path: Path, data: dict[str, Any]) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"schema": SCHEMA, **data}, f, indent=2, sort_keys=False)
+            # Indented for a person when small; compact (C encoder, ~5x faster) when large.
+            indent = 2 if len(data.get("gates", ())) <= 200 else None
+            json.dump({"schema": SCHEMA, **data}, f, indent=indent)
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())
