@@ -54,6 +54,7 @@ promote-prod:
 
 bench: $(STAMP)
 	$(BIN)/python bench/core_overhead.py
+	$(BIN)/python bench/coverage_large.py
 	$(BIN)/python bench/probes.py
 
 clean:

@@ -197,3 +197,21 @@ def test_validate(spec: dict[str, object], message: str) -> None:
     assert str(info.value).startswith(
         "promotion.toml: [[environments.dev.checks]] 'cov': " + message
     )
+
+
+def test_cobertura_root_totals_and_truncation(tmp_path: Path) -> None:
+    xml = """<?xml version="1.0" ?>
+<coverage line-rate="0.75" lines-valid="4" lines-covered="3"><sources><source>src</source></sources>
+<packages><package name="a"><classes><class name="m" filename="m.py"><lines>
+<line number="1" hits="1"/><line number="2" hits="1"/><line number="3" hits="1"/><line number="4" hits="0"/>
+</lines></class></classes></package></packages></coverage>
+"""
+    (tmp_path / "cov.xml").write_text(xml)
+    outcome = check(tmp_path, coverage="cov.xml", min=70)
+    assert outcome.passed, outcome.message
+    assert outcome.message == "coverage 75.0 % >= 70 % (3 of 4 lines, cov.xml)"
+    # a tool killed mid-write leaves a report without its closing tag: never a pass
+    (tmp_path / "cov.xml").write_text(xml[: xml.index("</classes>")])
+    outcome = check(tmp_path, coverage="cov.xml", min=70)
+    assert not outcome.passed
+    assert "not valid XML" in outcome.message
