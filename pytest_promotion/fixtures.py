@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .gate import GateRecorder
-from .items import prefetch_key, recorder_key
+from .gate import GateRecorder, recorder_for
+from .items import prefetch_key
 
 if TYPE_CHECKING:
     from .checks.base import Outcome
@@ -21,13 +21,7 @@ __all__ = ["gate", "http", "probe", "promotion_env"]
 @pytest.fixture
 def gate(request: pytest.FixtureRequest) -> GateRecorder:
     """Record what this gate measured: ``gate.measure(57.2, min=60, unit="%")``."""
-    node = request.node
-    recorder: GateRecorder | None = node.stash.get(recorder_key, None)
-    if recorder is None:
-        recorder = node.stash[recorder_key] = GateRecorder(
-            name=node.nodeid, properties=node.user_properties
-        )
-    return recorder
+    return recorder_for(request.node)
 
 
 @pytest.fixture(scope="session")

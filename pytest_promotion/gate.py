@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-__all__ = ["PROP", "GateRecorder"]
+__all__ = ["PROP", "GateRecorder", "declare_gate", "recorder_for", "recorder_key"]
 
 PROP = "promotion."
 
@@ -97,3 +97,29 @@ class GateRecorder:
     def trigger_rollback(self, trigger: bool = True) -> None:
         """Make a failure of this gate a rollback trigger (or only a block)."""
         self.rollback_trigger = trigger
+
+
+recorder_key = pytest.StashKey[GateRecorder]()
+_meta_key = pytest.StashKey[tuple[str, bool, bool]]()
+
+
+def declare_gate(item: pytest.Item, name: str, rollback_trigger: bool, explicit: bool) -> None:
+    """Mark a selected item as a gate, cheaply (this runs once per test at collection):
+    the properties every report carries, and what a recorder starts from if one is asked."""
+    item.stash[_meta_key] = (name, rollback_trigger, explicit)
+    item.user_properties.append((PROP + "gate", name))
+    item.user_properties.append((PROP + "trigger", "rollback" if rollback_trigger else "block"))
+
+
+def recorder_for(item: pytest.Item) -> GateRecorder:
+    """The item's recorder, made on first use from what collection declared."""
+    recorder = item.stash.get(recorder_key, None)
+    if recorder is None:
+        name, trigger, explicit = item.stash.get(_meta_key, (item.nodeid, False, False))
+        recorder = item.stash[recorder_key] = GateRecorder(
+            name=name,
+            rollback_trigger=trigger,
+            trigger_explicit=explicit,
+            properties=item.user_properties,
+        )
+    return recorder

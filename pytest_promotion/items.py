@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .checks.base import Outcome
-from .gate import GateRecorder
+from .gate import recorder_for
 from .redact import redact
 
 if TYPE_CHECKING:
@@ -24,10 +24,7 @@ __all__ = [
     "EnvironmentCollector",
     "Prefetch",
     "prefetch_key",
-    "recorder_key",
 ]
-
-recorder_key = pytest.StashKey[GateRecorder]()
 
 
 class CheckFailure(Exception):
@@ -82,10 +79,7 @@ class CheckItem(pytest.Item):
         self.future = pool.submit(self.probe)
 
     def runtest(self) -> None:
-        recorder = self.stash.get(recorder_key, None) or GateRecorder(
-            name=self.check.id, properties=self.user_properties
-        )
-        self.stash[recorder_key] = recorder
+        recorder = recorder_for(self)
         outcome = self.future.result() if self.future is not None else self.probe()
         outcome.message = redact(outcome.message, self.environment.secrets)
         recorder.rollback_trigger = bool(outcome.rollback)

@@ -17,14 +17,13 @@ import pytest
 
 from .config import ConfigError, Environment, PromotionConfig, canonical, load_config
 from .decision import Decision, GateRecord, RunFacts, decide
-from .gate import GateRecorder
+from .gate import declare_gate
 from .items import (
     CheckItem,
     EnvironmentCollector,
     Prefetch,
     prefetch_key,
     progress_writer,
-    recorder_key,
     start_early,
 )
 from .records import update_record
@@ -192,14 +191,13 @@ class PromotionSession:
                     self.leaky_ids.append(redact(nodeid, secrets))
                 if probes:
                     item.stash[prefetch_key] = Prefetch(self.environment, probes)
-                if recorder_key not in item.stash:
-                    kwargs = gate_mark.kwargs if gate_mark else {}
-                    item.stash[recorder_key] = GateRecorder(
-                        name=str(kwargs.get("name") or nodeid),
-                        rollback_trigger=kwargs.get("trigger") == "rollback",
-                        trigger_explicit="trigger" in kwargs,
-                        properties=item.user_properties,
-                    )
+                kwargs = gate_mark.kwargs if gate_mark else {}
+                declare_gate(
+                    item,
+                    str(kwargs.get("name") or nodeid),
+                    kwargs.get("trigger") == "rollback",
+                    "trigger" in kwargs,
+                )
         if unmarked or other:
             config.hook.pytest_deselected(items=unmarked + other)
             items[:] = keep
