@@ -48,11 +48,10 @@ def update_record(
         record.outcome = PASSED
         return record
     # Metadata is read where it is final: the teardown report, or a report that did not pass.
-    props = (
-        {k[len(PROP) :]: str(v) for k, v in report.user_properties if str(k).startswith(PROP)}
-        if report.user_properties and (report.when == "teardown" or not report.passed)
-        else {}
-    )
+    props: dict[str, str] = {}
+    for key, value in report.user_properties:
+        if isinstance(key, str) and key.startswith(PROP):
+            props[key[len(PROP) :]] = str(value)
     if "gate" in props:
         record.name = props["gate"]
     if "trigger" in props:

@@ -7,14 +7,14 @@ gates"); ``@pytest.mark.staging(only=True)`` runs for staging alone.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["EnvMark", "applies"]
 
 
-@dataclass(frozen=True)
-class EnvMark:
-    """One environment marker on a test: its environment and whether it is exclusive."""
+class EnvMark(NamedTuple):
+    """One environment marker on a test: its environment and whether it is exclusive.
+    (A NamedTuple: one is made per marker of every test at collection.)"""
 
     env: str
     only: bool = False
