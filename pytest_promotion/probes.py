@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from .checks import KINDS, kind_module
 from .checks.base import CheckConfigError, CheckFailed, Outcome, Target
+from .checks.runner import run_check
+from .config import CheckSpec
+from .schema import CHECK_COMMON
 
 if TYPE_CHECKING:
     from .checks.tls import CertificateInfo
@@ -56,34 +59,32 @@ class Probe:
         outcome = future.result() if future is not None else run_now()
         return self._settle(kind, outcome)
 
-    def _spec(self, kind: str, value: Any, keys: dict[str, Any]) -> dict[str, Any]:
+    def _check(self, kind: str, value: Any, keys: dict[str, Any]) -> CheckSpec:
+        """The probe as a check spec, validated like a declarative one."""
         if kind not in KINDS:
             raise CheckConfigError(
                 f"probe: unknown check kind {kind!r} (known: {', '.join(KINDS)})"
             )
         spec = {kind: value, **keys}
         module = kind_module(kind)
-        common = {"name", "timeout", "trigger", "description"}
-        unknown = sorted(set(keys) - set(module.KEYS) - common)
+        unknown = sorted(set(keys) - set(module.KEYS) - set(CHECK_COMMON))
         if unknown:
             raise CheckConfigError(
                 f"probe {kind}: unknown key {unknown[0]!r} (known: {', '.join(sorted(module.KEYS))})"
             )
         module.validate(spec, f"probe {kind}")
-        return spec
-
-    def _target(self, spec: dict[str, Any]) -> Target:
-        if "timeout" not in spec:
-            return self.target
-        return self.target.with_timeout(spec["timeout"])
+        return CheckSpec(
+            name=kind,
+            kind=kind,
+            env=self.env.name,
+            spec=spec,
+            where=f"probe {kind}",
+            trigger=keys.get("trigger"),
+        )
 
     def run(self, kind: str, value: Any, **keys: Any) -> Outcome:
         """Run one check once and return its Outcome (never raises for a failing target)."""
-        spec = self._spec(kind, value, keys)
-        outcome: Outcome = kind_module(kind).run(spec, self._target(spec))
-        if outcome.rollback is None:
-            outcome.rollback = bool(kind_module(kind).ROLLBACK)
-        return outcome
+        return run_check(self._check(kind, value, keys), self.target)
 
     def check(self, kind: str, value: Any, **keys: Any) -> Outcome:
         """Run one check; a failure raises AssertionError with its one-line message."""
@@ -105,26 +106,21 @@ class Probe:
         **keys: Any,
     ) -> Outcome:
         """Poll a check with backoff until it passes (``consecutive_successes`` times in a
-        row) or the deadline passes; raises AssertionError with the last failure."""
+        row) or the deadline passes; raises AssertionError with the last failure. The same
+        as a declarative check's ``wait`` table."""
         __tracebackhide__ = True
-        from .checks.wait import run_with_wait
-
-        spec = self._spec(kind, value, keys)
-        module = kind_module(kind)
-        target = self._target(spec)
-        outcome = run_with_wait(
-            lambda: module.run(spec, target),
-            interval=interval,
-            timeout=timeout,
-            retries=retries,
-            start_period=start_period,
-            consecutive_successes=consecutive_successes,
-            backoff=backoff,
-            on_attempt=on_attempt,
+        wait: dict[str, Any] = {
+            "timeout": timeout,
+            "interval": interval,
+            "start_period": start_period,
+            "backoff": backoff,
+        }
+        if retries is not None:
+            wait["retries"] = retries
+        keys = {**keys, "wait": wait, "consecutive_successes": consecutive_successes}
+        return self._settle(
+            kind, run_check(self._check(kind, value, keys), self.target, on_attempt)
         )
-        if outcome.rollback is None:
-            outcome.rollback = bool(module.ROLLBACK)
-        return self._settle(kind, outcome)
 
     def _settle(self, kind: str, outcome: Outcome) -> Outcome:
         __tracebackhide__ = True

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from . import kind_module
 from .base import Outcome, Target
+from .wait import policy_for, wait_until_healthy
 
 if TYPE_CHECKING:
     from ..config import CheckSpec
@@ -32,25 +33,8 @@ def run_check(
         outcome.details.setdefault("duration_s", round(time.monotonic() - start, 3))
         return outcome
 
-    wait = spec.get("wait")
-    successes = int(spec.get("consecutive_successes", 1))
-    if wait is not None or successes > 1:
-        from .wait import parse_wait, run_with_wait
-
-        policy = parse_wait(wait or {}, check.where)
-        outcome = run_with_wait(
-            once,
-            interval=policy.interval,
-            timeout=policy.timeout,
-            retries=policy.retries,
-            start_period=policy.start_period,
-            consecutive_successes=successes,
-            backoff=policy.backoff,
-            max_interval=policy.max_interval,
-            on_attempt=on_attempt,
-        )
-    else:
-        outcome = once()
+    policy = policy_for(spec, check.where)
+    outcome = once() if policy is None else wait_until_healthy(once, policy, on_attempt=on_attempt)
     if check.trigger is not None:
         outcome.rollback = check.trigger == "rollback"
     elif outcome.rollback is None:
