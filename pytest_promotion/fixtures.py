@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 import pytest
 
 from .gate import GateRecorder, recorder_for
-from .items import prefetch_key
 
 if TYPE_CHECKING:
-    from .checks.base import Outcome
     from .checks.http import BoundSession
     from .config import Environment
     from .probes import Probe
@@ -56,25 +55,12 @@ def probe(request: pytest.FixtureRequest, promotion_env: Environment, gate: Gate
     ``probe.wait_until_healthy("http", "/health", timeout=60)``,
     ``probe.certificate("agent.example.com:443")``, ``probe.prometheus("up")``.
     """
+    from .items import prefetch_key
     from .probes import Probe
-
-    def record(kind: str, outcome: Outcome) -> None:
-        if outcome.measured is not None:
-            unit = f" {outcome.unit}" if outcome.unit else ""
-            value = outcome.measured
-            gate.measured = (f"{value:.6g}" if isinstance(value, float) else str(value)) + unit
-        gate.threshold = outcome.threshold
-        if not outcome.passed and outcome.rollback and not gate.trigger_explicit:
-            gate.rollback_trigger = True
 
     prefetch = request.node.stash.get(prefetch_key, None)
     prefetched = {}
     if prefetch is not None:
-        lazy = Probe(promotion_env)
-        for name, (kind, value, keys) in prefetch.specs.items():
-            prefetched[name] = (
-                kind,
-                prefetch.futures.get(name),
-                lambda k=kind, v=value, kw=keys: lazy.run(k, v, **kw),
-            )
-    return Probe(promotion_env, record, prefetched)
+        for name, (kind, _value, _keys) in prefetch.specs.items():
+            prefetched[name] = (kind, functools.partial(prefetch.result, name))
+    return Probe(promotion_env, lambda _kind, outcome: gate.record(outcome), prefetched)

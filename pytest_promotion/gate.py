@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from .checks.base import Outcome
+
 __all__ = ["PROP", "GateRecorder", "declare_gate", "recorder_for", "recorder_key"]
 
 PROP = "promotion."
@@ -93,6 +95,16 @@ class GateRecorder:
         if max is not None and value > max:
             self.message = f"{self.name}: {_fmt(value)}{suffix} > {_fmt(max)}{suffix}"
             pytest.fail(self.message, pytrace=False)
+
+    def record(self, outcome: Outcome) -> None:
+        """Record a check's measured value and threshold. A failed check that is a rollback
+        trigger makes the gate one, unless the gate marker set the trigger."""
+        if outcome.measured is not None:
+            unit = f" {outcome.unit}" if outcome.unit else ""
+            self.measured = f"{_fmt(outcome.measured)}{unit}"
+        self.threshold = outcome.threshold
+        if not outcome.passed and outcome.rollback and not self.trigger_explicit:
+            self.rollback_trigger = True
 
     def trigger_rollback(self, trigger: bool = True) -> None:
         """Make a failure of this gate a rollback trigger (or only a block)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -82,14 +83,8 @@ class CheckItem(pytest.Item):
         recorder = recorder_for(self)
         outcome = self.future.result() if self.future is not None else self.probe()
         outcome.message = redact(outcome.message, self.environment.secrets)
-        recorder.rollback_trigger = bool(outcome.rollback)
+        recorder.record(outcome)
         recorder.message = outcome.message
-        unit = f" {outcome.unit}" if outcome.unit else ""
-        if outcome.measured is not None:
-            measured = outcome.measured
-            text = f"{measured:.6g}" if isinstance(measured, float) else str(measured)
-            recorder.measured = f"{text}{unit}"
-        recorder.threshold = outcome.threshold
         for warning in outcome.details.get("warnings", []):
             self.user_properties.append(
                 ("promotion.warning", redact(str(warning), self.environment.secrets))
@@ -131,14 +126,20 @@ class Prefetch:
             self.specs[name] = (kind, value, keys)
         self.futures: dict[str, Future[Outcome]] = {}
 
-    def launch(self, pool: ProbePool) -> None:
+    def _run(self, name: str) -> Outcome:
         from .probes import Probe
 
-        probe = Probe(self.environment)
-        for name, (kind, value, keys) in self.specs.items():
-            self.futures[name] = pool.submit(
-                lambda k=kind, v=value, kw=keys: probe.run(k, v, **kw)  # type: ignore[misc]
-            )
+        kind, value, keys = self.specs[name]
+        return Probe(self.environment).run(kind, value, **keys)
+
+    def launch(self, pool: ProbePool) -> None:
+        for name in self.specs:
+            self.futures[name] = pool.submit(functools.partial(self._run, name))
+
+    def result(self, name: str) -> Outcome:
+        """The probe's outcome: waited for if it was started early, else run now."""
+        future = self.futures.get(name)
+        return future.result() if future is not None else self._run(name)
 
 
 prefetch_key = pytest.StashKey[Prefetch]()

@@ -6,7 +6,6 @@ Knows nothing of pytest: failures raise AssertionError with the check's one-line
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from .checks import KINDS, kind_module
@@ -38,8 +37,7 @@ class Probe:
         self,
         environment: Environment,
         record: Callable[[str, Outcome], None] | None = None,
-        prefetched: Mapping[str, tuple[str, Future[Outcome] | None, Callable[[], Outcome]]]
-        | None = None,
+        prefetched: Mapping[str, tuple[str, Callable[[], Outcome]]] | None = None,
     ) -> None:
         self.env = environment
         self.target: Target = environment.target()
@@ -55,9 +53,8 @@ class Probe:
             raise AssertionError(
                 f"probe.result({name!r}): no @pytest.mark.probe named so (known: {known})"
             )
-        kind, future, run_now = self._prefetched[name]
-        outcome = future.result() if future is not None else run_now()
-        return self._settle(kind, outcome)
+        kind, outcome = self._prefetched[name]
+        return self._settle(kind, outcome())
 
     def _check(self, kind: str, value: Any, keys: dict[str, Any]) -> CheckSpec:
         """The probe as a check spec, validated like a declarative one."""
