@@ -11,10 +11,10 @@ from .decision import ERROR, FAILED, NOT_RUN, PASSED, SKIPPED, GateRecord
 from .gate import PROP
 from .redact import redact
 
-__all__ = ["update_record"]
+__all__ = ["message_of", "update_record"]
 
 
-def _message(report: pytest.TestReport | pytest.CollectReport) -> str:
+def message_of(report: pytest.TestReport | pytest.CollectReport) -> str:
     longrepr: Any = report.longrepr
     if longrepr is None:
         return ""
@@ -62,7 +62,7 @@ def update_record(
         record.xfail = True
     message = ""
     if not report.passed:
-        message = redact(props.get("message") or _message(report), secrets)
+        message = redact(props.get("message") or message_of(report), secrets)
     if report.when == "setup":
         if report.failed:
             record.outcome, record.message = ERROR, message

@@ -26,7 +26,7 @@ from .items import (
     progress_writer,
     start_early,
 )
-from .records import update_record
+from .records import message_of, update_record
 from .redact import redact
 from .reporting.json_report import placeholder, write_atomic
 from .rollback import attach_rollback
@@ -186,9 +186,11 @@ class PromotionSession:
             else:
                 keep.append(item)
                 nodeid = item.nodeid
-                if (secrets or "://" in nodeid) and redact(nodeid, secrets) != nodeid:
-                    # pytest prints and writes node ids itself: we cannot mask them there.
-                    self.leaky_ids.append(redact(nodeid, secrets))
+                if secrets or "://" in nodeid:
+                    masked = redact(nodeid, secrets)
+                    if masked != nodeid:
+                        # pytest prints and writes node ids itself: we cannot mask them there.
+                        self.leaky_ids.append(masked)
                 if probes:
                     item.stash[prefetch_key] = Prefetch(self.environment, probes)
                 kwargs = gate_mark.kwargs if gate_mark else {}
@@ -219,21 +221,14 @@ class PromotionSession:
             line += f", {self.facts.unmarked} deselected (no environment marker: not a gate)"
         return [line]
 
-    def pytest_collection_finish(self, session: pytest.Session) -> None:
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.session = session
-        if not self._xdist_controller():
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        # An xdist controller ("dsession") collects nothing: its workers report their ids.
+        if not self.config.pluginmanager.hasplugin("dsession"):
             self.facts.selected = [item.nodeid for item in session.items]
             self.facts.collected = True
-
-    def _xdist_controller(self) -> bool:
-        return (
-            not self.is_worker
-            and bool(getattr(self.config.option, "dist", "no") != "no")
-            and bool(
-                getattr(self.config.option, "tx", None)
-                or getattr(self.config.option, "numprocesses", None)
-            )
-        )
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
@@ -288,13 +283,8 @@ class PromotionSession:
         if self.is_worker or not report.failed:
             return
         self.failed_reports += 1
-        text = str(report.longrepr).strip().splitlines()
-        last = next(
-            (ln[1:].strip() for ln in reversed(text) if ln.startswith("E ")),
-            text[-1] if text else "",
-        )
         self.facts.collection_errors.append(
-            redact(f"{report.nodeid or '.'}: {last}", self.environment.secrets)
+            redact(f"{report.nodeid or '.'}: {message_of(report)}", self.environment.secrets)
         )
 
     def pytest_internalerror(self, excrepr: Any) -> None:
@@ -322,21 +312,17 @@ class PromotionSession:
     # -- the end -----------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        self.session = session
         if self.is_worker:
             return
         self._finishing = True
         if self.signal_name and not self.facts.interrupted:
             self.facts.interrupted = self.signal_name
-        waived_failures = 0
+        # Failures pytest counted that no report of ours explains (another plugin's verdict).
+        self.facts.foreign_failures = max(0, session.testsfailed - self.failed_reports)
         decision = decide(self.facts, self.records, self.version)
         waived_failures = sum(
             1 for g in decision.gates if g.waiver and g.outcome in ("failed", "error")
         )
-        foreign = session.testsfailed - self.failed_reports
-        if foreign > 0:
-            self.facts.foreign_failures = foreign
-            decision = decide(self.facts, self.records, self.version)
         decision.warnings[:0] = self.warnings
         if self.environment.secrets or self.leaky_ids:
             mask = self.environment.secrets
