@@ -7,11 +7,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .gate import GateRecorder, recorder_for
-
 if TYPE_CHECKING:
     from .checks.http import BoundSession
     from .config import Environment
+    from .gate import GateRecorder
     from .probes import Probe
 
 __all__ = ["gate", "http", "probe", "promotion_env"]
@@ -20,6 +19,8 @@ __all__ = ["gate", "http", "probe", "promotion_env"]
 @pytest.fixture
 def gate(request: pytest.FixtureRequest) -> GateRecorder:
     """Record what this gate measured: ``gate.measure(57.2, min=60, unit="%")``."""
+    from .gate import recorder_for
+
     return recorder_for(request.node)
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pytest
 
-from .checks.base import Outcome
+if TYPE_CHECKING:
+    from .checks.base import Outcome
 
 __all__ = ["PROP", "GateRecorder", "declare_gate", "recorder_for", "recorder_key"]
 

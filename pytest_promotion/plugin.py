@@ -10,7 +10,6 @@ import os
 
 import pytest
 
-from .config import NAME_RE
 from .fixtures import gate, http, probe, promotion_env  # noqa: F401 - fixtures exported to pytest
 
 ENV_VAR = "PROMOTION_ENV"
@@ -19,8 +18,15 @@ PREVIOUS_VERSION_VAR = "PROMOTION_PREVIOUS_VERSION"
 BASE_MARKERS = ("dev", "staging", "prod")
 
 
+def _valid_name(value: str) -> bool:
+    # Imported here: a run without a target environment loads nothing of the config.
+    from .schema import NAME_RE
+
+    return bool(NAME_RE.match(value))
+
+
 def _env_name(value: str) -> str:
-    if not NAME_RE.match(value):
+    if not _valid_name(value):
         raise ValueError(value)
     return value
 
@@ -97,7 +103,7 @@ def _resolve_env(config: pytest.Config) -> str | None:
     if not value:
         return None
     value = str(value)
-    if not NAME_RE.match(value):
+    if not _valid_name(value):
         source = (
             "--env"
             if config.getoption("promotion_env")
