@@ -163,7 +163,10 @@ def start_early(items: list[pytest.Item], concurrency: int) -> ProbePool | None:
     prefetch = [p for p in (item.stash.get(prefetch_key, None) for item in items) if p is not None]
     if concurrency < 2 or len(launch) + len(prefetch) < 2:
         return None
-    # Heavy imports (requests) happen here, once, not in N threads queued on the import lock.
+    # Every import the pool threads need happens here, in this thread: N threads importing
+    # at once queue on the import lock, and with pytest's assertion-rewriting import hook
+    # CPython 3.11 can even fail ("AST constructor recursion depth mismatch").
+
     for module in {kind_module(check.check.kind) for check in launch}:
         prepare = getattr(module, "prepare", None)
         if prepare is not None:
@@ -171,8 +174,8 @@ def start_early(items: list[pytest.Item], concurrency: int) -> ProbePool | None:
     pool = ProbePool(concurrency)
     for check in launch:
         check.launch(pool)
-    for probes in prefetch:
-        probes.launch(pool)
+    for marked in prefetch:
+        marked.launch(pool)
     return pool
 
 

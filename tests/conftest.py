@@ -14,6 +14,18 @@ import pytest
 import requests  # noqa: F401
 import urllib3  # noqa: F401
 
+# The same for the plugin's own lazily imported modules: re-importing them in every inner
+# run, while probe threads of that run import too, is slow and (CPython 3.11, with pytest's
+# assertion-rewriting hook) can fail with "AST constructor recursion depth mismatch".
+import pytest_promotion.checks.http
+import pytest_promotion.checks.runner
+import pytest_promotion.checks.tls
+import pytest_promotion.config
+import pytest_promotion.gate
+import pytest_promotion.items
+import pytest_promotion.probes
+import pytest_promotion.session  # noqa: F401
+
 _LEAKY = (
     "PROMOTION_ENV",
     "PROMOTION_VERSION",

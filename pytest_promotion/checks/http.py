@@ -23,9 +23,9 @@ from .http_transport import (
     Watchdog,
     adapter_class,
     environment_ca_bundle,
-    prepare,
     proxies_for,
 )
+from .http_transport import prepare as _prepare_transport
 
 if TYPE_CHECKING:
     import requests
@@ -281,6 +281,12 @@ def _describe(
     if any(isinstance(e, TimeoutError) for e in causes):
         return f"{late} within {budget:g} s"
     return f"request to {url} failed: {type(exc).__name__}: {exc}"
+
+
+def prepare() -> None:
+    """Imports a probe pool's threads would otherwise do on first use (see items.start_early)."""
+    _prepare_transport()
+    from . import tls  # noqa: F401 - TLS failures are described by tls.describe_ssl_error
 
 
 def session_for(target: Target, **overrides: Any) -> BoundSession:

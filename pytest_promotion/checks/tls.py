@@ -52,6 +52,14 @@ _UNKNOWN_CA = (2, 19, 20, 21)  # unable to get issuer, self-signed in chain, ...
 _PROTOCOL = ("UNSUPPORTED_PROTOCOL", "PROTOCOL_VERSION", "NO_PROTOCOLS_AVAILABLE")
 
 
+def prepare() -> None:
+    """Imports a probe pool's threads would otherwise do on first use (see items.start_early)."""
+    import ssl  # noqa: F401
+
+    from cryptography import x509  # noqa: F401
+    from cryptography.hazmat.primitives import hashes  # noqa: F401
+
+
 def parse_version(value: str) -> str:
     """``"1.2"``, ``"TLSv1.2"``, ``"tls1.3"`` -> ``"TLSv1.2"``; ValueError otherwise."""
     text = value.strip().lower().removeprefix("tlsv").removeprefix("tls").strip()
