@@ -1,9 +1,9 @@
 """Load and validate ``promotion.toml`` (or ``[tool.promotion]`` in ``pyproject.toml``).
 
 Everything a user can get wrong here ends in a :class:`ConfigError` whose message is one
-line naming the file, the table and the key, what was expected and what was found.
-``${VAR}`` values are resolved only for the target environment, from its ``dotenv`` file
-and the process environment (the process wins), and every resolved value is a secret.
+line naming the file, the table and the key, what was expected and what was found (the
+key tables are in schema.py). ``${VAR}`` values are resolved only for the target
+environment, in resolve.py.
 """
 
 from __future__ import annotations

@@ -141,6 +141,9 @@ def pytest_configure(config: pytest.Config) -> None:
     from .session import PromotionSession
 
     session = PromotionSession.start(config, env)
+    for name in session.promotion.chain:  # a custom chain's names are markers too
+        if name not in BASE_MARKERS:
+            config.addinivalue_line("markers", f"{name}(only=False): promotion gate for {name}")
     config.pluginmanager.register(session, "promotion-session")
 
 

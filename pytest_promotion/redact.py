@@ -65,6 +65,3 @@ class SecretRegistry:
     @property
     def values(self) -> tuple[str, ...]:
         return tuple(self._values)
-
-    def __call__(self, text: str) -> str:
-        return redact(text, self._values)

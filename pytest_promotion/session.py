@@ -99,10 +99,6 @@ class PromotionSession:
         previous = config.getoption("promotion_previous_version") or os.environ.get(
             "PROMOTION_PREVIOUS_VERSION"
         )
-        for name_marker in promotion.chain:
-            config.addinivalue_line(
-                "markers", f"{name_marker}(only=False): promotion gate for {name_marker}"
-            )
         self = cls(config, promotion, environment, version, previous, waivers)
         # --hosts exists when pytest-testinfra is installed; an explicit --hosts wins.
         if environment.hosts and "hosts" in vars(config.option) and not config.option.hosts:
