@@ -22,10 +22,26 @@ if TYPE_CHECKING:
 __all__ = [
     "CheckFailure",
     "CheckItem",
+    "EarlyStart",
     "EnvironmentCollector",
     "Prefetch",
     "prefetch_key",
 ]
+
+
+def probe_check(
+    check: CheckSpec,
+    environment: Environment,
+    on_attempt: Callable[[str, int, Outcome], None] | None = None,
+) -> Outcome:
+    """One run of a declarative check against its environment (any thread)."""
+    from .checks.runner import run_check
+
+    return run_check(
+        check,
+        environment.target(),
+        on_attempt=(lambda n, o: on_attempt(check.id, n, o)) if on_attempt else None,
+    )
 
 
 class CheckFailure(Exception):
@@ -66,14 +82,7 @@ class CheckItem(pytest.Item):
     def probe(self) -> Outcome:
         """Run the check (in the item's thread or a pool thread): the same code either way,
         so concurrency 1 and 64 give the same outcomes."""
-        from .checks.runner import run_check
-
-        callback = self.on_attempt
-        return run_check(
-            self.check,
-            self.environment.target(),
-            on_attempt=(lambda n, o: callback(self.check.id, n, o)) if callback else None,
-        )
+        return probe_check(self.check, self.environment, self.on_attempt)
 
     def launch(self, pool: ProbePool) -> None:
         """Start the probe early on ``pool``; runtest() then only collects its outcome."""
@@ -145,35 +154,88 @@ class Prefetch:
 prefetch_key = pytest.StashKey[Prefetch]()
 
 
-def start_early(items: list[pytest.Item], concurrency: int) -> ProbePool | None:
+def _concurrent(check: CheckSpec) -> bool:
+    from .checks import kind_module
+
+    return bool(getattr(kind_module(check.kind), "CONCURRENT", False))
+
+
+def _prepare(kinds: set[str]) -> None:
+    """Every import a pool thread needs, done here, in this thread, before it starts: N
+    threads importing at once queue on the import lock, and with pytest's assertion-
+    rewriting import hook CPython 3.11 can even fail ("AST constructor recursion depth
+    mismatch")."""
+    from .checks import KINDS, kind_module
+    from .checks.runner import run_check  # noqa: F401
+
+    for kind in sorted(kinds & KINDS.keys()):  # an unknown kind fails in its own item
+        prepare = getattr(kind_module(kind), "prepare", None)
+        if prepare is not None:
+            prepare()
+
+
+class EarlyStart:
+    """The environment's network checks, started when the session starts, before pytest
+    has collected anything: a gate run's floor is then pytest's start-up plus one timeout,
+    not start-up + collection + one timeout. Only used when the selection cannot drop a
+    check (no -k, -m, --deselect, --lf, no xdist): start_early() hands each item its
+    future and cancels any a conftest deselected anyway."""
+
+    def __init__(
+        self,
+        environment: Environment,
+        concurrency: int,
+        on_attempt: Callable[[str, int, Outcome], None] | None,
+    ) -> None:
+        checks = [c for c in environment.checks if _concurrent(c)]
+        self.futures: dict[str, Future[Outcome]] = {}
+        self.pool: ProbePool | None = None
+        if concurrency < 2 or len(checks) < 2:
+            return
+        from .checks.pool import ProbePool
+
+        _prepare({c.kind for c in checks})
+        self.pool = ProbePool(concurrency)
+        for check in checks:
+            self.futures[check.id] = self.pool.submit(
+                functools.partial(probe_check, check, environment, on_attempt)
+            )
+
+
+def start_early(
+    items: list[pytest.Item], concurrency: int, early: EarlyStart | None = None
+) -> ProbePool | None:
     """Start every selected network probe (declarative checks of a ``CONCURRENT`` kind and
     every ``@pytest.mark.probe``) at once on a pool of ``concurrency`` threads, so a broken
     environment costs about one timeout, not one per check. Quality kinds (coverage,
     command, bandit, ...) are CPU-bound and may read what an earlier check wrote: they run
-    in their item's turn. Returns the pool, or None when there is nothing to overlap."""
-    from .checks import kind_module
-    from .checks.pool import ProbePool
-
-    launch = [
-        item
-        for item in items
-        if isinstance(item, CheckItem)
-        and getattr(kind_module(item.check.kind), "CONCURRENT", False)
-    ]
+    in their item's turn. Checks ``early`` already started keep their futures. Returns the
+    pool, or None when there is nothing to overlap."""
+    launch = [item for item in items if isinstance(item, CheckItem) and _concurrent(item.check)]
     prefetch = [p for p in (item.stash.get(prefetch_key, None) for item in items) if p is not None]
-    if concurrency < 2 or len(launch) + len(prefetch) < 2:
+    pool = early.pool if early is not None else None
+    if pool is not None:
+        assert early is not None
+        for item in launch:
+            item.future = early.futures.pop(item.check.id, None)
+        launch = [item for item in launch if item.future is None]
+        for unused in early.futures.values():  # deselected after all: not waited for
+            unused.cancel()
+        early.futures.clear()
+    elif concurrency < 2 or len(launch) + len(prefetch) < 2:
         return None
-    # Every import the pool threads need happens here, in this thread: N threads importing
-    # at once queue on the import lock, and with pytest's assertion-rewriting import hook
-    # CPython 3.11 can even fail ("AST constructor recursion depth mismatch").
+    kinds = {item.check.kind for item in launch}
+    if prefetch:
+        from . import probes  # noqa: F401 - what Prefetch runs in the pool's threads
 
-    for module in {kind_module(check.check.kind) for check in launch}:
-        prepare = getattr(module, "prepare", None)
-        if prepare is not None:
-            prepare()
-    pool = ProbePool(concurrency)
-    for check in launch:
-        check.launch(pool)
+        kinds |= {kind for p in prefetch for kind, _value, _keys in p.specs.values()}
+    _prepare(kinds)
+    if pool is None:
+        from .checks.pool import ProbePool
+
+        pool = ProbePool(concurrency)
+    for item in launch:
+        item.launch(pool)
     for marked in prefetch:
         marked.launch(pool)
     return pool

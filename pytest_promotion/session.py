@@ -20,6 +20,7 @@ from .decision import Decision, GateRecord, RunFacts, decide
 from .gate import declare_gate
 from .items import (
     CheckItem,
+    EarlyStart,
     EnvironmentCollector,
     Prefetch,
     prefetch_key,
@@ -33,6 +34,9 @@ from .rollback import attach_rollback
 from .selection import EnvMark, applies
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .checks.base import Outcome
     from .checks.pool import ProbePool
 
 __all__ = ["PromotionSession"]
@@ -71,6 +75,7 @@ class PromotionSession:
         self._old_sigterm: Any = None
         self._finishing = False
         self.pool: ProbePool | None = None
+        self.early: EarlyStart | None = None
 
     # -- start -------------------------------------------------------------------------
     @classmethod
@@ -219,6 +224,31 @@ class PromotionSession:
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.session = session
+        if self._may_start_at_once():
+            self.early = EarlyStart(
+                self.environment, self.promotion.concurrency, self._progress_writer()
+            )
+            self.pool = self.early.pool
+
+    def _may_start_at_once(self) -> bool:
+        """Whether the network checks can start before collection: when nothing but a
+        conftest can drop one from the selection (probing a check -k left out would be a
+        surprise) and this process runs the items itself."""
+        option = self.config.option
+        return not (
+            self.is_worker
+            or self.config.pluginmanager.hasplugin("dsession")
+            or option.collectonly
+            or getattr(option, "keyword", "")
+            or getattr(option, "markexpr", "")
+            or getattr(option, "deselect", None)
+            or getattr(option, "lf", False)
+            or getattr(option, "stepwise", False)
+        )
+
+    def _progress_writer(self) -> Callable[[str, int, Outcome], None] | None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        return progress_writer(reporter) if reporter is not None else None
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         # An xdist controller ("dsession") collects nothing: its workers report their ids.
@@ -249,14 +279,13 @@ class PromotionSession:
             # A worker learns its items one batch at a time: each probes when it runs,
             # and the workers give the parallelism.
             return
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            write = progress_writer(reporter)
+        write = self._progress_writer()
+        if write is not None:
             for item in session.items:
                 if isinstance(item, CheckItem):
                     item.on_attempt = write
         if not self.config.option.collectonly:
-            self.pool = start_early(session.items, self.promotion.concurrency)
+            self.pool = start_early(session.items, self.promotion.concurrency, self.early)
 
     # -- records -----------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
@@ -308,6 +337,9 @@ class PromotionSession:
     # -- the end -----------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.pool is not None:  # collection failed: the loop that closes it never ran
+            self.pool.cancel_pending()
+            self.pool.close()
         if self.is_worker:
             return
         self._finishing = True

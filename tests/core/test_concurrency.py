@@ -233,3 +233,64 @@ http = "http://127.0.0.1:{hanging.port}/b"
         "dev::probe-b": "failed",
     }
     assert hanging.burst() == 2  # the two probes started together, before the commands ran
+
+
+def test_checks_start_when_the_session_starts_not_after_collection(
+    pytester: pytest.Pytester, read_report, hanging: HangingServer
+) -> None:
+    # A slow collection (a test module sleeping at import) must not delay the probes: their
+    # timeout runs while pytest collects.
+    pytester.makefile(".toml", promotion=config(hanging.port, 4, concurrency=64))
+    pytester.makeconftest(
+        """
+        import pathlib, time
+        def pytest_collection_finish(session):
+            pathlib.Path("collected").write_text(repr(time.monotonic()))
+        """
+    )
+    pytester.makepyfile(
+        """
+        import time
+        import pytest
+        time.sleep(0.8)
+        @pytest.mark.staging
+        def test_gate():
+            pass
+        """
+    )
+    result = pytester.runpytest("--env=staging", "--promotion-report=decision.json")
+    assert result.ret == 1
+    collected = float((pytester.path / "collected").read_text())
+    assert len(hanging.accepts) == 4
+    assert max(hanging.accepts) < collected - 0.5  # all four were waiting during collection
+    assert [g["outcome"] for g in read_report()["gates"]].count("failed") == 4
+
+
+@pytest.mark.parametrize("narrowing", [["-k", "c1"], ["--deselect", "staging::c0"]])
+def test_a_narrowed_selection_probes_only_what_it_selected(
+    pytester: pytest.Pytester, read_report, hanging: HangingServer, narrowing: list[str]
+) -> None:
+    pytester.makefile(".toml", promotion=config(hanging.port, 3, concurrency=64, timeout=0.5))
+    pytester.runpytest("--env=staging", "--promotion-report=decision.json", *narrowing)
+    time.sleep(0.2)  # give a wrongly started probe the time to connect
+    selected = [g["id"] for g in read_report()["gates"]]
+    assert len(hanging.accepts) == len(selected) < 3
+
+
+def test_a_check_a_conftest_deselects_after_the_early_start_is_not_reported(
+    pytester: pytest.Pytester, read_report, hanging: HangingServer
+) -> None:
+    pytester.makefile(".toml", promotion=config(hanging.port, 3, concurrency=64, timeout=0.5))
+    pytester.makeconftest(
+        """
+        import pytest
+        @pytest.hookimpl(trylast=True)
+        def pytest_collection_modifyitems(config, items):
+            dropped = [i for i in items if i.nodeid == "staging::c0"]
+            items[:] = [i for i in items if i not in dropped]
+            config.hook.pytest_deselected(items=dropped)
+        """
+    )
+    result = pytester.runpytest("--env=staging", "--promotion-report=decision.json")
+    result.stdout.fnmatch_lines(["*2 failed, 1 deselected*"])
+    assert [g["id"] for g in read_report()["gates"]] == ["staging::c1", "staging::c2"]
