@@ -36,6 +36,7 @@ class _Scheduler:
     def schedule(self, deadline: float, callback: Callable[[], None]) -> int:
         with self._cv:
             token = next(self._counter)
+            earliest = not self._heap or deadline < self._heap[0][0]
             heapq.heappush(self._heap, (deadline, token, callback))
             self._live.add(token)
             if self._thread is None or not self._thread.is_alive():
@@ -43,7 +44,8 @@ class _Scheduler:
                     target=self._run, name="promotion-watchdog", daemon=True
                 )
                 self._thread.start()
-            self._cv.notify()
+            elif earliest:  # otherwise the thread already wakes before this deadline
+                self._cv.notify()
             return token
 
     def cancel(self, token: int) -> None:
