@@ -200,6 +200,10 @@ class EarlyStart:
             self.futures[check.id] = self.pool.submit(
                 functools.partial(probe_check, check, environment, on_attempt)
             )
+        # Collection is CPU work under the same GIL: done while the probes wait for their
+        # answers, not while they are still getting their requests out. Bounded: when more
+        # checks hang than there are threads, the queue drains only after a timeout.
+        self.pool.wait_dispatched(timeout=min(1.0, environment.timeout))
 
 
 def start_early(

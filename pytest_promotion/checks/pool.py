@@ -30,6 +30,8 @@ class ProbePool:
         self._name = name
         self._pending: list[Future[Any]] = []
         self._closed = False
+        self._taken = 0  # submitted items a thread has picked up (started or cancelled)
+        self._progress = threading.Condition()
 
     def submit(self, fn: Callable[[], Any]) -> Future[Any]:
         if self._closed:
@@ -51,12 +53,22 @@ class ProbePool:
             if item is _STOP:
                 return
             future, fn = item
+            with self._progress:
+                self._taken += 1
+                self._progress.notify_all()
             if not future.set_running_or_notify_cancel():
                 continue
             try:
                 future.set_result(fn())
             except BaseException as exc:  # a probe's crash fails only its own item
                 future.set_exception(exc)
+
+    def wait_dispatched(self, timeout: float) -> bool:
+        """Wait until every probe submitted so far has been picked up by a thread (or
+        ``timeout`` seconds): whether they all were. Lets the caller keep its own CPU work
+        (pytest's collection) off the GIL while the probes get their requests out."""
+        with self._progress:
+            return self._progress.wait_for(lambda: self._taken >= len(self._pending), timeout)
 
     def cancel_pending(self) -> int:
         """Cancel every probe not yet started; running ones end at their own deadline."""

@@ -294,3 +294,14 @@ def test_a_check_a_conftest_deselects_after_the_early_start_is_not_reported(
     result = pytester.runpytest("--env=staging", "--promotion-report=decision.json")
     result.stdout.fnmatch_lines(["*2 failed, 1 deselected*"])
     assert [g["id"] for g in read_report()["gates"]] == ["staging::c1", "staging::c2"]
+
+
+def test_pool_reports_when_every_probe_is_dispatched() -> None:
+    pool = ProbePool(1)
+    release = threading.Event()
+    futures = [pool.submit(release.wait) for _ in range(3)]
+    assert pool.wait_dispatched(timeout=0.2) is False  # one thread, busy with the first
+    release.set()
+    assert pool.wait_dispatched(timeout=5) is True
+    assert all(f.result(timeout=5) for f in futures)
+    pool.close()
