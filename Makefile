@@ -55,7 +55,7 @@ promote-prod:
 bench: $(STAMP)
 	$(BIN)/python bench/core_overhead.py
 	$(BIN)/python bench/coverage_large.py
-	$(BIN)/python bench/probes.py
+	$(BIN)/python bench/probes.py --breakdown
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache gate-*.xml decision-*.json

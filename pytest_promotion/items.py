@@ -200,10 +200,14 @@ class EarlyStart:
             self.futures[check.id] = self.pool.submit(
                 functools.partial(probe_check, check, environment, on_attempt)
             )
-        # Collection is CPU work under the same GIL: done while the probes wait for their
-        # answers, not while they are still getting their requests out. Bounded: when more
-        # checks hang than there are threads, the queue drains only after a timeout.
-        self.pool.wait_dispatched(timeout=min(1.0, environment.timeout))
+        self.grace = min(1.0, environment.timeout)
+
+    def let_them_start(self) -> None:
+        """Collection is CPU work under the same GIL: do it while the probes wait for their
+        answers, not while they are still getting their requests out. Bounded: when more
+        checks hang than there are threads, the queue drains only after a timeout."""
+        if self.pool is not None:
+            self.pool.wait_dispatched(timeout=self.grace)
 
 
 def start_early(

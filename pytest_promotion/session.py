@@ -228,7 +228,8 @@ class PromotionSession:
             self.early = EarlyStart(
                 self.environment, self.promotion.concurrency, self._progress_writer()
             )
-            self.pool = self.early.pool
+            self.pool = self.early.pool  # from here on, Ctrl-C cancels what is pending
+            self.early.let_them_start()
 
     def _may_start_at_once(self) -> bool:
         """Whether the network checks can start before collection: when nothing but a
