@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from .checks.http import BoundSession
+    from .checks.http_session import BoundSession
     from .config import Environment
     from .gate import GateRecorder
     from .probes import Probe
@@ -43,7 +43,7 @@ def http(promotion_env: Environment) -> BoundSession:
     TLS verified with the environment's ca_bundle, every request bounded by a total
     deadline and a body cap, redirects followed only to the same origin.
     """
-    from .checks.http import session_for
+    from .checks.http_session import session_for
 
     return session_for(promotion_env.target())
 
