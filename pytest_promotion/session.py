@@ -222,6 +222,7 @@ class PromotionSession:
             line += f", {self.facts.unmarked} deselected (no environment marker: not a gate)"
         return [line]
 
+    @pytest.hookimpl(trylast=True)  # after a conftest's sessionstart that sets a target up
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.session = session
         if self._may_start_at_once():
