@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from pytest_promotion.checks.pool import ProbePool
+from tests.support import free_port
 
 
 class HangingServer:
@@ -305,3 +306,35 @@ def test_pool_reports_when_every_probe_is_dispatched() -> None:
     assert pool.wait_dispatched(timeout=5) is True
     assert all(f.result(timeout=5) for f in futures)
     pool.close()
+
+
+def test_a_target_a_conftest_starts_in_sessionstart_is_up_before_the_probes(
+    pytester: pytest.Pytester, read_report
+) -> None:
+    port = free_port()
+    checks = "".join(
+        f'[[environments.staging.checks]]\nname = "c{i}"\nhttp = "http://127.0.0.1:{port}/"\n'
+        for i in range(3)
+    )
+    pytester.makefile(".toml", promotion=f"[environments.staging]\ntimeout = 2\n{checks}")
+    pytester.makeconftest(
+        f"""
+        import http.server, threading
+
+        class Ok(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.end_headers()
+            def log_message(self, *args):
+                pass
+
+        def pytest_sessionstart(session):
+            server = http.server.ThreadingHTTPServer(("127.0.0.1", {port}), Ok)
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            session.config.add_cleanup(server.server_close)
+            session.config.add_cleanup(server.shutdown)
+        """
+    )
+    result = pytester.runpytest("--env=staging", "--promotion-report=decision.json")
+    assert result.ret == 0, result.stdout.str()
+    assert read_report()["decision"] == "promote"
