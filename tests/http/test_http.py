@@ -411,3 +411,21 @@ def test_headers_trickle_fails_at_the_deadline(servers: Servers) -> None:
     out = check(servers, f"http://127.0.0.1:{port}", "/health", timeout=0.5)
     assert (out.passed, out.message) == (False, "no response within 0.5 s")
     assert time.monotonic() - start < 1.5
+
+
+# --- trust is loaded once per setting, never shared across settings ------------
+
+
+def test_an_insecure_check_never_lends_its_trust_to_a_verified_one(servers: Servers) -> None:
+    server = servers.https(ca=servers.other_ca)
+    assert check(servers, server.url, "/health", insecure=True).passed
+    verified = check(servers, server.url, "/health")
+    assert not verified.passed
+    assert "issued by an unknown CA" in verified.message
+
+
+def test_a_ca_bundle_rewritten_on_disk_is_trusted_as_it_now_is(servers: Servers) -> None:
+    server = servers.https(ca=servers.other_ca)
+    assert "unknown CA" in check(servers, server.url, "/health").message
+    servers.other_ca.cert_pem.write_to_path(str(servers.ca_file))  # the CA was rotated
+    assert check(servers, server.url, "/health").passed

@@ -175,3 +175,18 @@ def test_handshake_trickling_bytes_fails_at_the_deadline(servers: Servers) -> No
         f"no TLS handshake with localhost:{port} within 0.5 s",
     )
     assert time.monotonic() - start < 1.5
+
+
+def test_an_insecure_handshake_never_lends_its_trust_to_a_verified_one(
+    servers: Servers,
+) -> None:
+    server = servers.https(ca=servers.other_ca, not_after=days(90))
+    assert run(servers, server, insecure=True).passed
+    assert "issued by an unknown CA" in run(servers, server).message
+
+
+def test_a_rotated_ca_bundle_is_read_again(servers: Servers) -> None:
+    server = servers.https(ca=servers.other_ca, not_after=days(90))
+    assert not run(servers, server).passed
+    servers.other_ca.cert_pem.write_to_path(str(servers.ca_file))
+    assert run(servers, server).passed
