@@ -45,6 +45,11 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme, (parts.hostname or "").lower(), port
 
 
+def _seconds(budget: float) -> str:
+    """A budget as people write it: 0.5, 2, 1800 (a deadline's leftover 0.499825 shows 0.5)."""
+    return f"{round(budget, 2):g}"
+
+
 def _hostport(url: str) -> str:
     _scheme, host, port = _origin(url)
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -195,7 +200,7 @@ class BoundSession:
                 if size > self.max_body_bytes:
                     return b"".join(chunks)[: self.max_body_bytes], True
         if dog.fired:
-            raise CheckFailed(f"response body not complete within {budget:g} s")
+            raise CheckFailed(f"response body not complete within {_seconds(budget)} s")
         return b"".join(chunks), False
 
     @contextmanager
@@ -212,7 +217,7 @@ class BoundSession:
         except OSError as exc:  # e.g. requests' "Could not find a suitable TLS CA bundle"
             raise CheckFailed(self.redact(f"request to {_hostport(url)} failed: {exc}")) from None
         if dog.fired:
-            raise CheckFailed(f"{late} within {budget:g} s")
+            raise CheckFailed(f"{late} within {_seconds(budget)} s")
 
     def get(self, url: str, **kwargs: Any) -> requests.Response:
         return self.request("GET", url, **kwargs)
@@ -248,9 +253,9 @@ def _describe(
 
     where = _hostport(url)
     if fired or isinstance(exc, requests.ReadTimeout):
-        return f"{late} within {budget:g} s"
+        return f"{late} within {_seconds(budget)} s"
     if isinstance(exc, requests.ConnectTimeout):
-        return f"no connection to {where} within {budget:g} s"
+        return f"no connection to {where} within {_seconds(budget)} s"
     if isinstance(exc, requests.exceptions.SSLError):
         ca = verify if isinstance(verify, str) else None
         return describe_ssl_error(exc, _origin(url)[1], ca) or f"TLS error with {where}: {exc}"
@@ -262,7 +267,7 @@ def _describe(
     if any(type(e).__name__ == "RemoteDisconnected" for e in causes):
         return f"{where} closed the connection without a response"
     if any(isinstance(e, TimeoutError) for e in causes):
-        return f"{late} within {budget:g} s"
+        return f"{late} within {_seconds(budget)} s"
     return f"request to {url} failed: {type(exc).__name__}: {exc}"
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -168,47 +167,32 @@ def fetch_json(
 ) -> tuple[int, Any]:
     """GET ``url`` and decode its JSON body: (status code, value), within ``deadline``.
 
+    The request goes through the ``http`` check's session (one deadline for the whole
+    exchange, the target's TLS trust, same-origin redirects, no netrc credentials).
     Raises :class:`CheckFailed` (already redacted) for an unreachable server, a TLS
     failure, a body over 1 MiB, the deadline, or a body that is not JSON.
     """
-    import requests
+    from urllib.parse import urlencode
+
+    from .http_session import session_for
 
     shown = redact(redact_url(url), target.secrets)
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise CheckFailed(f"{shown}: the deadline passed before the request")
-    verify: bool | str = True
-    if target.insecure:
-        verify = False
-    elif target.ca_bundle:
-        verify = str(target.path(target.ca_bundle))
+    if params:
+        url += ("&" if "?" in url else "?") + urlencode(params)
+    session = session_for(
+        target, timeout=remaining, max_body_bytes=MAX_BODY, headers={"Accept": "application/json"}
+    )
     try:
-        with requests.get(
-            url,
-            params=params,
-            timeout=(remaining, remaining),
-            verify=verify,
-            stream=True,
-            headers={"Accept": "application/json", "User-Agent": "pytest-promotion"},
-        ) as resp:
-            body = bytearray()
-            for chunk in resp.iter_content(64 * 1024):
-                body += chunk
-                if len(body) > MAX_BODY:
-                    raise CheckFailed(f"{shown}: response body larger than 1 MiB")
-                if time.monotonic() > deadline:
-                    raise CheckFailed(f"{shown}: response not complete within {remaining:.3g} s")
-            status = resp.status_code
-    except requests.exceptions.SSLError as exc:
-        raise CheckFailed(f"{shown}: TLS verification failed ({_why(exc, target)})") from None
-    except requests.exceptions.Timeout as exc:
-        raise CheckFailed(
-            f"{shown}: no answer within {remaining:.3g} s ({_why(exc, target)})"
-        ) from None
-    except requests.exceptions.ConnectionError as exc:
-        raise CheckFailed(f"{shown}: cannot connect ({_why(exc, target)})") from None
-    except requests.exceptions.RequestException as exc:
-        raise CheckFailed(f"{shown}: {_why(exc, target)}") from None
+        with session:
+            response, truncated = session.fetch("GET", url)
+    except CheckFailed as failed:
+        raise CheckFailed(f"{shown}: {failed.message}") from None
+    if truncated:
+        raise CheckFailed(f"{shown}: response body larger than 1 MiB")
+    status, body = response.status_code, response.content
     try:
         return status, json.loads(body)
     except ValueError:
@@ -432,16 +416,3 @@ def _labels(metric: Mapping[str, Any]) -> str:
 def _short(query: str) -> str:
     flat = " ".join(query.split())
     return flat if len(flat) <= 120 else flat[:117] + "..."
-
-
-# the part of a requests/urllib3 error a person can act on, without the pool's repr
-_REASONS = re.compile(
-    r"\[Errno -?\d+\] [^'\"()]+|certificate verify failed: [^'\"()]+|"
-    r"(?:Read|Connect) timed out|hostname '[^']+' doesn't match [^'\"()]+"
-)
-
-
-def _why(exc: BaseException, target: Target) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    found = _REASONS.search(text)
-    return redact(found[0].strip() if found else text, target.secrets)[:300]
