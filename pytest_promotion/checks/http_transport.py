@@ -1,21 +1,18 @@
-"""What bounds an HTTP exchange as a whole: a deadline watchdog over the request's sockets,
-the connection pools that report their connections to it, and the one-time set-up a probe
-pool does before its threads start.
-
-One scheduler thread serves every watchdog (a ``threading.Timer`` per request cost a thread
-start each, which 200 concurrent probes felt)."""
+"""What bounds an HTTP exchange as a whole: a deadline watchdog over the request's sockets
+(fired by the shared :mod:`.deadlines` thread), the connection pools that report their
+connections to it, the shared TLS trust, and the one-time set-up a probe pool does before
+its threads start."""
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import os
 import threading
 import time
-from collections.abc import Callable
 from contextlib import suppress
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
+
+from . import deadlines
 
 if TYPE_CHECKING:
     import ssl
@@ -30,62 +27,6 @@ __all__ = [
 ]
 
 _local = threading.local()
-
-
-class _Scheduler:
-    """A single daemon thread that calls each callback when its deadline passes."""
-
-    def __init__(self) -> None:
-        self._heap: list[tuple[float, int, Callable[[], None]]] = []
-        self._cancelled: set[int] = set()
-        self._live: set[int] = set()
-        self._counter = itertools.count()
-        self._cv = threading.Condition()
-        self._thread: threading.Thread | None = None
-
-    def schedule(self, deadline: float, callback: Callable[[], None]) -> int:
-        with self._cv:
-            token = next(self._counter)
-            earliest = not self._heap or deadline < self._heap[0][0]
-            heapq.heappush(self._heap, (deadline, token, callback))
-            self._live.add(token)
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._run, name="promotion-watchdog", daemon=True
-                )
-                self._thread.start()
-            elif earliest:  # otherwise the thread already wakes before this deadline
-                self._cv.notify()
-            return token
-
-    def cancel(self, token: int) -> None:
-        with self._cv:
-            if token in self._live:  # not fired yet
-                self._cancelled.add(token)
-
-    def _run(self) -> None:
-        while True:
-            with self._cv:
-                while self._heap and self._heap[0][1] in self._cancelled:
-                    token = heapq.heappop(self._heap)[1]
-                    self._cancelled.discard(token)
-                    self._live.discard(token)
-                if not self._heap:
-                    self._cv.wait(timeout=5.0)
-                    if not self._heap:
-                        self._thread = None
-                        return
-                    continue
-                deadline, _, callback = self._heap[0]
-                wait = deadline - time.monotonic()
-                if wait > 0:
-                    self._cv.wait(timeout=wait)
-                    continue
-                self._live.discard(heapq.heappop(self._heap)[1])
-            callback()
-
-
-_scheduler = _Scheduler()
 
 
 class Watchdog:
@@ -121,7 +62,7 @@ class Watchdog:
                         socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
     def __enter__(self) -> Watchdog:
-        self._token = _scheduler.schedule(self.deadline, self._fire)
+        self._token = deadlines.schedule(self.deadline, self._fire)
         _local.watchdog = self
         return self
 
@@ -129,7 +70,7 @@ class Watchdog:
         with self._lock:
             self._done = True
         if self._token is not None:
-            _scheduler.cancel(self._token)
+            deadlines.cancel(self._token)
         _local.watchdog = None
 
 

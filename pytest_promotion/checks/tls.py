@@ -8,6 +8,7 @@ message the ``http`` kind uses too.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Iterator, Mapping
@@ -18,6 +19,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ..redact import redact
+from . import deadlines
 from .base import CheckConfigError, CheckFailed, Outcome, Target
 from .tcp import check_hostport, connect, format_hostport, split_hostport
 
@@ -229,17 +231,13 @@ def _handshake(
     deadline: float,
     budget: float,
 ) -> CertificateInfo:
-    import threading
-
     sock = connect(host, port, deadline, budget=budget)
     late = f"no TLS handshake with {format_hostport(host, port)} within {budget:g} s"
     tls = _context(target, verify, min_version).wrap_socket(
         sock, server_hostname=server_name, do_handshake_on_connect=False
     )
     # the socket timeout bounds each read; this bounds the whole handshake
-    dog = threading.Timer(max(deadline - time.monotonic(), 0), _shutdown, (tls,))
-    dog.daemon = True
-    dog.start()
+    dog = deadlines.schedule(deadline, functools.partial(_shutdown, tls))
     try:
         tls.do_handshake()
         der = tls.getpeercert(binary_form=True)
@@ -253,7 +251,7 @@ def _handshake(
             raise CheckFailed(late) from None
         raise
     finally:
-        dog.cancel()
+        deadlines.cancel(dog)
         tls.close()
         sock.close()
 
