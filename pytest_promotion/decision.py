@@ -131,6 +131,8 @@ def decide(
     for gate_id in facts.selected:
         record = records.get(gate_id) or GateRecord(id=gate_id, name=gate_id)
         gates.append(record)
+        if record.outcome == PASSED and not record.xfail and not record.crashed:
+            continue  # the common case, once per gate: nothing to say
         waiver = _waiver_for(record, facts.waivers)
         label = record.name if record.name == record.id else f"{record.name} ({record.id})"
         problem: str | None = None

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -117,12 +118,24 @@ recorder_key = pytest.StashKey[GateRecorder]()
 _meta_key = pytest.StashKey[tuple[str, bool, bool]]()
 
 
-def declare_gate(item: pytest.Item, name: str, rollback_trigger: bool, explicit: bool) -> None:
+_GATE_KEY = PROP + "gate"
+_BLOCK = (PROP + "trigger", "block")
+_ROLLBACK = (PROP + "trigger", "rollback")
+
+
+def declare_gate(item: pytest.Item, nodeid: str, gate: Mapping[str, Any] | None) -> None:
     """Mark a selected item as a gate, cheaply (this runs once per test at collection):
-    the properties every report carries, and what a recorder starts from if one is asked."""
-    item.stash[_meta_key] = (name, rollback_trigger, explicit)
-    item.user_properties.append((PROP + "gate", name))
-    item.user_properties.append((PROP + "trigger", "rollback" if rollback_trigger else "block"))
+    the properties every report carries, and what a recorder starts from if one is asked.
+    ``gate`` is the keyword arguments of the test's ``gate`` marker, if it has one."""
+    if gate:
+        name = str(gate.get("name") or nodeid)
+        trigger = gate.get("trigger") == "rollback"
+        item.stash[_meta_key] = (name, trigger, "trigger" in gate)
+    else:  # what recorder_for assumes when nothing is stashed
+        name, trigger = nodeid, False
+    properties = item.user_properties
+    properties.append((_GATE_KEY, name))
+    properties.append(_ROLLBACK if trigger else _BLOCK)
 
 
 def recorder_for(item: pytest.Item) -> GateRecorder:

@@ -13,6 +13,9 @@ from .redact import redact
 
 __all__ = ["message_of", "update_record"]
 
+GATE_KEY, TRIGGER_KEY = PROP + "gate", PROP + "trigger"
+MEASURED_KEY, THRESHOLD_KEY, MESSAGE_KEY = PROP + "measured", PROP + "threshold", PROP + "message"
+
 
 def message_of(report: pytest.TestReport | pytest.CollectReport) -> str:
     longrepr: Any = report.longrepr
@@ -35,46 +38,51 @@ def message_of(report: pytest.TestReport | pytest.CollectReport) -> str:
 def update_record(
     records: dict[str, GateRecord], report: pytest.TestReport, secrets: tuple[str, ...]
 ) -> GateRecord:
-    """Fold one phase's report into the gate's record."""
+    """Fold one phase's report into the gate's record (three times per gate: keep it lean)."""
     nodeid = report.nodeid
     record = records.get(nodeid)
     if record is None:
         record = records[nodeid] = GateRecord(id=nodeid, name=nodeid)
     record.duration += report.duration
-    when, passed = report.when, report.passed
-    if passed and when == "setup":  # the common case, once per gate: nothing else to learn
-        return record
-    if passed and when == "call" and not hasattr(report, "wasxfail"):
-        record.outcome = PASSED
-        return record
+    if report.outcome == "passed":  # the common case: setup, call and teardown passed
+        when = report.when
+        if when == "setup":  # nothing else to learn
+            return record
+        if when == "call" and not hasattr(report, "wasxfail"):
+            record.outcome = PASSED
+            return record
     # Metadata is read where it is final: the teardown report, or a report that did not pass.
-    props: dict[str, str] = {}
+    message = None
     for key, value in report.user_properties:
-        if isinstance(key, str) and key.startswith(PROP):
-            props[key[len(PROP) :]] = str(value)
-    if "gate" in props:
-        record.name = props["gate"]
-    if "trigger" in props:
-        record.rollback_trigger = props["trigger"] == "rollback"
-    record.measured = props.get("measured", record.measured)
-    record.threshold = props.get("threshold", record.threshold)
+        if key == GATE_KEY:
+            record.name = str(value)
+        elif key == TRIGGER_KEY:
+            record.rollback_trigger = str(value) == "rollback"
+        elif key == MEASURED_KEY:
+            record.measured = str(value)
+        elif key == THRESHOLD_KEY:
+            record.threshold = str(value)
+        elif key == MESSAGE_KEY:
+            message = str(value)
     if hasattr(report, "wasxfail"):
         record.xfail = True
-    message = ""
-    if not report.passed:
-        message = redact(props.get("message") or message_of(report), secrets)
-    if report.when == "setup":
-        if report.failed:
-            record.outcome, record.message = ERROR, message
-        elif report.skipped:
-            record.outcome, record.message = SKIPPED, message
-    elif report.when == "call":
-        if report.passed:
+    when = report.when
+    if report.outcome == "passed":
+        if when == "call":
             record.outcome = PASSED
-        elif report.failed:
+        return record
+    message = redact(message or message_of(report), secrets)
+    failed = report.outcome == "failed"
+    if when == "setup":
+        if failed:
+            record.outcome, record.message = ERROR, message
+        elif report.outcome == "skipped":
+            record.outcome, record.message = SKIPPED, message
+    elif when == "call":
+        if failed:
             record.outcome, record.message = FAILED, message
         else:
             record.outcome, record.message = SKIPPED, message
-    elif report.when == "teardown" and report.failed and record.outcome in (PASSED, NOT_RUN):
+    elif when == "teardown" and failed and record.outcome in (PASSED, NOT_RUN):
         record.outcome, record.message = ERROR, f"teardown: {message}"
     return record

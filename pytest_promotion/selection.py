@@ -7,9 +7,12 @@ gates"); ``@pytest.mark.staging(only=True)`` runs for staging alone.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-__all__ = ["EnvMark", "applies"]
+if TYPE_CHECKING:
+    import pytest
+
+__all__ = ["EnvMark", "GateMarks", "applies", "read_marks"]
 
 
 class EnvMark(NamedTuple):
@@ -40,3 +43,28 @@ def applies(marks: Iterable[EnvMark], target: str, chain: Sequence[str]) -> bool
         if not mark.only and mark.env in chain and chain.index(mark.env) < position:
             return True
     return False
+
+
+class GateMarks(NamedTuple):
+    """What collection reads from a test's markers: its environment markers, its closest
+    ``gate`` marker and its ``probe`` markers (closest first)."""
+
+    envs: list[EnvMark]
+    gate: pytest.Mark | None
+    probes: list[pytest.Mark]
+
+
+def read_marks(marks: Iterable[pytest.Mark], chain: Sequence[str]) -> GateMarks:
+    """One pass over a node's markers, closest first (``node.iter_markers()``)."""
+    envs: list[EnvMark] = []
+    probes: list[pytest.Mark] = []
+    gate: pytest.Mark | None = None
+    for mark in marks:
+        name = mark.name
+        if name in chain:
+            envs.append(EnvMark(name, bool(mark.kwargs.get("only", False))))
+        elif name == "gate":
+            gate = gate or mark
+        elif name == "probe":
+            probes.append(mark)
+    return GateMarks(envs, gate, probes)

@@ -31,7 +31,7 @@ from .records import message_of, update_record
 from .redact import redact
 from .reporting.json_report import placeholder, write_atomic
 from .rollback import attach_rollback
-from .selection import EnvMark, applies
+from .selection import GateMarks, applies, read_marks
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from .checks.pool import ProbePool
 
 __all__ = ["PromotionSession"]
+
+_UNSET = object()
 
 
 class PromotionSession:
@@ -164,22 +166,26 @@ class PromotionSession:
             )
             items.extend(collector.collect())
         chain = self.promotion.chain
+        target = self.environment.name
         secrets = self.environment.secrets
+        relevant = {*chain, "gate", "probe"}
         keep, unmarked, other = [], [], []
-        chain_names = set(chain)
+        parent: Any = _UNSET
+        inherited: tuple[GateMarks, bool | None]  # set with parent: never read unset
         for item in items:
-            # One pass over the markers (closest first): this loop runs once per test.
-            marks: list[EnvMark] = []
-            probes: list[pytest.Mark] = []
-            gate_mark: pytest.Mark | None = None
-            for mark in item.iter_markers():
-                if mark.name in chain_names:
-                    marks.append(EnvMark(mark.name, bool(mark.kwargs.get("only", False))))
-                elif mark.name == "gate":
-                    gate_mark = gate_mark or mark
-                elif mark.name == "probe":
-                    probes.append(mark)
-            verdict = applies(marks, self.environment.name, chain)
+            # This loop runs once per test. Its parents' markers (module, class) are the
+            # same for all its siblings: they are read once per parent, and the test's
+            # own markers are read again only when one of them is ours.
+            if item.parent is not parent:
+                parent = item.parent
+                found = read_marks(parent.iter_markers() if parent is not None else (), chain)
+                inherited = (found, applies(found.envs, target, chain))
+            marks, verdict = inherited
+            for mark in item.own_markers:
+                if mark.name in relevant:
+                    marks = read_marks(item.iter_markers(), chain)
+                    verdict = applies(marks.envs, target, chain)
+                    break
             if verdict is None:
                 unmarked.append(item)
             elif not verdict:
@@ -192,15 +198,9 @@ class PromotionSession:
                     if masked != nodeid:
                         # pytest prints and writes node ids itself: we cannot mask them there.
                         self.leaky_ids.append(masked)
-                if probes:
-                    item.stash[prefetch_key] = Prefetch(self.environment, probes)
-                kwargs = gate_mark.kwargs if gate_mark else {}
-                declare_gate(
-                    item,
-                    str(kwargs.get("name") or nodeid),
-                    kwargs.get("trigger") == "rollback",
-                    "trigger" in kwargs,
-                )
+                if marks.probes:
+                    item.stash[prefetch_key] = Prefetch(self.environment, marks.probes)
+                declare_gate(item, nodeid, marks.gate.kwargs if marks.gate else None)
         if unmarked or other:
             config.hook.pytest_deselected(items=unmarked + other)
             items[:] = keep
@@ -292,7 +292,9 @@ class PromotionSession:
     # -- records -----------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.failed and report.longrepr is not None:
+        # Called three times per gate: attribute reads, not the report's properties.
+        failed = report.outcome == "failed"
+        if failed and report.longrepr is not None:
             # Before any reporter, JUnit file or xdist controller sees it (tryfirst; on a
             # worker before the report is sent): a traceback may show a URL with a password
             # or a ${VAR} value. pytest's structured failure is kept when nothing is masked.
@@ -303,7 +305,7 @@ class PromotionSession:
         if self.is_worker:
             return
         update_record(self.records, report, self.environment.secrets)
-        if report.failed and not hasattr(report, "wasxfail"):
+        if failed and not hasattr(report, "wasxfail"):
             self.failed_reports += 1
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
@@ -350,8 +352,10 @@ class PromotionSession:
         # Failures pytest counted that no report of ours explains (another plugin's verdict).
         self.facts.foreign_failures = max(0, session.testsfailed - self.failed_reports)
         decision = decide(self.facts, self.records, self.version)
-        waived_failures = sum(
-            1 for g in decision.gates if g.waiver and g.outcome in ("failed", "error")
+        waived_failures = (  # only decide() sets a waiver, from --waive
+            sum(1 for g in decision.gates if g.waiver and g.outcome in ("failed", "error"))
+            if self.facts.waivers
+            else 0
         )
         decision.warnings[:0] = self.warnings
         if self.environment.secrets or self.leaky_ids:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from ..decision import Decision, GateRecord
+from collections.abc import Iterable
+
+from ..decision import GateRecord
 
 __all__ = ["verdict_of"]
+
+_VERDICTS = {"passed": "PASS", "error": "ERROR", "skipped": "SKIP"}
 
 
 def verdict_of(gate: GateRecord) -> str:
@@ -15,13 +19,10 @@ def verdict_of(gate: GateRecord) -> str:
         return "CRASHED"
     if gate.xfail:
         return "XFAIL"
-    return {
-        "passed": "PASS",
-        "failed": "ROLLBACK" if gate.rollback_trigger else "FAIL",
-        "error": "ERROR",
-        "skipped": "SKIP",
-    }.get(gate.outcome, "NOT RUN")
+    if gate.outcome == "failed":
+        return "ROLLBACK" if gate.rollback_trigger else "FAIL"
+    return _VERDICTS.get(gate.outcome, "NOT RUN")
 
 
-def summary_rows(decision: Decision) -> list[tuple[str, str, str, str]]:
-    return [(g.name, g.measured or "-", g.threshold or "-", verdict_of(g)) for g in decision.gates]
+def summary_rows(gates: Iterable[GateRecord]) -> list[tuple[str, str, str, str]]:
+    return [(g.name, g.measured or "-", g.threshold or "-", verdict_of(g)) for g in gates]

@@ -36,7 +36,7 @@ def write_github(decision: Decision, environ: Mapping[str, str]) -> None:
             "| gate | measured | threshold | verdict |",
             "|---|---|---|---|",
         ]
-        lines += [f"| {' | '.join(_md(c) for c in row)} |" for row in summary_rows(decision)]
+        lines += [f"| {' | '.join(_md(c) for c in row)} |" for row in summary_rows(decision.gates)]
         lines.append("")
         lines += [f"- {_md(r)}" for r in decision.reasons]
         lines += [f"- waiver: {_md(w['gate'])}: {_md(w['reason'])}" for w in decision.waivers]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from ..decision import Decision
-from . import summary_rows
+from . import summary_rows, verdict_of
 
 __all__ = ["write_summary"]
 
@@ -31,12 +31,13 @@ def write_summary(tr: Writer, decision: Decision, verbose: bool = False) -> None
     counted in one line, so that 2,000 green rows do not bury the red ones.
     """
     tr.write_sep("=", f"promotion: {decision.environment}")
-    all_rows = summary_rows(decision)
+    gates = decision.gates
     hidden = 0
-    if not verbose and len(all_rows) > MAX_ROWS:
-        shown = [r for r in all_rows if r[3] != "PASS"]
-        hidden = len(all_rows) - len(shown)
-        all_rows = shown
+    if not verbose and len(gates) > MAX_ROWS:
+        shown = [g for g in gates if verdict_of(g) != "PASS"]
+        hidden = len(gates) - len(shown)
+        gates = shown
+    all_rows = summary_rows(gates)
     rows = [("gate", "measured", "threshold", "verdict")]
     rows += [(" ".join(a.split()), _cell(b), _cell(c), d) for a, b, c, d in all_rows]
     w0, w1, w2 = (max(len(r[i]) for r in rows) for i in range(3))

@@ -90,3 +90,64 @@ def test_keyword_deselection_still_applies(pytester: pytest.Pytester, read_repor
     pytester.makepyfile(SUITE)
     pytester.runpytest("--env=prod", "-k", "dev", "--promotion-report=decision.json")
     assert [g["id"].split("::")[-1] for g in read_report()["gates"]] == ["test_dev"]
+
+
+def test_markers_of_modules_classes_and_tests_combine(
+    pytester: pytest.Pytester, read_report
+) -> None:
+    # Siblings share their parents' markers; a test's own marker still counts for it alone.
+    pytester.makepyfile(
+        test_a="""
+        import pytest
+        pytestmark = pytest.mark.staging
+
+        def test_inherits(): pass
+
+        @pytest.mark.prod(only=True)
+        def test_also_prod_only(): pass
+
+        @pytest.mark.gate(name="own-name", trigger="rollback")
+        def test_own_gate(): pass
+
+        @pytest.mark.gate(name="class-gate", trigger="rollback")
+        class TestGrouped:
+            def test_one(self): pass
+
+            @pytest.mark.dev
+            def test_two(self): pass
+
+        def test_after_class(): pass
+        """,
+        test_b="""
+        import pytest
+
+        def test_unmarked(): pass
+
+        @pytest.mark.dev
+        def test_dev(): pass
+        """,
+    )
+    names = {
+        "dev": {"TestGrouped::test_two", "test_dev"},
+        "staging": {
+            "test_inherits",
+            "test_also_prod_only",
+            "test_own_gate",
+            "TestGrouped::test_one",
+            "TestGrouped::test_two",
+            "test_after_class",
+            "test_dev",
+        },
+    }
+    for env, expected in names.items():
+        result = pytester.runpytest(f"--env={env}", "--promotion-report=decision.json")
+        assert result.ret == 0
+        gates = {g["id"].split("::", 1)[1]: g for g in read_report()["gates"]}
+        assert set(gates) == expected
+        result.assert_outcomes(passed=len(expected), deselected=8 - len(expected))
+    grouped = gates["TestGrouped::test_one"]
+    assert (grouped["name"], grouped["rollback_trigger"]) == ("class-gate", True)
+    own = gates["test_own_gate"]
+    assert (own["name"], own["rollback_trigger"]) == ("own-name", True)
+    plain = gates["test_after_class"]
+    assert (plain["name"], plain["rollback_trigger"]) == (plain["id"], False)
