@@ -429,7 +429,7 @@ def pytest_unconfigure(config):
                                                  1000 * sum(p[3] for p in _probes) / len(_probes)))
         phase = max(p[1] for p in _probes) - min(p[0] for p in _probes)
         sys.stderr.write("BENCHSTAT probe phase, first probe started to last probe ended: "
-                         "%.3f s (the like of (d), which has no start-up)\n" % phase)
+                         "%.3f s (the like of (d), which has no start-up)\\n" % phase)
         d = sorted(p[1] - p[0] for p in ok)
         sys.stderr.write("BENCHSTAT ok probe duration: median %.3f s, max %.3f s, sum %.2f s\\n"
                          % (d[len(d) // 2], d[-1], sum(d)))
