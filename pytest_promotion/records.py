@@ -42,7 +42,7 @@ def update_record(
     nodeid = report.nodeid
     record = records.get(nodeid)
     if record is None:
-        record = records[nodeid] = GateRecord(id=nodeid, name=nodeid)
+        record = records[nodeid] = GateRecord(nodeid, nodeid)
     record.duration += report.duration
     if report.outcome == "passed":  # the common case: setup, call and teardown passed
         when = report.when

@@ -45,13 +45,16 @@ def applies(marks: Iterable[EnvMark], target: str, chain: Sequence[str]) -> bool
     return False
 
 
-class GateMarks(NamedTuple):
+class GateMarks:
     """What collection reads from a test's markers: its environment markers, its closest
     ``gate`` marker and its ``probe`` markers (closest first)."""
 
-    envs: list[EnvMark]
-    gate: pytest.Mark | None
-    probes: list[pytest.Mark]
+    __slots__ = ("envs", "gate", "probes")  # a plain class: a NamedTuple costs start-up
+
+    def __init__(
+        self, envs: list[EnvMark], gate: pytest.Mark | None, probes: list[pytest.Mark]
+    ) -> None:
+        self.envs, self.gate, self.probes = envs, gate, probes
 
 
 def read_marks(marks: Iterable[pytest.Mark], chain: Sequence[str]) -> GateMarks:

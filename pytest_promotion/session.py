@@ -405,14 +405,14 @@ class PromotionSession:
         from .reporting.junit import add_properties
 
         add_properties(self.config, decision)
-        data = decision.to_json()
-        data["config"] = self.promotion.label
-        data["selection"] = {
-            "selected": len(self.facts.selected),
-            "deselected_other_environments": self.deselected_other,
-            "deselected_unmarked": self.facts.unmarked,
-        }
         if self.report_path is not None:
+            data = decision.to_json()
+            data["config"] = self.promotion.label
+            data["selection"] = {
+                "selected": len(self.facts.selected),
+                "deselected_other_environments": self.deselected_other,
+                "deselected_unmarked": self.facts.unmarked,
+            }
             write_atomic(self.report_path, data)
         write_github(decision, os.environ)
 
