@@ -8,10 +8,9 @@
 
 from __future__ import annotations
 
-import reprlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 __all__ = ["Decision", "GateRecord", "RunFacts", "decide"]
 
@@ -19,34 +18,8 @@ Verdict = Literal["promote", "block", "rollback"]
 PASSED, FAILED, ERROR, SKIPPED, NOT_RUN = "passed", "failed", "error", "skipped", "not run"
 
 
-class _Fields:
-    """``repr()`` and ``==`` as ``@dataclass`` writes them. The classes below are dataclasses
-    (``dataclasses.fields``, ``asdict`` and ``replace`` work) with their ``__init__`` written
-    out: @dataclass generates methods by compiling source at import, about 3.5 M
-    instructions a class, a tenth of what the plugin adds to pytest's start-up."""
-
-    __slots__ = ()
-    __dataclass_fields__: ClassVar[dict[str, Any]]
-
-    def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self.__dataclass_fields__)
-
-    @reprlib.recursive_repr()
-    def __repr__(self) -> str:
-        fields = zip(self.__dataclass_fields__, self._values(), strict=True)
-        return f"{type(self).__qualname__}({', '.join(f'{k}={v!r}' for k, v in fields)})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        assert isinstance(other, _Fields)
-        return self._values() == other._values()
-
-    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value: as @dataclass
-
-
-@dataclass(init=False, repr=False, eq=False)
-class GateRecord(_Fields):
+@dataclass
+class GateRecord:
     """What one gate showed: the evidence behind the decision."""
 
     id: str
@@ -60,25 +33,6 @@ class GateRecord(_Fields):
     crashed: bool = False
     waiver: str | None = None
     duration: float = 0.0
-
-    def __init__(
-        self,
-        id: str,
-        name: str,
-        outcome: str = NOT_RUN,
-        measured: str | None = None,
-        threshold: str | None = None,
-        message: str = "",
-        rollback_trigger: bool = False,
-        xfail: bool = False,
-        crashed: bool = False,
-        waiver: str | None = None,
-        duration: float = 0.0,
-    ) -> None:
-        self.id, self.name, self.outcome = id, name, outcome
-        self.measured, self.threshold, self.message = measured, threshold, message
-        self.rollback_trigger, self.xfail, self.crashed = rollback_trigger, xfail, crashed
-        self.waiver, self.duration = waiver, duration
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -94,8 +48,8 @@ class GateRecord(_Fields):
         }
 
 
-@dataclass(init=False, repr=False, eq=False)
-class RunFacts(_Fields):
+@dataclass
+class RunFacts:
     """What the run itself showed, apart from the gates."""
 
     environment: str
@@ -110,32 +64,9 @@ class RunFacts(_Fields):
     foreign_failures: int = 0
     collected: bool = False
 
-    def __init__(
-        self,
-        environment: str,
-        selected: Sequence[str] = (),
-        unmarked: int = 0,
-        allow_skips: bool = True,
-        waivers: Mapping[str, str] | None = None,
-        collection_errors: list[str] | None = None,
-        internal_errors: list[str] | None = None,
-        crashed_workers: list[str] | None = None,
-        interrupted: str | None = None,
-        foreign_failures: int = 0,
-        collected: bool = False,
-    ) -> None:
-        self.environment, self.selected, self.unmarked = environment, selected, unmarked
-        self.allow_skips = allow_skips
-        self.waivers = {} if waivers is None else waivers
-        self.collection_errors = [] if collection_errors is None else collection_errors
-        self.internal_errors = [] if internal_errors is None else internal_errors
-        self.crashed_workers = [] if crashed_workers is None else crashed_workers
-        self.interrupted, self.foreign_failures = interrupted, foreign_failures
-        self.collected = collected
 
-
-@dataclass(init=False, repr=False, eq=False)
-class Decision(_Fields):
+@dataclass
+class Decision:
     """The verdict of a run, with everything a report needs."""
 
     decision: Verdict
@@ -148,25 +79,6 @@ class Decision(_Fields):
     rollback_command: str | None = None
     rollback_argv: list[str] | None = None
     rollback_result: dict[str, Any] | None = None
-
-    def __init__(
-        self,
-        decision: Verdict,
-        environment: str,
-        version: str | None,
-        reasons: list[str],
-        gates: list[GateRecord],
-        waivers: list[dict[str, Any]],
-        warnings: list[str] | None = None,
-        rollback_command: str | None = None,
-        rollback_argv: list[str] | None = None,
-        rollback_result: dict[str, Any] | None = None,
-    ) -> None:
-        self.decision, self.environment, self.version = decision, environment, version
-        self.reasons, self.gates, self.waivers = reasons, gates, waivers
-        self.warnings = [] if warnings is None else warnings
-        self.rollback_command, self.rollback_argv = rollback_command, rollback_argv
-        self.rollback_result = rollback_result
 
     @property
     def promote(self) -> bool:
