@@ -6,6 +6,7 @@ xdist) it also collects the records, decides, reports and enforces the exit stat
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -227,7 +228,7 @@ class PromotionSession:
         self.session = session
         if self._may_start_at_once():
             self.early = EarlyStart(
-                self.environment, self.promotion.concurrency, self._progress_writer()
+                self.environment, self.promotion.concurrency, self._progress_writer
             )
             self.pool = self.early.pool  # from here on, Ctrl-C cancels what is pending
             self.early.let_them_start()
@@ -248,7 +249,9 @@ class PromotionSession:
             or getattr(option, "stepwise", False)
         )
 
+    @functools.cached_property
     def _progress_writer(self) -> Callable[[str, int, Outcome], None] | None:
+        """The one writer of waiting checks' progress lines (early and late probes share it)."""
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         return progress_writer(reporter) if reporter is not None else None
 
@@ -281,7 +284,7 @@ class PromotionSession:
             # A worker learns its items one batch at a time: each probes when it runs,
             # and the workers give the parallelism.
             return
-        write = self._progress_writer()
+        write = self._progress_writer
         if write is not None:
             for item in session.items:
                 if isinstance(item, CheckItem):
