@@ -14,7 +14,7 @@ where the environment sets ``PYTHONDONTWRITEBYTECODE`` (``--no-bytecode`` measur
 
 On a shared VM wall and CPU time drift by +-25 % from run to run; instruction counts do
 not. When ``valgrind`` is on PATH each command also runs once under callgrind, with
-``PYTHONHASHSEED=0`` (dict layouts vary with the seed: +-0.3 % otherwise). Counted: the
+``PYTHONHASHSEED=0`` (``--seed``; dict layouts vary with the seed: +-0.3 % otherwise). Counted: the
 pytest process and the programs it runs (git, file). Not counted: the copy of the pytest
 process that pytest-benchmark's ``subprocess`` call forks and that never execs (``hg`` is
 not installed): callgrind writes it the parent's counts up to the fork, so a sum over every
@@ -82,12 +82,12 @@ class Runner:
             self.wall.append(elapsed)
             self.cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
 
-    def callgrind(self, out: Path) -> None:
+    def callgrind(self, out: Path, seed: int = 0) -> None:
         """Instructions of one run under callgrind (see the module docstring)."""
         out.mkdir()
         valgrind = ["valgrind", "--tool=callgrind", "--trace-children=yes"]
         valgrind.append(f"--callgrind-out-file={out}/cg.%p")
-        env = dict(self.env, PYTHONHASHSEED="0")
+        env = dict(self.env, PYTHONHASHSEED=str(seed))
         with subprocess.Popen(
             valgrind + self.argv,
             cwd=self.cwd,
@@ -141,6 +141,7 @@ def main() -> None:
     parser.add_argument("--gates", type=int, default=2000)
     parser.add_argument("--ci", action="store_true", help="also the CI step, with --junitxml")
     parser.add_argument("--no-valgrind", action="store_true", help="skip instruction counts")
+    parser.add_argument("--seed", type=int, default=0, help="PYTHONHASHSEED under callgrind")
     parser.add_argument(
         "--no-bytecode", action="store_true", help="PYTHONDONTWRITEBYTECODE=1: compile every run"
     )
@@ -188,7 +189,10 @@ def main() -> None:
             began = time.perf_counter()
             everything = [*runners.values(), start_off, start_on]
             with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-                jobs = [pool.submit(r.callgrind, root / f"cg{n}") for n, r in enumerate(everything)]
+                jobs = [
+                    pool.submit(r.callgrind, root / f"cg{n}", args.seed)
+                    for n, r in enumerate(everything)
+                ]
                 for job in jobs:
                     job.result()  # re-raises a failed run's SystemExit here
             valgrind_s = time.perf_counter() - began
