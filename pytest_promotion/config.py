@@ -8,7 +8,6 @@ environment, in resolve.py.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,6 +144,8 @@ def load_config(rootdir: Path, explicit: str | None = None) -> PromotionConfig:
     path, is_pyproject = find_config(rootdir, explicit)
     if path is None:
         return PromotionConfig(path=None, rootdir=rootdir)
+    import tomllib  # only when there is a file to read: it is not free at start-up
+
     try:
         with path.open("rb") as f:
             data = tomllib.load(f)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +15,8 @@ from .gate import recorder_for
 from .redact import redact
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from .checks.pool import ProbePool
     from .config import CheckSpec, Environment
 
@@ -220,7 +221,7 @@ def start_early(
     in their item's turn. Checks ``early`` already started keep their futures. Returns the
     pool, or None when there is nothing to overlap."""
     launch = [item for item in items if isinstance(item, CheckItem) and _concurrent(item.check)]
-    prefetch = [p for p in (item.stash.get(prefetch_key, None) for item in items) if p is not None]
+    prefetch = [item.stash[prefetch_key] for item in items if prefetch_key in item.stash]
     pool = early.pool if early is not None else None
     if pool is not None:
         assert early is not None
