@@ -41,7 +41,9 @@ def write_summary(tr: Writer, decision: Decision, verbose: bool = False) -> None
     rows = [("gate", "measured", "threshold", "verdict")]
     rows += [(" ".join(a.split()), _cell(b), _cell(c), d) for a, b, c, d in all_rows]
     w0, w1, w2 = (max(len(r[i]) for r in rows) for i in range(3))
-    tr.write_line(f"{rows[0][0]:<{w0}}  {rows[0][1]:<{w1}}  {rows[0][2]:<{w2}}  verdict", bold=True)
+    if all_rows:  # no header over an empty table (nothing selected, or every row folded)
+        head = f"{rows[0][0]:<{w0}}  {rows[0][1]:<{w1}}  {rows[0][2]:<{w2}}  verdict"
+        tr.write_line(head, bold=True)
     for gate, measured, threshold, verdict in rows[1:]:
         line = f"{gate:<{w0}}  {measured:<{w1}}  {threshold:<{w2}}  {verdict}"
         if verdict == "PASS":

@@ -84,6 +84,8 @@ def test_no_gate_selected_blocks(pytester: pytest.Pytester, read_report) -> None
         "no gate selected for staging (2 tests without an environment marker were deselected)"
     ]
     result.stdout.fnmatch_lines(["decision: BLOCK -> staging"])
+    section = result.stdout.str().split("promotion: staging ==")[1]
+    assert "measured" not in section  # no table header over no rows
 
 
 def test_keyword_deselection_still_applies(pytester: pytest.Pytester, read_report) -> None:
