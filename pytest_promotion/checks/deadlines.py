@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import os
+import socket
 import sys
 import threading
 import time
 from collections.abc import Callable
+from contextlib import suppress
 
-__all__ = ["cancel", "schedule"]
+__all__ = ["SocketDeadline", "cancel", "schedule"]
 
 
 class _Scheduler:
@@ -81,3 +84,41 @@ def schedule(deadline: float, callback: Callable[[], None]) -> int:
 def cancel(token: int) -> None:
     """The callback of ``token`` will not be called (if it has not been already)."""
     _scheduler.cancel(token)
+
+
+class SocketDeadline:
+    """Shuts a client library's connection down when ``deadline`` (monotonic) passes, so a
+    read or write blocked in any thread (libpq, redis-py) returns at once with an error
+    instead of waiting on a server that stopped answering. Holds its own duplicate of the
+    descriptor: the shutdown reaches the right socket even if the library has closed its
+    descriptor and the number was reused. ``fired`` tells the caller why the read failed.
+
+    >>> with SocketDeadline(time.monotonic() + 2.0, conn.fileno()) as guard: ...
+    """
+
+    def __init__(self, deadline: float, fileno: int) -> None:
+        self.deadline = deadline
+        self.fired = False
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = socket.socket(fileno=os.dup(fileno))
+        self._token: int | None = None
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._sock is None:
+                return
+            self.fired = True
+            with suppress(OSError):  # already closed by the peer: the read fails on its own
+                self._sock.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> SocketDeadline:
+        self._token = schedule(self.deadline, self._fire)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            cancel(self._token)
+        with self._lock:
+            if self._sock is not None:
+                self._sock.close()  # our duplicate only
+                self._sock = None

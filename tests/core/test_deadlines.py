@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 
@@ -32,3 +33,38 @@ def test_a_failing_callback_does_not_stop_the_other_deadlines(capsys) -> None:
     deadlines.schedule(now + 0.05, done.set)
     assert done.wait(5)
     assert "a deadline callback failed: RuntimeError('bug')" in capsys.readouterr().err
+
+
+def _connected_pair() -> tuple[socket.socket, socket.socket, socket.socket]:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    client = socket.create_connection(server.getsockname())
+    accepted, _ = server.accept()
+    return server, client, accepted
+
+
+def test_socket_deadline_wakes_a_blocked_read() -> None:
+    server, client, accepted = _connected_pair()
+    try:
+        with deadlines.SocketDeadline(time.monotonic() + 0.2, client.fileno()) as guard:
+            assert client.recv(10) == b""  # the silent peer never sends: the shutdown ends it
+        assert guard.fired
+    finally:
+        for s in (client, accepted, server):
+            s.close()
+
+
+def test_socket_deadline_left_in_time_leaves_the_connection_usable() -> None:
+    server, client, accepted = _connected_pair()
+    try:
+        with deadlines.SocketDeadline(time.monotonic() + 0.2, client.fileno()) as guard:
+            accepted.sendall(b"pong")
+            assert client.recv(10) == b"pong"
+        time.sleep(0.3)
+        assert not guard.fired
+        accepted.sendall(b"again")  # our descriptor still open, the socket not shut down
+        assert client.recv(10) == b"again"
+    finally:
+        for s in (client, accepted, server):
+            s.close()
