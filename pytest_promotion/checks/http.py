@@ -74,6 +74,10 @@ def validate(spec: Mapping[str, Any], where: str) -> None:
         isinstance(s, int) and not isinstance(s, bool) and 100 <= s <= 599 for s in listed
     ):
         raise bad("expect_status", "an HTTP status (100-599) or a list of them", statuses)
+    if "expect_json" in spec:
+        empty = _empty_table(spec["expect_json"])
+        if empty is not None:  # it would check nothing, and pass on any JSON answer
+            raise bad("expect_json", "the values to expect (an empty table checks nothing)", empty)
     if "expect_body" in spec:
         try:
             re.compile(spec["expect_body"])
@@ -91,6 +95,18 @@ def _flatten(expected: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[st
             yield from _flatten(value, f"{prefix}{key}.")
         else:
             yield f"{prefix}{key}", value
+
+
+def _empty_table(expected: Mapping[str, Any], prefix: str = "") -> str | None:
+    """The first table in ``expect_json`` with nothing in it, as ``key = {}``."""
+    if not expected:
+        return f"{prefix[:-1] or 'expect_json'} = {{}}"
+    for key, value in expected.items():
+        if isinstance(value, Mapping):
+            found = _empty_table(value, f"{prefix}{key}.")
+            if found is not None:
+                return found
+    return None
 
 
 def _lookup(document: Any, path: str) -> tuple[bool, Any]:

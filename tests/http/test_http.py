@@ -364,6 +364,16 @@ STATUS = "W: key 'expect_status': expected an HTTP status (100-599) or a list of
             {"http": "/h", "headers": {"A": 1}},
             "W: key 'headers': expected a table of strings, found 'A = 1'",
         ),
+        (
+            {"http": "/h", "expect_json": {"status": "ok", "checks": {}}},
+            "W: key 'expect_json': expected the values to expect (an empty table checks nothing), "
+            "found 'checks = {}'",
+        ),
+        (
+            {"http": "/h", "expect_json": {}},
+            "W: key 'expect_json': expected the values to expect (an empty table checks nothing), "
+            "found 'expect_json = {}'",
+        ),
     ],
 )
 def test_validate(spec: dict[str, Any], message: str) -> None:
