@@ -35,6 +35,17 @@ def message_of(report: pytest.TestReport | pytest.CollectReport) -> str:
     return chosen
 
 
+# How much an outcome says against the gate. A report never lowers its gate's outcome: one
+# nodeid can send several call reports (subtests, unittest's subTest, reruns), and a later
+# pass must not hide an earlier failure, nor an earlier skip.
+_RANK = {NOT_RUN: 0, PASSED: 1, SKIPPED: 2, FAILED: 3, ERROR: 3}
+
+
+def _set(record: GateRecord, outcome: str, message: str) -> None:
+    if _RANK[outcome] > _RANK[record.outcome]:
+        record.outcome, record.message = outcome, message
+
+
 def update_record(
     records: dict[str, GateRecord], report: pytest.TestReport, secrets: tuple[str, ...]
 ) -> GateRecord:
@@ -49,7 +60,8 @@ def update_record(
         if when == "setup":  # nothing else to learn
             return record
         if when == "call" and not hasattr(report, "wasxfail"):
-            record.outcome = PASSED
+            if record.outcome == NOT_RUN:
+                record.outcome = PASSED
             return record
     # Metadata is read where it is final: the teardown report, or a report that did not pass.
     message = None
@@ -67,22 +79,20 @@ def update_record(
     if hasattr(report, "wasxfail"):
         record.xfail = True
     when = report.when
-    if report.outcome == "passed":
+    outcome = report.outcome
+    if outcome == "passed":
         if when == "call":
-            record.outcome = PASSED
+            _set(record, PASSED, record.message)
         return record
     message = redact(message or message_of(report), secrets)
-    failed = report.outcome == "failed"
+    # Anything but a skip is a failure: "failed", and any other outcome a plugin sends
+    # (pytest-rerunfailures' "rerun" of an attempt that failed).
+    failed = outcome != "skipped"
     if when == "setup":
-        if failed:
-            record.outcome, record.message = ERROR, message
-        elif report.outcome == "skipped":
-            record.outcome, record.message = SKIPPED, message
+        _set(record, ERROR if failed else SKIPPED, message)
     elif when == "call":
-        if failed:
-            record.outcome, record.message = FAILED, message
-        else:
-            record.outcome, record.message = SKIPPED, message
-    elif when == "teardown" and failed and record.outcome in (PASSED, NOT_RUN):
+        _set(record, FAILED if failed else SKIPPED, message)
+    elif when == "teardown" and failed and record.outcome in (PASSED, NOT_RUN, SKIPPED):
+        # A broken teardown overrides a pass and a skip: the gate's fixture failed.
         record.outcome, record.message = ERROR, f"teardown: {message}"
     return record
