@@ -99,10 +99,18 @@ def validate(spec: Mapping[str, Any], where: str) -> None:
             raise CheckConfigError(
                 f"{where}: key 'sarif': expected the path of a SARIF file, found {spec.get('sarif')!r}"
             )
-    if not all(isinstance(p, str) for p in spec.get("exclude", [])):
+    if not all(isinstance(p, str) and p for p in spec.get("exclude", [])):
         raise CheckConfigError(
             f"{where}: key 'exclude': expected a list of paths, found {spec['exclude']!r}"
         )
+    for key in ("bandit", "exclude"):
+        values = [spec[key]] if isinstance(spec.get(key), str) else spec.get(key, [])
+        for value in values:
+            if value.startswith("-"):
+                raise CheckConfigError(
+                    f"{where}: key {key!r}: expected a path, found the option {value!r} "
+                    f"(write './{value}' for a path that starts with '-')"
+                )
     for key in ("max_critical", "max_high", "max_medium"):
         if key in spec and spec[key] < 0:
             raise CheckConfigError(f"{where}: key {key!r}: expected >= 0, found {spec[key]!r}")
@@ -217,11 +225,24 @@ def bandit_findings(spec: Mapping[str, Any], target: Target) -> tuple[list[Findi
         raise CheckFailed(
             f"bandit could not scan {len(errors)} file(s): {name}: {first.get('reason', '?')}{more}"
         )
-    totals = (data.get("metrics") or {}).get("_totals") or {}
-    loc = totals.get("loc")
-    if not isinstance(loc, int) or loc <= 0:
+    metrics = data.get("metrics")
+    totals = metrics.get("_totals") if isinstance(metrics, dict) else None
+    if not isinstance(totals, dict):
+        raise CheckFailed(f"bandit report {where}: malformed: no 'metrics._totals' object")
+    counts = {k: totals.get(k, 0) for k in ("loc", "nosec", "skipped_tests")}
+    for key, value in counts.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise CheckFailed(
+                f"bandit report {where}: malformed: metrics._totals.{key} is {value!r}, "
+                "expected a count"
+            )
+    bad = next((n for n, r in enumerate(data["results"]) if not isinstance(r, dict)), None)
+    if bad is not None:
+        raise CheckFailed(f"bandit report {where}: malformed: results[{bad}] is not an object")
+    loc = counts["loc"]
+    if loc <= 0:
         raise CheckFailed(f"bandit scanned 0 lines of code in {where}: check the paths")
-    hidden = int(totals.get("nosec", 0) or 0) + int(totals.get("skipped_tests", 0) or 0)
+    hidden = counts["nosec"] + counts["skipped_tests"]
     if hidden:
         raise CheckFailed(
             f"bandit report {where} hides {hidden} finding(s) behind # nosec; rerun bandit with "
@@ -236,7 +257,6 @@ def bandit_findings(spec: Mapping[str, Any], target: Target) -> tuple[list[Findi
             text=str(r.get("issue_text", "")),
         )
         for r in data["results"]
-        if isinstance(r, dict)
     ]
     return findings, f"bandit, {loc} lines in {where}"
 
@@ -254,21 +274,26 @@ def _run_bandit(
         argv += ["--ini", str(ini), "-o", str(out)]
         if exclude:
             argv += ["-x", ",".join(exclude)]
-        argv += ["-r", *paths]
-        try:
-            proc = subprocess.run(
-                argv,
-                cwd=target.rootdir,
-                capture_output=True,
-                timeout=timeout,
-                check=False,
-                env={**os.environ, "PYTHONIOENCODING": "utf-8"},
-            )
-        except subprocess.TimeoutExpired:
-            raise CheckFailed(f"bandit timed out after {timeout:g} s") from None
-        except OSError as exc:
-            raise CheckFailed(f"bandit could not start: {exc}") from None
-        stderr = proc.stderr[-4000:].decode("utf-8", "replace").strip()
+        argv += ["-r", "--", *paths]  # "--": a path is never read as an option
+        # stdout is not used (the report goes to -o); stderr goes to a file, only its tail is read
+        with open(Path(tmp) / "stderr", "w+b") as err:
+            try:
+                proc = subprocess.run(
+                    argv,
+                    cwd=target.rootdir,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=err,
+                    timeout=timeout,
+                    check=False,
+                    env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+                )
+            except subprocess.TimeoutExpired:
+                raise CheckFailed(f"bandit timed out after {timeout:g} s") from None
+            except OSError as exc:
+                raise CheckFailed(f"bandit could not start: {exc}") from None
+            err.seek(max(0, err.seek(0, os.SEEK_END) - 4000))
+            stderr = err.read(4000).decode("utf-8", "replace").strip()
         last = stderr.splitlines()[-1] if stderr else "no output"
         if proc.returncode not in (0, 1):
             raise CheckFailed(f"bandit failed (exit {proc.returncode}): {last}")
@@ -300,11 +325,41 @@ def sarif_severity(result: Mapping[str, Any], rule: Mapping[str, Any] | None) ->
                 else "low"
             )
     level = result.get("level")
-    if level is None and rule:
-        level = (rule.get("defaultConfiguration") or {}).get("level")
+    if level is None and rule and isinstance(rule.get("defaultConfiguration"), dict):
+        level = rule["defaultConfiguration"].get("level")
     return {"error": "high", "warning": "medium", "note": "low", "none": "low"}.get(
         str(level or "warning"), "medium"
     )
+
+
+class _Malformed(Exception):
+    """A SARIF value of the wrong JSON type: where it is and what it is."""
+
+
+_JSON: dict[type, str] = {dict: "an object", list: "an array", str: "a string"}
+
+
+def _typed(value: Any, kind: type, at: str) -> Any:
+    """``value`` when it is a ``kind``, an empty ``kind`` when absent (null), else malformed."""
+    if value is None:
+        return kind()
+    if not isinstance(value, kind):
+        raise _Malformed(f"{at} is {_what(value)}, expected {_JSON[kind]}")
+    return value
+
+
+def _objects(value: Any, at: str) -> list[tuple[str, dict[str, Any]]]:
+    """An optional array whose items must all be objects: (JSON path, item) pairs."""
+    items = []
+    for n, item in enumerate(_typed(value, list, at)):
+        if not isinstance(item, dict):
+            raise _Malformed(f"{at}[{n}] is {_what(item)}, expected an object")
+        items.append((f"{at}[{n}]", item))
+    return items
+
+
+def _what(value: Any) -> str:
+    return _JSON.get(type(value)) or json.dumps(value)  # null, true, 5
 
 
 def sarif_findings(path: Path, rootdir: Path) -> tuple[list[Finding], str]:
@@ -317,60 +372,77 @@ def sarif_findings(path: Path, rootdir: Path) -> tuple[list[Finding], str]:
         raise CheckFailed(f"SARIF file {path} has no runs: the scanner produced no results")
     findings: list[Finding] = []
     tools: list[str] = []
-    for n, run_ in enumerate(runs, start=1):
-        driver = ((run_ or {}).get("tool") or {}).get("driver") or {}
-        name = str(driver.get("name") or f"run {n}")
-        tools.append(name)
-        if not isinstance(run_.get("results"), list):
-            raise CheckFailed(
-                f"SARIF file {path}: {name} has no 'results' (the scan did not complete)"
-            )
-        for inv in run_.get("invocations") or []:
-            if inv.get("executionSuccessful") is False:
-                notes = [
-                    m
-                    for m in inv.get("toolExecutionNotifications") or []
-                    if m.get("level") == "error"
-                ]
-                why = (
-                    (notes[0].get("message") or {}).get("text", "") if notes else ""
-                ) or "no reason given"
-                raise CheckFailed(f"SARIF file {path}: {name} reports a failed run: {why}")
-        rules = _rules(run_)
-        for result in run_["results"]:
-            if not isinstance(result, dict) or result.get("kind") in ("pass", "notApplicable"):
-                continue
-            if result.get("baselineState") == "absent":
-                continue  # fixed since the tool's baseline: not in the code any more
-            rule_id, rule = _rule_of(result, rules)
-            file, line = _location(result)
-            findings.append(
-                Finding(
-                    rule=rule_id,
-                    file=_norm(file, rootdir) if file else "?",
-                    line=line,
-                    severity=sarif_severity(result, rule),
-                    text=str((result.get("message") or {}).get("text", ""))[:200],
-                )
-            )
+    try:
+        for at, run_ in _objects(runs, "runs"):
+            tools.append(_run_findings(path, rootdir, at, run_, len(tools) + 1, findings))
+    except _Malformed as exc:
+        raise CheckFailed(f"SARIF file {path}: malformed: {exc}") from None
     return findings, f"{'+'.join(tools)}, {path.name}"
 
 
-def _rules(run_: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _run_findings(
+    path: Path, rootdir: Path, at: str, run_: dict[str, Any], n: int, findings: list[Finding]
+) -> str:
+    """Add one run's findings to ``findings``: the name of its tool."""
+    tool = _typed(run_.get("tool"), dict, f"{at}.tool")
+    driver = _typed(tool.get("driver"), dict, f"{at}.tool.driver")
+    name = str(driver.get("name") or f"run {n}")
+    if not isinstance(run_.get("results"), list):
+        raise CheckFailed(f"SARIF file {path}: {name} has no 'results' (the scan did not complete)")
+    for inv_at, inv in _objects(run_.get("invocations"), f"{at}.invocations"):
+        if inv.get("executionSuccessful") is False:
+            notes = _objects(
+                inv.get("toolExecutionNotifications"), f"{inv_at}.toolExecutionNotifications"
+            )
+            errors = [(a, m) for a, m in notes if m.get("level") == "error"]
+            why = ""
+            if errors:
+                message = _typed(errors[0][1].get("message"), dict, f"{errors[0][0]}.message")
+                why = str(message.get("text", ""))
+            raise CheckFailed(
+                f"SARIF file {path}: {name} reports a failed run: {why or 'no reason given'}"
+            )
+    rules = _rules(tool, at)
+    for res_at, result in _objects(run_["results"], f"{at}.results"):
+        if result.get("kind") in ("pass", "notApplicable"):
+            continue
+        if result.get("baselineState") == "absent":
+            continue  # fixed since the tool's baseline: not in the code any more
+        _typed(result.get("properties"), dict, f"{res_at}.properties")
+        rule_id, rule = _rule_of(result, rules, res_at)
+        file, line = _location(result, res_at)
+        message = _typed(result.get("message"), dict, f"{res_at}.message")
+        findings.append(
+            Finding(
+                rule=rule_id,
+                file=_norm(file, rootdir) if file else "?",
+                line=line,
+                severity=sarif_severity(result, rule),
+                text=str(message.get("text", ""))[:200],
+            )
+        )
+    return name
+
+
+def _rules(tool: dict[str, Any], at: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The driver's rules (what ``ruleIndex`` indexes) and every rule of the run."""
-    tool = run_.get("tool") or {}
-    driver = [r for r in (tool.get("driver") or {}).get("rules") or [] if isinstance(r, dict)]
-    every = list(driver)
-    for ext in tool.get("extensions") or []:
-        every += [r for r in ext.get("rules") or [] if isinstance(r, dict)]
-    return driver, every
+    components = [(f"{at}.tool.driver", tool.get("driver"))]
+    components += _objects(tool.get("extensions"), f"{at}.tool.extensions")
+    every: list[list[dict[str, Any]]] = []
+    for comp_at, component in components:
+        rules = _objects(_typed(component, dict, comp_at).get("rules"), f"{comp_at}.rules")
+        for rule_at, rule in rules:
+            _typed(rule.get("properties"), dict, f"{rule_at}.properties")
+            _typed(rule.get("defaultConfiguration"), dict, f"{rule_at}.defaultConfiguration")
+        every.append([rule for _, rule in rules])
+    return every[0], [rule for rules in every for rule in rules]
 
 
 def _rule_of(
-    result: Mapping[str, Any], rules: tuple[list[dict[str, Any]], list[dict[str, Any]]]
+    result: Mapping[str, Any], rules: tuple[list[dict[str, Any]], list[dict[str, Any]]], at: str
 ) -> tuple[str, dict[str, Any] | None]:
     driver, every = rules
-    ref = result.get("rule") or {}
+    ref = _typed(result.get("rule"), dict, f"{at}.rule")
     rule_id = result.get("ruleId") or ref.get("id")
     index = result.get("ruleIndex", ref.get("index"))
     if isinstance(index, int) and 0 <= index < len(driver) and "toolComponent" not in ref:
@@ -381,13 +453,17 @@ def _rule_of(
     return str(rule_id or "?"), None
 
 
-def _location(result: Mapping[str, Any]) -> tuple[str | None, int | None]:
-    for loc in result.get("locations") or []:
-        phys = (loc or {}).get("physicalLocation") or {}
-        uri = (phys.get("artifactLocation") or {}).get("uri")
-        line = (phys.get("region") or {}).get("startLine")
+def _location(result: Mapping[str, Any], at: str) -> tuple[str | None, int | None]:
+    for loc_at, loc in _objects(result.get("locations"), f"{at}.locations"):
+        phys = _typed(loc.get("physicalLocation"), dict, f"{loc_at}.physicalLocation")
+        artifact = _typed(
+            phys.get("artifactLocation"), dict, f"{loc_at}.physicalLocation.artifactLocation"
+        )
+        region = _typed(phys.get("region"), dict, f"{loc_at}.physicalLocation.region")
+        uri = _typed(artifact.get("uri"), str, f"{loc_at}.physicalLocation.artifactLocation.uri")
+        line = region.get("startLine")
         if uri:
-            return str(uri), line if isinstance(line, int) else None
+            return uri, line if isinstance(line, int) else None
     return None, None
 
 

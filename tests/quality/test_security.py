@@ -271,3 +271,134 @@ def test_validate(spec: dict[str, object], message: str) -> None:
     with pytest.raises(CheckConfigError) as info:
         security.validate(spec, WHERE)
     assert str(info.value) == f"{WHERE}: {message}"
+
+
+def _sarif(run: object) -> dict[str, object]:
+    return {"version": "2.1.0", "runs": [run]}
+
+
+def _run(*results: object, **extra: object) -> dict[str, object]:
+    return {"tool": {"driver": {"name": "semgrep"}}, "results": list(results), **extra}
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (_sarif(None), "runs[0] is null, expected an object"),
+        (
+            _sarif(_run({"ruleId": "x", "level": "error", "message": "shell injection"})),
+            "runs[0].results[0].message is a string, expected an object",
+        ),
+        (
+            _sarif(_run({"ruleId": "x", "locations": ["src/a.py"]})),
+            "runs[0].results[0].locations[0] is a string, expected an object",
+        ),
+        (
+            _sarif(_run({"ruleId": "x", "locations": [{"physicalLocation": 3}]})),
+            "runs[0].results[0].locations[0].physicalLocation is 3, expected an object",
+        ),
+        (_sarif(_run("x")), "runs[0].results[0] is a string, expected an object"),
+        (
+            _sarif(_run({"ruleId": "x", "rule": "x"})),
+            "runs[0].results[0].rule is a string, expected an object",
+        ),
+        (
+            _sarif({"tool": {"driver": {"name": "t", "rules": [True]}}, "results": []}),
+            "runs[0].tool.driver.rules[0] is true, expected an object",
+        ),
+        (
+            _sarif(
+                _run(
+                    invocations=[
+                        {"executionSuccessful": False, "toolExecutionNotifications": "boom"}
+                    ]
+                )
+            ),
+            "runs[0].invocations[0].toolExecutionNotifications is a string, expected an array",
+        ),
+        (
+            _sarif({"tool": "semgrep", "results": []}),
+            "runs[0].tool is a string, expected an object",
+        ),
+    ],
+)
+def test_sarif_malformed_fails_closed_on_one_line(
+    tmp_path: Path, data: object, message: str
+) -> None:
+    (tmp_path / "m.sarif").write_text(json.dumps(data))
+    outcome = check(tmp_path, sarif="m.sarif")
+    assert not outcome.passed
+    assert outcome.message == f"SARIF file {tmp_path / 'm.sarif'}: malformed: {message}"
+    assert outcome.threshold == "high<=5 critical<=0"
+
+
+@pytest.mark.parametrize(
+    ("report", "message"),
+    [
+        (
+            {"results": [], "errors": [], "metrics": {"_totals": {"loc": 10, "nosec": "n/a"}}},
+            "metrics._totals.nosec is 'n/a', expected a count",
+        ),
+        (
+            {"results": [], "errors": [], "metrics": {"_totals": {"loc": 10, "skipped_tests": -2}}},
+            "metrics._totals.skipped_tests is -2, expected a count",
+        ),
+        (
+            {"results": ["B602"], "errors": [], "metrics": {"_totals": {"loc": 10}}},
+            "results[0] is not an object",
+        ),
+        ({"results": [], "errors": [], "metrics": []}, "no 'metrics._totals' object"),
+    ],
+)
+def test_bandit_report_malformed_fails_closed(
+    tmp_path: Path, report: dict[str, object], message: str
+) -> None:
+    (tmp_path / "bandit.json").write_text(json.dumps(report))
+    outcome = check(tmp_path, bandit=["src"], report="bandit.json")
+    assert not outcome.passed
+    assert outcome.message == f"bandit report bandit.json: malformed: {message}"
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (
+            {"bandit": ["--skip=B602", "app"]},
+            "key 'bandit': expected a path, found the option '--skip=B602' "
+            "(write './--skip=B602' for a path that starts with '-')",
+        ),
+        (
+            {"bandit": "-r"},
+            "key 'bandit': expected a path, found the option '-r' "
+            "(write './-r' for a path that starts with '-')",
+        ),
+        (
+            {"bandit": ["app"], "exclude": ["tests", "-sB602"]},
+            "key 'exclude': expected a path, found the option '-sB602' "
+            "(write './-sB602' for a path that starts with '-')",
+        ),
+        (
+            {"bandit": ["app"], "exclude": [""]},
+            "key 'exclude': expected a list of paths, found ['']",
+        ),
+    ],
+)
+def test_validate_refuses_options_in_paths(spec: dict[str, object], message: str) -> None:
+    with pytest.raises(CheckConfigError) as info:
+        security.validate(spec, WHERE)
+    assert str(info.value) == f"{WHERE}: {message}"
+
+
+def test_paths_reach_bandit_as_paths_never_as_options(tmp_path: Path) -> None:
+    """Even unvalidated, '--skip=B602' is a (missing) path for bandit, not its --skip option."""
+    write(tmp_path, {"app/run.py": RISKY, "-odd/run.py": RISKY})
+    spec = {"bandit": ["--skip=B602", "app"], "max_high": 0}
+    outcome = security.run(spec, Target(env="dev", rootdir=tmp_path))
+    assert not outcome.passed
+    assert outcome.message == (
+        "bandit could not scan 1 file(s): --skip=B602: No such file or directory"
+    )
+    outcome = check(tmp_path, bandit=["./-odd", "app"], max_high=0)
+    assert outcome.message == (
+        "2 high > max_high 0: B602 at -odd/run.py:5 (high), B602 at app/run.py:5 (high)"
+    )
