@@ -23,6 +23,21 @@ def _fmt(value: float | str) -> str:
     return str(value)
 
 
+def _number(value: object, strings: bool) -> float | str | None:
+    """``value`` as a finite number (or a non-empty string, where ``strings``), else None."""
+    if isinstance(value, str):
+        return value if strings and value.strip() else None
+    if value is None:
+        return None
+    if isinstance(value, bool):  # a yes/no result may be recorded, not compared
+        return str(value) if strings else None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
 @dataclass
 class GateRecorder:
     """Record a gate's measurement; optionally enforce a minimum or maximum.
@@ -73,10 +88,12 @@ class GateRecorder:
         min: float | None = None,
         max: float | None = None,
     ) -> None:
-        """Record ``value`` (and fail the gate if it is outside ``min``/``max``)."""
+        """Record ``value`` (and fail the gate if it is outside ``min``/``max``).
+
+        No data (None, NaN, an infinity, an empty string; with ``min``/``max`` also any
+        string) fails the gate, as a block: a gate passes only on a measurement."""
         __tracebackhide__ = True
         suffix = f" {unit}" if unit else ""
-        self.measured = None if value is None else f"{_fmt(value)}{suffix}"
         parts = []
         if min is not None:
             parts.append(f">= {_fmt(min)}{suffix}")
@@ -85,18 +102,23 @@ class GateRecorder:
         if threshold is not None:
             parts.append(f"{_fmt(threshold)}{suffix}")
         self.threshold = " and ".join(parts) or None
-        if min is None and max is None:
+        number = _number(value, strings=min is None and max is None)
+        if number is None:
+            self.measured = None
+            # Nothing was measured: the release is not vouched for, but nothing is shown
+            # to be wrong with it either, so this blocks; it does not roll back.
+            self.rollback_trigger = False
+            against = f" to compare with {self.threshold}" if self.threshold else ""
+            self.message = f"{self.name}: no data ({value!r}){against}"
+            pytest.fail(self.message, pytrace=False)
+        self.measured = f"{_fmt(value)}{suffix}"  # type: ignore[arg-type]
+        if isinstance(number, str):
             return
-        if value is None or isinstance(value, str) or math.isnan(value):
-            self.message = (
-                f"{self.name}: no measurement ({value!r}) to compare with {self.threshold}"
-            )
+        if min is not None and number < min:
+            self.message = f"{self.name}: {_fmt(number)}{suffix} < {_fmt(min)}{suffix}"
             pytest.fail(self.message, pytrace=False)
-        if min is not None and value < min:
-            self.message = f"{self.name}: {_fmt(value)}{suffix} < {_fmt(min)}{suffix}"
-            pytest.fail(self.message, pytrace=False)
-        if max is not None and value > max:
-            self.message = f"{self.name}: {_fmt(value)}{suffix} > {_fmt(max)}{suffix}"
+        if max is not None and number > max:
+            self.message = f"{self.name}: {_fmt(number)}{suffix} > {_fmt(max)}{suffix}"
             pytest.fail(self.message, pytrace=False)
 
     def record(self, outcome: Outcome) -> None:

@@ -73,3 +73,45 @@ def test_promotion_env_without_env_is_a_clear_error(pytester: pytest.Pytester) -
     result.stdout.fnmatch_lines(
         ["*promotion_env needs a target environment: run pytest with --env NAME*"]
     )
+
+
+def test_gate_measure_without_data_blocks(pytester: pytest.Pytester, read_report) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        pytestmark = pytest.mark.dev
+        def test_cov(gate):
+            gate.measure(float("nan"), threshold=60, unit="%")
+        def test_lat(gate):
+            gate.measure(None, threshold="<= 500 ms")
+        @pytest.mark.gate(trigger="rollback")
+        def test_inf(gate):
+            gate.measure(float("inf"), max=500, unit="ms")
+        def test_text(gate):
+            gate.measure("n/a", min=60)
+        def test_empty(gate):
+            gate.measure("")
+        def test_version(gate):
+            gate.measure("1.2.3", threshold="== 1.2.3")
+        """
+    )
+    result = pytester.runpytest("--env=dev", "--promotion-report=decision.json")
+    assert result.ret == 1
+    report = read_report()
+    gates = {g["id"].split("::")[-1]: g for g in report["gates"]}
+    assert {k: g["message"] for k, g in gates.items() if g["outcome"] == "failed"} == {
+        "test_cov": "test_gate_measure_without_data_blocks.py::test_cov: no data (nan) "
+        "to compare with 60 %",
+        "test_lat": "test_gate_measure_without_data_blocks.py::test_lat: no data (None) "
+        "to compare with <= 500 ms",
+        "test_inf": "test_gate_measure_without_data_blocks.py::test_inf: no data (inf) "
+        "to compare with <= 500 ms",
+        "test_text": "test_gate_measure_without_data_blocks.py::test_text: no data ('n/a') "
+        "to compare with >= 60",
+        "test_empty": "test_gate_measure_without_data_blocks.py::test_empty: no data ('')",
+    }
+    assert gates["test_version"]["outcome"] == "passed"
+    assert gates["test_cov"]["measured"] is None
+    # no data is a block, even for a gate whose failures are rollback triggers
+    assert report["decision"] == "block"
+    assert not any(g["rollback_trigger"] for g in report["gates"])
