@@ -8,6 +8,7 @@ against the retries, and a success resets the count.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -31,14 +32,20 @@ class WaitPolicy:
     consecutive_successes: int = 1
 
 
-_FIELDS: dict[str, tuple[str, float]] = {
-    # key: (what is expected, lowest allowed value)
-    "timeout": ("a number of seconds > 0", 0.0),
-    "interval": ("a number of seconds > 0", 0.0),
-    "retries": ("an integer >= 1", 1),
-    "start_period": ("a number of seconds >= 0", 0.0),
-    "backoff": ("a number >= 1", 1.0),
-    "max_interval": ("a number of seconds > 0", 0.0),
+# The longest wait a policy may ask for (one day), and the largest backoff factor:
+# a finite, bounded value that time.sleep and the deadline arithmetic accept.
+MAX_SECONDS = 86400.0
+MAX_BACKOFF = 100.0
+MAX_RETRIES = 1_000_000
+
+_FIELDS: dict[str, tuple[str, float, float]] = {
+    # key: (what is expected, lowest allowed value, highest allowed value)
+    "timeout": ("a number of seconds > 0 and <= 86400", 0.0, MAX_SECONDS),
+    "interval": ("a number of seconds > 0 and <= 86400", 0.0, MAX_SECONDS),
+    "retries": ("an integer >= 1 and <= 1000000", 1, MAX_RETRIES),
+    "start_period": ("a number of seconds >= 0 and <= 86400", 0.0, MAX_SECONDS),
+    "backoff": ("a number >= 1 and <= 100", 1.0, MAX_BACKOFF),
+    "max_interval": ("a number of seconds > 0 and <= 86400", 0.0, MAX_SECONDS),
 }
 
 
@@ -54,12 +61,14 @@ def parse_wait(table: Mapping[str, Any], where: str) -> WaitPolicy:
         if key not in _FIELDS:
             known = ", ".join(_FIELDS)
             raise CheckConfigError(f"{where}: unknown key 'wait.{key}' (known keys: {known})")
-        expected, low = _FIELDS[key]
+        expected, low, high = _FIELDS[key]
         number = isinstance(value, int | float) and not isinstance(value, bool)
         if key == "retries":
             number = number and isinstance(value, int)
+        # nan compares false with everything, so finiteness is tested first
+        number = number and (isinstance(value, int) or math.isfinite(value))
         strict = key in ("timeout", "interval", "max_interval")
-        if not number or value < low or (strict and value <= low):
+        if not number or value < low or value > high or (strict and value <= low):
             raise CheckConfigError(
                 f"{where}: key 'wait.{key}': expected {expected}, found {value!r}"
             )

@@ -87,3 +87,34 @@ wait = {{ timeout = 0.5, interval = 0.1, backoff = 1 }}
     message = report["gates"][0]["message"]
     assert message.startswith("not ready after ")
     assert "connection refused" in message
+
+
+@pytest.mark.parametrize(
+    ("wait", "key", "found"),
+    [
+        ("timeout = nan", "timeout", "nan"),
+        ("interval = nan", "interval", "nan"),
+        ("timeout = inf", "timeout", "inf"),
+        ("max_interval = +inf", "max_interval", "inf"),
+    ],
+)
+def test_wait_value_not_finite_is_a_config_error(
+    pytester: pytest.Pytester, wait: str, key: str, found: str
+) -> None:
+    """nan used to poll forever (timeout) or crash time.sleep with a traceback (interval)."""
+    pytester.makefile(
+        ".toml",
+        promotion=f"""
+[[environments.dev.checks]]
+name = "port"
+tcp = "127.0.0.1:1"
+wait = {{ {wait} }}
+""",
+    )
+    result = pytester.runpytest_subprocess("--env=dev", timeout=30)
+    assert result.ret == 4
+    assert result.stderr.lines[0] == (
+        "ERROR: promotion.toml: [[environments.dev.checks]] 'port': "
+        f"key 'wait.{key}': expected a number of seconds > 0 and <= 86400, found {found}"
+    )
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()

@@ -139,16 +139,57 @@ def test_parse_wait_and_policy_for() -> None:
             "W: unknown key 'wait.timeot' "
             "(known keys: timeout, interval, retries, start_period, backoff, max_interval)",
         ),
-        ({"timeout": 0}, "W: key 'wait.timeout': expected a number of seconds > 0, found 0"),
-        ({"retries": 1.5}, "W: key 'wait.retries': expected an integer >= 1, found 1.5"),
-        ({"backoff": 0.5}, "W: key 'wait.backoff': expected a number >= 1, found 0.5"),
+        (
+            {"timeout": 0},
+            "W: key 'wait.timeout': expected a number of seconds > 0 and <= 86400, found 0",
+        ),
+        (
+            {"retries": 1.5},
+            "W: key 'wait.retries': expected an integer >= 1 and <= 1000000, found 1.5",
+        ),
+        ({"backoff": 0.5}, "W: key 'wait.backoff': expected a number >= 1 and <= 100, found 0.5"),
         (
             {"interval": "2s"},
-            "W: key 'wait.interval': expected a number of seconds > 0, found '2s'",
+            "W: key 'wait.interval': expected a number of seconds > 0 and <= 86400, found '2s'",
         ),
         (
             {"start_period": True},
-            "W: key 'wait.start_period': expected a number of seconds >= 0, found True",
+            "W: key 'wait.start_period': expected a number of seconds >= 0 and <= 86400, "
+            "found True",
+        ),
+        # nan compares false with every bound, inf passes a lower one: both would poll
+        # forever or crash time.sleep, so a value must be finite and bounded
+        (
+            {"timeout": float("nan")},
+            "W: key 'wait.timeout': expected a number of seconds > 0 and <= 86400, found nan",
+        ),
+        (
+            {"timeout": float("inf")},
+            "W: key 'wait.timeout': expected a number of seconds > 0 and <= 86400, found inf",
+        ),
+        (
+            {"interval": float("nan")},
+            "W: key 'wait.interval': expected a number of seconds > 0 and <= 86400, found nan",
+        ),
+        (
+            {"max_interval": float("inf")},
+            "W: key 'wait.max_interval': expected a number of seconds > 0 and <= 86400, found inf",
+        ),
+        (
+            {"start_period": float("nan")},
+            "W: key 'wait.start_period': expected a number of seconds >= 0 and <= 86400, found nan",
+        ),
+        (
+            {"backoff": float("inf")},
+            "W: key 'wait.backoff': expected a number >= 1 and <= 100, found inf",
+        ),
+        (
+            {"timeout": 86401},
+            "W: key 'wait.timeout': expected a number of seconds > 0 and <= 86400, found 86401",
+        ),
+        (
+            {"retries": 10**30},
+            f"W: key 'wait.retries': expected an integer >= 1 and <= 1000000, found {10**30}",
         ),
     ],
 )
