@@ -59,7 +59,8 @@ KEYS: dict[str, type | tuple[type, ...]] = {
 ROLLBACK = True
 DEFAULT_MAX_REGRESSION = 0.5
 _RUN_FILE = re.compile(r"^(\d{4})_.*\.json$")
-_GO_LINE = re.compile(r"^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+([0-9.eE+-]+) ns/op\b")
+_GO_LINE = re.compile(r"^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+(\S+) ns/op\b")
+_GO_NUMBER = re.compile(r"^\d+(?:\.\d+)?(?:[eE][+-]?\d+)?$")
 
 Medians = dict[str, float]  # benchmark -> median seconds
 
@@ -113,6 +114,7 @@ def run(spec: Mapping[str, Any], target: Target) -> Outcome:
                     else "no 'baseline' file configured"
                 )
             else:
+                _not_itself(current_path, base_path)
                 baseline, base_name, missing = read_go(base_path), base_path.name, ""
         else:
             current, current_name, baseline, base_name, missing = read_pytest(spec, target)
@@ -164,9 +166,10 @@ def compare(
         raise CheckFailed("no benchmark in common between the current run and the baseline")
     changes: list[tuple[float, str]] = []
     for name in common:
-        if not base[name] > 0 or math.isnan(cur[name]):
+        if not all(math.isfinite(v) and v > 0 for v in (base[name], cur[name])):
             raise CheckFailed(
-                f"{_short(name)}: no usable median (baseline {base[name]!r}, current {cur[name]!r})"
+                f"{_short(name)}: no usable median (baseline {base[name]!r}, current {cur[name]!r}): "
+                "expected times > 0"
             )
         changes.append((cur[name] / base[name] - 1.0, name))
     change, name = max(changes)
@@ -191,6 +194,15 @@ def compare(
 
 def _short(name: str) -> str:
     return name.rsplit("::", 1)[-1]
+
+
+def _not_itself(current: Path, baseline: Path) -> None:
+    """A run compared with itself is +0 % whatever it measured: no evidence."""
+    if current.resolve() == baseline.resolve():
+        raise CheckFailed(
+            f"the baseline {baseline.name} is the current run itself: nothing to compare "
+            "(save a newer run, or point 'current' and 'baseline' at different runs)"
+        )
 
 
 # ---------------------------------------------------------------- pytest-benchmark
@@ -235,6 +247,8 @@ def read_pytest(
         same = [p for p in runs if p.parent == current.parent and p.name[:4] < current.name[:4]]
         baseline = same[-1] if same else None
         missing = f"no run saved before {current.name} in {current.parent.name}"
+    if baseline is not None:
+        _not_itself(current, baseline)
     cur = _read_pytest_json(current)
     if baseline is None:
         return cur, current.name, None, "", missing
@@ -245,7 +259,7 @@ def _read_pytest_json(path: Path) -> Medians:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         benches = data["benchmarks"]
-        medians = {str(b["fullname"]): float(b["stats"]["median"]) for b in benches}
+        medians = {str(b["fullname"]): _seconds(b["stats"]["median"]) for b in benches}
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CheckFailed(
             f"benchmark run {path.name} is unreadable: {type(exc).__name__}: {exc}"
@@ -253,6 +267,12 @@ def _read_pytest_json(path: Path) -> Medians:
     if not medians:
         raise CheckFailed(f"benchmark run {path.name} contains no benchmark")
     return medians
+
+
+def _seconds(value: Any) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise TypeError(f"median {value!r} is not a number")
+    return float(value)
 
 
 # ---------------------------------------------------------------- go test -bench
@@ -265,7 +285,7 @@ def read_go(path: Path) -> Medians:
     samples: dict[str, list[float]] = {}
     pkg = ""
     packages: set[str] = set()
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
         if line.startswith("pkg: "):
             pkg = line[5:].strip()
             packages.add(pkg)
@@ -276,6 +296,11 @@ def read_go(path: Path) -> Medians:
         m = _GO_LINE.match(line)
         if m:
             name = f"{pkg}::{m[1]}" if pkg else m[1]
+            if not _GO_NUMBER.match(m[2]) or not 0 < float(m[2]) < math.inf:
+                raise CheckFailed(
+                    f"go benchmark output {path.name} line {n}: {m[1]}: expected a time > 0 "
+                    f"in ns/op, found {m[2][:40]!r}"
+                )
             samples.setdefault(name, []).append(float(m[2]) * 1e-9)
     if not samples:
         raise CheckFailed(

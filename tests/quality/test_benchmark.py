@@ -155,11 +155,14 @@ def test_go_bench_output(tmp_path: Path) -> None:
         tmp_path,
         benchmark="go",
         current="go/bench-old.txt",
-        baseline="go/bench-old.txt",
+        baseline="go/./bench-old.txt",
         format="go",
     )
-    assert same.passed, same.message
-    assert same.measured == "+0%"
+    assert not same.passed  # a run compared with itself is +0 % whatever it measured
+    assert same.message == (
+        "the baseline bench-old.txt is the current run itself: nothing to compare "
+        "(save a newer run, or point 'current' and 'baseline' at different runs)"
+    )
     missing = check(tmp_path, benchmark="go/bench-new.txt", format="go")
     assert not missing.passed
     assert missing.message.startswith("no 'baseline' file configured: cannot compare bench-new.txt")
@@ -200,3 +203,63 @@ def test_validate(spec: dict[str, object], message: str) -> None:
     with pytest.raises(CheckConfigError) as info:
         benchmark.validate(spec, WHERE)
     assert str(info.value) == f"{WHERE}: {message}"
+
+
+def test_baseline_pinned_to_the_only_run_is_not_a_comparison(project: Path) -> None:
+    """baseline = "0001" with 0001 the newest saved run: the run would be compared with itself."""
+    runs(project)[1].unlink()
+    only = runs(project)[0].name
+    for spec in ({"baseline": "0001"}, {"baseline": only}, {"current": "1", "baseline": "0001"}):
+        outcome = check(project, **spec)
+        assert not outcome.passed, spec
+        assert outcome.rollback is None
+        assert outcome.message == (
+            f"the baseline {only} is the current run itself: nothing to compare "
+            "(save a newer run, or point 'current' and 'baseline' at different runs)"
+        )
+
+
+@pytest.mark.parametrize("median", [0.0, -1.0, float("nan"), float("inf")])
+def test_current_median_must_be_a_positive_time(project: Path, median: float) -> None:
+    second = runs(project)[1]  # the baseline of 0003: the run saved just before it
+    data = json.loads(second.read_text())
+    base = next(b for b in data["benchmarks"] if b["name"] == "test_sleep")["stats"]["median"]
+    for bench in data["benchmarks"]:
+        bench["stats"]["median"] = median
+    (second.parent / "0003_broken.json").write_text(json.dumps(data))
+    outcome = check(project, benchmarks=["test_sleep"])
+    assert not outcome.passed
+    assert outcome.message == (
+        f"test_sleep: no usable median (baseline {base!r}, current {median!r}): expected times > 0"
+    )
+    # and the other way round: a broken baseline
+    outcome = check(project, current="0002", baseline="0003", benchmarks=["test_sleep"])
+    assert not outcome.passed
+    assert outcome.message.startswith(f"test_sleep: no usable median (baseline {median!r}, ")
+
+
+def test_median_that_is_not_a_number_is_unreadable(project: Path) -> None:
+    second = runs(project)[1]
+    data = json.loads(second.read_text())
+    data["benchmarks"][0]["stats"]["median"] = "fast"
+    (second.parent / "0003_text.json").write_text(json.dumps(data))
+    assert (
+        check(project).message
+        == "benchmark run 0003_text.json is unreadable: TypeError: median 'fast' is not a number"
+    )
+
+
+@pytest.mark.parametrize("value", ["-5", "1.2.3", "0", "1e400", "NaN", "0x10"])
+def test_go_time_that_is_not_a_positive_number_fails(tmp_path: Path, value: str) -> None:
+    shutil.copytree(DATA / "go", tmp_path / "go")
+    new = (DATA / "go" / "bench-new.txt").read_text().splitlines()
+    line = next(n for n, text in enumerate(new) if text.startswith("BenchmarkAdd"))
+    new[line] = f"BenchmarkAdd-2   \t    2000\t   {value} ns/op"
+    (tmp_path / "new.txt").write_text("\n".join(new) + "\n")
+    outcome = check(tmp_path, benchmark="new.txt", baseline="go/bench-old.txt", format="go")
+    assert not outcome.passed
+    assert outcome.rollback is None
+    assert outcome.message == (
+        f"go benchmark output new.txt line {line + 1}: BenchmarkAdd: expected a time > 0 "
+        f"in ns/op, found {value!r}"
+    )
