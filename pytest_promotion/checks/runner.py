@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ..redact import redact, redact_url
 from . import kind_module
 from .base import Outcome, Target
 from .wait import policy_for, wait_until_healthy
@@ -29,14 +30,32 @@ def run_check(
 
     def once() -> Outcome:
         start = time.monotonic()
-        outcome: Outcome = module.run(spec, target)
+        try:
+            outcome: Outcome = module.run(spec, target)
+        except Exception as exc:  # a bug: fail the gate in one line, not with a traceback
+            return _crashed(check, target, exc)
         outcome.details.setdefault("duration_s", round(time.monotonic() - start, 3))
         return outcome
 
     policy = policy_for(spec, check.where)
     outcome = once() if policy is None else wait_until_healthy(once, policy, on_attempt=on_attempt)
-    if check.trigger is not None:
+    if outcome.details.get("crashed"):
+        outcome.rollback = False  # no evidence about the environment: block, never roll back
+    elif check.trigger is not None:
         outcome.rollback = check.trigger == "rollback"
     elif outcome.rollback is None:
         outcome.rollback = bool(module.ROLLBACK)
     return outcome
+
+
+def _crashed(check: CheckSpec, target: Target, exc: Exception) -> Outcome:
+    """A check module raised instead of returning its Outcome: that is a bug in this
+    project, and it must fail the gate (never pass it) with a line a user can report."""
+    text = redact(redact_url(f"{type(exc).__name__}: {exc}"), target.secrets)
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return Outcome(
+        passed=False,
+        message=f"{check.kind} check crashed ({first}): a bug in pytest-promotion, please report it",
+        rollback=False,
+        details={"crashed": True},
+    )

@@ -73,6 +73,42 @@ def test_check_failure_shows_one_line_not_a_traceback(pytester: pytest.Pytester)
     result.stdout.fnmatch_lines(["dev::p: *refused*"])
 
 
+def test_a_check_that_crashes_fails_its_gate_in_one_line(
+    pytester: pytest.Pytester, read_report
+) -> None:
+    # A check module raising instead of returning its Outcome is a bug of ours: the gate
+    # fails (never passes), the run blocks, and the user gets one masked line to report.
+    pytester.makeconftest(
+        """
+        from pytest_promotion.checks import tcp
+
+        def broken(spec, target):
+            raise ValueError("parsing https://admin:hunter2@db.internal/x went wrong")
+
+        def pytest_configure(config):
+            config._saved_tcp_run, tcp.run = tcp.run, broken
+
+        def pytest_unconfigure(config):
+            tcp.run = config._saved_tcp_run
+        """
+    )
+    pytester.makefile(
+        ".toml",
+        promotion=f'[[environments.dev.checks]]\nname = "p"\ntcp = "127.0.0.1:{free_port()}"\n',
+    )
+    result = pytester.runpytest("--env=dev", "--promotion-report=decision.json")
+    out = result.stdout.str()
+    assert result.ret != 0
+    assert "Traceback" not in out and "hunter2" not in out
+    result.stdout.fnmatch_lines(
+        [
+            "dev::p: tcp check crashed (ValueError: parsing https://admin:***@db.internal/x "
+            "went wrong): a bug in pytest-promotion, please report it"
+        ]
+    )
+    assert read_report()["decision"] == "block"
+
+
 def test_trigger_block_overrides_kind_default(pytester: pytest.Pytester, read_report) -> None:
     pytester.makefile(
         ".toml",
