@@ -13,8 +13,11 @@ Keys (``prometheus`` plus exactly one of ``query``, ``targets_up``, ``no_firing_
 
 No data is never a pass: an empty result, NaN or +/-Inf (a ratio over zero requests),
 several series (aggregate them: ``sum(...)``, ``max(...)``), a range vector, a job with
-no targets, an API ``"status": "error"`` or an unreachable Prometheus all fail, with a
-message that says which. Such failures carry ``rollback=False``: the run cannot vouch
+no targets, an API ``"status": "error"``, an answer that is not the API's shape (one
+line naming the part: ``result[0] is a string``), an alert in no known state, a partial
+answer (a ``warnings`` entry that is not a PromQL annotation: see
+:mod:`.prometheus_api`) or an unreachable Prometheus all fail, with a message that
+says which. Such failures carry ``rollback=False``: the run cannot vouch
 for the release, so the decision is ``block``; only a measured value outside its limits,
 a target down or a firing alert is a rollback trigger (unless the check's ``trigger``
 says otherwise).
@@ -36,6 +39,19 @@ from typing import Any
 from ..redact import redact, redact_url
 from .base import CheckConfigError, CheckFailed, Outcome, Target
 from .http_transport import prepare as _prepare_http
+from .prometheus_api import (
+    MAX_BODY,
+    MISSING,
+    api,
+    fetch_json,
+    labels_text,
+    need,
+    note,
+    one_line,
+    parsing,
+    sample,
+    short,
+)
 
 __all__ = [
     "KEYS",
@@ -61,7 +77,6 @@ ROLLBACK = True
 # A network probe: started with the others when the run begins (see checks/pool.py).
 CONCURRENT = True
 prepare = _prepare_http  # import requests before the probe pool starts
-MAX_BODY = 1024 * 1024
 _MODES = ("query", "targets_up", "no_firing_alerts")
 
 
@@ -143,7 +158,7 @@ def query_value(
     """
     deadline = target.deadline(timeout)
     try:
-        value, _ = _instant(resolve_url(base_url, target), query, target, deadline)
+        value, _, _ = _instant(resolve_url(base_url, target), query, target, deadline)
     except CheckFailed as failed:
         failed.rollback = False if failed.rollback is None else failed.rollback
         raise
@@ -162,104 +177,62 @@ def resolve_url(value: str, target: Target) -> str:
     )
 
 
-def fetch_json(
-    url: str, target: Target, deadline: float, params: Mapping[str, str] | None = None
-) -> tuple[int, Any]:
-    """GET ``url`` and decode its JSON body: (status code, value), within ``deadline``.
-
-    The request goes through the ``http`` check's session (one deadline for the whole
-    exchange, the target's TLS trust, same-origin redirects, no netrc credentials).
-    Raises :class:`CheckFailed` (already redacted) for an unreachable server, a TLS
-    failure, a body over 1 MiB, the deadline, or a body that is not JSON.
-    """
-    from urllib.parse import urlencode
-
-    from .http_session import session_for
-
-    shown = redact(redact_url(url), target.secrets)
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise CheckFailed(f"{shown}: the deadline passed before the request")
-    if params:
-        url += ("&" if "?" in url else "?") + urlencode(params)
-    session = session_for(
-        target, timeout=remaining, max_body_bytes=MAX_BODY, headers={"Accept": "application/json"}
-    )
-    try:
-        with session:
-            response, truncated = session.fetch("GET", url)
-    except CheckFailed as failed:
-        raise CheckFailed(f"{shown}: {failed.message}") from None
-    if truncated:
-        raise CheckFailed(f"{shown}: response body larger than 1 MiB")
-    status, body = response.status_code, response.content
-    try:
-        return status, json.loads(body)
-    except ValueError:
-        snippet = redact(body[:80].decode("utf-8", "replace"), target.secrets)
-        raise CheckFailed(
-            f"{shown}: HTTP {status}, body is not JSON ({' '.join(snippet.split())!r})"
-        ) from None
-
-
-def _api(
-    base: str, path: str, target: Target, deadline: float, params: dict[str, str] | None = None
-) -> Any:
-    """The ``data`` of a Prometheus API answer with ``"status": "success"``."""
-    shown = redact(redact_url(base), target.secrets)
-    try:
-        status, doc = fetch_json(base.rstrip("/") + path, target, deadline, params)
-    except CheckFailed as failed:
-        failed.message = f"prometheus {failed.message}"
-        raise
-    if not isinstance(doc, dict):
-        raise CheckFailed(f"prometheus {shown}: HTTP {status}, not a Prometheus API answer")
-    if doc.get("status") != "success":
-        error = redact(" ".join(str(doc.get("error", "no error text")).split()), target.secrets)
-        raise CheckFailed(
-            f"prometheus {shown}: HTTP {status}, status {doc.get('status')!r}: "
-            f"{doc.get('errorType', 'error')}: {error[:300]}"
-        )
-    return doc.get("data")
-
-
-def _instant(base: str, query: str, target: Target, deadline: float) -> tuple[float, str]:
-    """(value, label set) of an instant query that must yield exactly one finite number."""
+def _instant(
+    base: str, query: str, target: Target, deadline: float
+) -> tuple[float, str, list[str]]:
+    """(value, label set, PromQL warnings) of an instant query: exactly one finite number."""
     shown = redact(redact_url(base), target.secrets)
     q = _short(query)
+    what = f"prometheus {shown}: query {q!r}"
     remaining = max(0.001, deadline - time.monotonic())
-    data = _api(
-        base, "/api/v1/query", target, deadline, {"query": query, "timeout": f"{remaining:.3f}"}
-    )
-    kind = data.get("resultType") if isinstance(data, dict) else None
-    result = data.get("result") if isinstance(data, dict) else None
-    labels = ""
-    if kind == "scalar" and isinstance(result, list) and len(result) == 2:
-        raw = result[1]
-    elif kind == "vector" and isinstance(result, list):
-        if not result:
+    params = {"query": query, "timeout": f"{remaining:.3f}"}
+    data, warnings = api(base, "/api/v1/query", target, deadline, what, params)
+    with parsing(what):
+        data = need(data, dict, "data", what)
+        kind, result = data.get("resultType", MISSING), data.get("result", MISSING)
+        labels = ""
+        if kind == "scalar":
+            if not (isinstance(result, list) and len(result) == 2):
+                raise CheckFailed(
+                    f"{what}: not a Prometheus API answer (result is {short(result)}, "
+                    f'expected [time, "value"])'
+                )
+            raw = result[1]
+        elif kind == "vector":
+            samples = [
+                sample(s, f"result[{i}]", what)
+                for i, s in enumerate(need(result, list, "result", what))
+            ]
+            if not samples:
+                raise CheckFailed(
+                    f"prometheus {shown}: {q} returned no data (empty vector); no data is never a "
+                    f"pass: check the metric name, labels and time window"
+                )
+            if len(samples) > 1:
+                sets = ", ".join(labels_text(metric) for metric, _ in samples[:3])
+                more = ", ..." if len(samples) > 3 else ""
+                raise CheckFailed(
+                    f"prometheus {shown}: {q} returned {len(samples)} series ({sets}{more}); "
+                    f"aggregate them to one value, e.g. sum(...) or max(...)"
+                )
+            labels = labels_text(samples[0][0])
+            raw = samples[0][1]
+        elif kind in ("matrix", "string"):
             raise CheckFailed(
-                f"prometheus {shown}: {q} returned no data (empty vector); no data is never a "
-                f"pass: check the metric name, labels and time window"
+                f"prometheus {shown}: {q} returned a {kind} result; expected a scalar "
+                f"or an instant vector with one sample"
             )
-        if len(result) > 1:
-            sets = ", ".join(_labels(s.get("metric", {})) for s in result[:3])
-            more = ", ..." if len(result) > 3 else ""
+        else:
+            raise CheckFailed(f"{what}: not a Prometheus API answer (resultType is {short(kind)})")
+        # Prometheus sends the value as a string ("0.995", "NaN", "+Inf")
+        if not isinstance(raw, (str, int, float)) or isinstance(raw, bool):
+            raise CheckFailed(f"prometheus {shown}: {q} returned {short(raw)}, not a number")
+        try:
+            value = float(raw)
+        except ValueError:
             raise CheckFailed(
-                f"prometheus {shown}: {q} returned {len(result)} series ({sets}{more}); "
-                f"aggregate them to one value, e.g. sum(...) or max(...)"
-            )
-        raw = result[0].get("value", [None, None])[1]
-        labels = _labels(result[0].get("metric", {}))
-    else:
-        raise CheckFailed(
-            f"prometheus {shown}: {q} returned a {kind or 'malformed'} result; expected a scalar "
-            f"or an instant vector with one sample"
-        )
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        raise CheckFailed(f"prometheus {shown}: {q} returned {raw!r}, not a number") from None
+                f"prometheus {shown}: {q} returned {short(raw)}, not a number"
+            ) from None
     if math.isnan(value):
         raise CheckFailed(
             f"prometheus {shown}: {q} returned NaN (e.g. 0/0: nothing happened in the window); "
@@ -269,7 +242,7 @@ def _instant(base: str, query: str, target: Target, deadline: float) -> tuple[fl
         raise CheckFailed(
             f"prometheus {shown}: {q} returned {raw} (a division by zero?); no data is never a pass"
         )
-    return value, labels
+    return value, labels, warnings
 
 
 def _query_check(spec: Mapping[str, Any], base: str, target: Target, deadline: float) -> Outcome:
@@ -281,114 +254,119 @@ def _query_check(spec: Mapping[str, Any], base: str, target: Target, deadline: f
     threshold = " and ".join(parts)
     q = _short(str(spec["query"]))
     try:
-        value, labels = _instant(base, str(spec["query"]), target, deadline)
+        value, labels, warnings = _instant(base, str(spec["query"]), target, deadline)
     except CheckFailed as failed:
         failed.threshold = threshold
         raise
-    details = {"series": labels} if labels else {}
+    details: dict[str, Any] = {"series": labels} if labels else {}
+    if warnings:
+        details["warnings"] = warnings
+    tail = note(warnings)
     if lo is not None and value < float(lo):
-        return Outcome(
-            False,
-            f"prometheus {shown}: {q} = {value:g}, below the minimum {float(lo):g}",
-            measured=value,
-            threshold=threshold,
-            details=details,
-        )
+        message = f"prometheus {shown}: {q} = {value:g}, below the minimum {float(lo):g}{tail}"
+        return Outcome(False, message, measured=value, threshold=threshold, details=details)
     if hi is not None and value > float(hi):
-        return Outcome(
-            False,
-            f"prometheus {shown}: {q} = {value:g}, above the maximum {float(hi):g}",
-            measured=value,
-            threshold=threshold,
-            details=details,
-        )
-    return Outcome(
-        True,
-        f"prometheus {shown}: {q} = {value:g} ({threshold})",
-        measured=value,
-        threshold=threshold,
-        details=details,
-    )
+        message = f"prometheus {shown}: {q} = {value:g}, above the maximum {float(hi):g}{tail}"
+        return Outcome(False, message, measured=value, threshold=threshold, details=details)
+    message = f"prometheus {shown}: {q} = {value:g} ({threshold}){tail}"
+    return Outcome(True, message, measured=value, threshold=threshold, details=details)
 
 
 def _targets_up(job: str, base: str, target: Target, deadline: float) -> Outcome:
     shown = redact(redact_url(base), target.secrets)
+    what = f"prometheus {shown}: job {job!r}"
     query = f"up{{job={json.dumps(job)}}}"
-    data = _api(base, "/api/v1/query", target, deadline, {"query": query})
-    result = data.get("result") if isinstance(data, dict) else None
-    if not isinstance(result, list) or not result:
-        raise CheckFailed(
-            f"prometheus {shown}: job {job!r} has no targets (is the job name right, and is it "
-            f"scraped by this Prometheus?)",
-            measured="0/0",
-            threshold="all up",
+    data, warnings = api(base, "/api/v1/query", target, deadline, what, {"query": query})
+    with parsing(what):
+        result = need(need(data, dict, "data", what).get("result", MISSING), list, "result", what)
+        if not result:
+            raise CheckFailed(
+                f"prometheus {shown}: job {job!r} has no targets (is the job name right, and is "
+                f"it scraped by this Prometheus?)",
+                measured="0/0",
+                threshold="all up",
+            )
+        samples = [sample(s, f"result[{i}]", what) for i, s in enumerate(result)]
+        down = sorted(
+            one_line(metric.get("instance", "?")) for metric, raw in samples if raw != "1"
         )
-    down = sorted(
-        str(s.get("metric", {}).get("instance", "?"))
-        for s in result
-        if s.get("value", [None, "0"])[1] != "1"
-    )
-    total = len(result)
+    total = len(samples)
     measured = f"{total - len(down)}/{total}"
+    details: dict[str, Any] = {"warnings": warnings} if warnings else {}
     if not down:
         return Outcome(
             True,
-            f"prometheus {shown}: job {job!r}: all {total} target{'s' if total != 1 else ''} up",
+            f"prometheus {shown}: job {job!r}: all {total} target{'s' if total != 1 else ''} up"
+            f"{note(warnings)}",
             measured=measured,
             threshold="all up",
+            details=details,
         )
     errors = _last_errors(job, base, target, deadline)
     listed = "; ".join(f"{inst} ({errors[inst]})" if inst in errors else inst for inst in down[:5])
     more = f"; and {len(down) - 5} more" if len(down) > 5 else ""
     return Outcome(
         False,
-        f"prometheus {shown}: job {job!r}: {len(down)} of {total} targets down: {listed}{more}",
+        f"prometheus {shown}: job {job!r}: {len(down)} of {total} targets down: {listed}{more}"
+        f"{note(warnings)}",
         measured=measured,
         threshold="all up",
-        details={"down": down},
+        details={**details, "down": down},
     )
 
 
 def _last_errors(job: str, base: str, target: Target, deadline: float) -> dict[str, str]:
     """instance -> last scrape error, best effort (the message is useful without it)."""
     try:
-        data = _api(base, "/api/v1/targets", target, deadline, {"state": "active"})
+        data, _ = api(base, "/api/v1/targets", target, deadline, "targets", {"state": "active"})
     except CheckFailed:
         return {}
+    active = data.get("activeTargets") if isinstance(data, dict) else None
     found: dict[str, str] = {}
-    for t in data.get("activeTargets", []) if isinstance(data, dict) else []:
-        labels = t.get("labels", {})
-        if labels.get("job") == job and t.get("lastError"):
-            text = redact(" ".join(str(t["lastError"]).split()), target.secrets)
-            found[str(labels.get("instance", "?"))] = text[:160]
+    for t in active if isinstance(active, list) else []:
+        labels = t.get("labels") if isinstance(t, dict) else None
+        if isinstance(labels, dict) and labels.get("job") == job and t.get("lastError"):
+            text = redact(one_line(t["lastError"]), target.secrets)
+            found[one_line(labels.get("instance", "?"))] = text[:160]
     return found
+
+
+_STATES = ("firing", "pending", "inactive")
 
 
 def _no_firing_alerts(ignore: list[str], base: str, target: Target, deadline: float) -> Outcome:
     shown = redact(redact_url(base), target.secrets)
-    data = _api(base, "/api/v1/alerts", target, deadline)
-    alerts = data.get("alerts") if isinstance(data, dict) else None
-    if not isinstance(alerts, list):
-        raise CheckFailed(
-            f"prometheus {shown}: /api/v1/alerts has no alert list", threshold="0 firing"
-        )
+    what = f"prometheus {shown}: /api/v1/alerts"
+    data, warnings = api(base, "/api/v1/alerts", target, deadline, what)
     firing, ignored, pending = [], set(), set()
-    for alert in alerts:
-        labels = alert.get("labels", {})
-        name = str(labels.get("alertname", "?"))
-        if alert.get("state") == "firing":
-            if name in ignore:
-                ignored.add(name)
-            else:
-                severity = labels.get("severity")
-                firing.append(f"{name} (severity={severity})" if severity else name)
-        elif alert.get("state") == "pending":
-            pending.add(name)
+    with parsing(what):
+        alerts = need(need(data, dict, "data", what).get("alerts", MISSING), list, "alerts", what)
+        for i, item in enumerate(alerts):
+            alert = need(item, dict, f"alerts[{i}]", what)
+            labels = need(alert.get("labels", MISSING), dict, f"alerts[{i}].labels", what)
+            name = one_line(labels.get("alertname", "?"))[:100]
+            state = alert.get("state", MISSING)
+            if state not in _STATES:
+                found = "no state" if state is MISSING else f"state {short(state)}"
+                raise CheckFailed(
+                    f"{what}: alert {name!r} has {found}; expected firing, pending or inactive",
+                    threshold="0 firing",
+                )
+            if state == "firing":
+                if name in ignore:
+                    ignored.add(name)
+                else:
+                    severity = one_line(labels.get("severity", ""))[:40]
+                    firing.append(f"{name} (severity={severity})" if severity else name)
+            elif state == "pending":
+                pending.add(name)
     notes = ([f"ignored: {', '.join(sorted(ignored))}"] if ignored else []) + (
         [f"pending: {', '.join(sorted(pending))}"] if pending else []
     )
-    tail = f" ({'; '.join(notes)})" if notes else ""
-    details = {"ignored": sorted(ignored), "pending": sorted(pending)}
+    tail = (f" ({'; '.join(notes)})" if notes else "") + note(warnings)
+    details: dict[str, Any] = {"ignored": sorted(ignored), "pending": sorted(pending)}
+    if warnings:
+        details["warnings"] = warnings
     if firing:
         names = sorted(set(firing))
         return Outcome(
@@ -406,11 +384,6 @@ def _no_firing_alerts(ignore: list[str], base: str, target: Target, deadline: fl
         threshold="0 firing",
         details=details,
     )
-
-
-def _labels(metric: Mapping[str, Any]) -> str:
-    inner = ",".join(f'{k}="{v}"' for k, v in sorted(metric.items()) if k != "__name__")
-    return f"{metric.get('__name__', '')}{{{inner}}}"
 
 
 def _short(query: str) -> str:

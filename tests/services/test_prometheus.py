@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import socket
+import threading
 import time
+from collections.abc import Iterator
+from typing import Any, ClassVar
 
 import pytest
 
 from pytest_promotion.checks import CheckConfigError, CheckFailed, Target, prometheus
+from pytest_promotion.checks.prometheus_api import parsing
 
 from .conftest import PrometheusServer, serve
 
@@ -269,3 +274,239 @@ def test_validate_names_place_key_expected_and_found(spec: dict[str, object], me
     with pytest.raises(CheckConfigError) as info:
         prometheus.validate(spec, "promotion.toml: [[environments.prod.checks]] 'slo'")
     assert str(info.value) == f"promotion.toml: [[environments.prod.checks]] 'slo': {message}"
+
+
+# --- Malformed and partial answers: a loopback stand-in answering fixed JSON per path ------
+
+
+def _vector(*samples: Any) -> dict[str, Any]:
+    return {"status": "success", "data": {"resultType": "vector", "result": list(samples)}}
+
+
+def _alerts(*alerts: Any) -> dict[str, Any]:
+    return {"status": "success", "data": {"alerts": list(alerts)}}
+
+
+PARTIAL = "receive series from store 127.0.0.9:10901: rpc error: code = Unavailable"
+ANNOTATION = 'PromQL warning: encountered a mix of histograms and floats for metric name "x"'
+ANSWERS: dict[str, Any] = {
+    "/string-sample/api/v1/query": _vector("garbage"),
+    "/short-value/api/v1/query": _vector({"metric": {}, "value": [1]}),
+    "/bool-value/api/v1/query": _vector({"metric": {}, "value": [1, True]}),
+    "/no-data/api/v1/query": {"status": "success"},
+    "/no-type/api/v1/query": {"status": "success", "data": {"result": []}},
+    "/bad-scalar/api/v1/query": {"status": "success", "data": {"resultType": "scalar"}},
+    "/histogram/api/v1/query": _vector({"metric": {}, "histogram": [1, {"count": "2"}]}),
+    "/list-body/api/v1/query": [1, 2],
+    "/deep/api/v1/query": "[" * 200_000 + "]" * 200_000,
+    "/targets-odd/api/v1/query": _vector({"metric": {"instance": "a"}, "value": [1, "1"]}, 7),
+    "/targets-flat/api/v1/query": {"status": "success", "data": []},
+    "/alert-strings/api/v1/alerts": _alerts("x"),
+    "/alert-shouting/api/v1/alerts": _alerts(
+        {"labels": {"alertname": "HighErrorRate"}, "state": "FIRING"},
+        {"labels": {"alertname": "Down"}},
+    ),
+    "/alert-stateless/api/v1/alerts": _alerts({"labels": {"alertname": "Down"}}),
+    "/alert-no-labels/api/v1/alerts": _alerts({"state": "firing"}),
+    "/alerts-missing/api/v1/alerts": {"status": "success", "data": {}},
+    "/partial/api/v1/query": {
+        **_vector({"metric": {}, "value": [1, "0.5"]}),
+        "warnings": [PARTIAL],
+    },
+    "/partial/api/v1/alerts": {**_alerts(), "warnings": [ANNOTATION, PARTIAL]},
+    "/annotated/api/v1/query": {
+        **_vector({"metric": {}, "value": [1, "0.5"]}),
+        "warnings": [ANNOTATION],
+    },
+    "/annotated/api/v1/alerts": {**_alerts(), "warnings": [ANNOTATION]},
+    "/bad-warnings/api/v1/alerts": {**_alerts(), "warnings": "oops"},
+}
+
+
+class _Answers(http.server.BaseHTTPRequestHandler):
+    bodies: ClassVar[dict[str, bytes]] = {}
+
+    def do_GET(self) -> None:
+        body = self.bodies.get(self.path.split("?")[0], b'{"status": "error"}')
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def answers() -> Iterator[str]:
+    """A loopback stand-in answering ANSWERS whatever the query string (unlike serve())."""
+    bodies = {
+        p: a.encode() if isinstance(a, str) else json.dumps(a).encode() for p, a in ANSWERS.items()
+    }
+    handler = type("Handler", (_Answers,), {"bodies": bodies})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+UP = {"query": "up", "max": 1}
+ALERTS = {"no_firing_alerts": True}
+NOT_API = "not a Prometheus API answer"
+
+
+@pytest.mark.parametrize(
+    ("path", "mode", "says"),
+    [
+        ("/string-sample", UP, f"/string-sample: query 'up': {NOT_API} (result[0] is a string)"),
+        (
+            "/short-value",
+            UP,
+            f"/short-value: query 'up': {NOT_API} (result[0].value is [1], "
+            'expected [time, "value"])',
+        ),
+        ("/bool-value", UP, "/bool-value: up returned True, not a number"),
+        ("/no-data", UP, f"/no-data: query 'up': {NOT_API} (data is missing)"),
+        ("/no-type", UP, f"/no-type: query 'up': {NOT_API} (resultType is missing)"),
+        (
+            "/bad-scalar",
+            UP,
+            f"/bad-scalar: query 'up': {NOT_API} (result is missing, expected [time, \"value\"])",
+        ),
+        (
+            "/histogram",
+            UP,
+            "/histogram: query 'up': result[0] is a native histogram, not a number; use "
+            "histogram_count(...), histogram_sum(...) or histogram_quantile(...)",
+        ),
+        ("/list-body", UP, f"/list-body: HTTP 200, {NOT_API} (the body is a list of 2)"),
+        ("/deep", UP, "/deep/api/v1/query: HTTP 200, JSON body nested too deeply"),
+        (
+            "/targets-odd",
+            {"targets_up": "a"},
+            f"/targets-odd: job 'a': {NOT_API} (result[1] is a number)",
+        ),
+        (
+            "/targets-flat",
+            {"targets_up": "a"},
+            f"/targets-flat: job 'a': {NOT_API} (data is an empty list)",
+        ),
+        (
+            "/alert-strings",
+            ALERTS,
+            f"/alert-strings: /api/v1/alerts: {NOT_API} (alerts[0] is a string)",
+        ),
+        (
+            "/alert-shouting",
+            ALERTS,
+            "/alert-shouting: /api/v1/alerts: alert 'HighErrorRate' has state 'FIRING'; "
+            "expected firing, pending or inactive",
+        ),
+        (
+            "/alert-stateless",
+            ALERTS,
+            "/alert-stateless: /api/v1/alerts: alert 'Down' has no state; "
+            "expected firing, pending or inactive",
+        ),
+        (
+            "/alert-no-labels",
+            ALERTS,
+            f"/alert-no-labels: /api/v1/alerts: {NOT_API} (alerts[0].labels is missing)",
+        ),
+        (
+            "/alerts-missing",
+            ALERTS,
+            f"/alerts-missing: /api/v1/alerts: {NOT_API} (alerts is missing)",
+        ),
+        ("/partial", UP, f"/partial: query 'up': partial answer: {PARTIAL}"),
+        (
+            "/partial",
+            ALERTS,
+            f"/partial: /api/v1/alerts: partial answer: {PARTIAL} (and 1 more warnings)",
+        ),
+        (
+            "/bad-warnings",
+            ALERTS,
+            f"/bad-warnings: /api/v1/alerts: {NOT_API} (warnings is a string)",
+        ),
+    ],
+)
+def test_malformed_answers_fail_with_one_line(
+    answers: str, path: str, mode: dict[str, object], says: str
+) -> None:
+    out = prometheus.run({"prometheus": answers + path, **mode}, T)  # never raises
+    assert not out.passed
+    assert out.message == f"prometheus {answers}{says}"
+    assert out.rollback is False  # nothing measured: block, not a rollback trigger
+
+
+def test_promql_warnings_are_shown_not_dropped(answers: str) -> None:
+    out = prometheus.run({"prometheus": answers + "/annotated", **UP}, T)
+    assert out.passed, out.message
+    assert out.message == f"prometheus {answers}/annotated: up = 0.5 (<= 1); {ANNOTATION}"
+    assert out.details["warnings"] == [ANNOTATION]
+    quiet = prometheus.run({"prometheus": answers + "/annotated", **ALERTS}, T)
+    assert quiet.passed, quiet.message
+    assert quiet.message == f"prometheus {answers}/annotated: no firing alerts; {ANNOTATION}"
+
+
+def test_query_value_refuses_a_partial_answer(answers: str) -> None:
+    with pytest.raises(CheckFailed) as info:
+        prometheus.query_value(answers + "/partial", "up", T)
+    assert (
+        info.value.message == f"prometheus {answers}/partial: query 'up': partial answer: {PARTIAL}"
+    )
+    assert info.value.rollback is False
+
+
+def test_an_unforeseen_shape_is_one_line_not_a_traceback() -> None:
+    what = "prometheus http://127.0.0.1:9: query 'up'"
+    with pytest.raises(CheckFailed) as info, parsing(what):
+        [].pop()  # what a missed shape check would raise while reading the answer
+    assert info.value.message == f"{what}: malformed answer: IndexError"
+    with pytest.raises(ZeroDivisionError), parsing(what):  # not a shape error: not hidden
+        _ = 1 / 0
+
+
+def test_malformed_answers_end_to_end_block_with_the_line(
+    pytester: pytest.Pytester, read_report: Any, answers: str
+) -> None:
+    pytester.makefile(".toml", promotion=f"""
+[environments.prod]
+timeout = 5
+
+[[environments.prod.checks]]
+name = "garbage"
+prometheus = "{answers}/string-sample"
+query = "up"
+max = 1
+
+[[environments.prod.checks]]
+name = "shouting"
+prometheus = "{answers}/alert-shouting"
+no_firing_alerts = true
+""")  # fmt: skip
+    result = pytester.runpytest("--env=prod", "--promotion-report=decision.json")
+    report = read_report()
+    assert report["decision"] == "block"
+    garbage = f"prometheus {answers}/string-sample: query 'up': {NOT_API} (result[0] is a string)"
+    shouting = (
+        f"prometheus {answers}/alert-shouting: /api/v1/alerts: alert 'HighErrorRate' has state "
+        "'FIRING'; expected firing, pending or inactive"
+    )
+    assert report["reasons"] == [
+        f"gate prod::garbage failed: {garbage}",
+        f"gate prod::shouting failed: {shouting}",
+    ]
+    assert {g["id"]: g["message"] for g in report["gates"]} == {
+        "prod::garbage": garbage,
+        "prod::shouting": shouting,
+    }
+    out = result.stdout.str()
+    assert "Traceback" not in out and "AttributeError" not in out
