@@ -35,6 +35,7 @@ __all__ = [
     "canonical",
     "find_config",
     "load_config",
+    "read_text",
 ]
 
 DEFAULT_CHAIN = ("dev", "staging", "prod")
@@ -139,6 +140,23 @@ def find_config(rootdir: Path, explicit: str | None) -> tuple[Path | None, bool]
     return None, False
 
 
+def read_text(path: Path, label: str | None = None) -> str:
+    """A config or dotenv file's text (UTF-8); a mistake is a one-line ConfigError that
+    names the byte's line, never the file's content (it may hold secrets)."""
+    label = label or path.name
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{label}: cannot read: {exc.strerror}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{label}: expected UTF-8 text, found byte 0x{raw[exc.start]:02x} on line {line}"
+        ) from None
+
+
 def load_config(rootdir: Path, explicit: str | None = None) -> PromotionConfig:
     """Read and validate the config (every environment's keys and types)."""
     path, is_pyproject = find_config(rootdir, explicit)
@@ -147,16 +165,19 @@ def load_config(rootdir: Path, explicit: str | None = None) -> PromotionConfig:
     import tomllib  # only when there is a file to read: it is not free at start-up
 
     try:
-        with path.open("rb") as f:
-            data = tomllib.load(f)
+        data = tomllib.loads(read_text(path))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path.name}: invalid TOML: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"{path.name}: cannot read: {exc.strerror}") from None
     if is_pyproject:
-        data = data.get("tool", {}).get("promotion")
-        if data is None:
+        tool = data.get("tool", {})
+        if not isinstance(tool, dict):
+            raise type_error(path.name, "top level", "tool", "table", tool)
+        table = tool.get("promotion")
+        if table is None:
             return PromotionConfig(path=None, rootdir=rootdir)
+        if not isinstance(table, dict):
+            raise type_error(path.name, "tool", "promotion", "table", table)
+        data = table
         prefix = "tool.promotion."
     else:
         prefix = ""
@@ -201,10 +222,11 @@ def _validate(path: Path, rootdir: Path, data: dict[str, Any], prefix: str) -> P
         if not isinstance(table, dict):
             raise type_error(file, f"{prefix}environments", raw_name, "table", table)
         check_table(file, tname, table, ENV_KEYS)
-        if "timeout" in table and table["timeout"] <= 0:
-            raise ConfigError(
-                f"{file}: [{tname}] key 'timeout': expected > 0, found {table['timeout']}"
-            )
+        for key in ("timeout", "rollback_timeout"):  # a number, finite: checked above
+            if key in table and table[key] <= 0:
+                raise ConfigError(
+                    f"{file}: [{tname}] key {key!r}: expected > 0, found {table[key]}"
+                )
         for index, check in enumerate(table.get("checks", [])):
             validate_check(file, f"{tname}.checks", index, check, shared=False)
         tables[name] = table

@@ -151,7 +151,14 @@ def declare_gate(item: pytest.Item, nodeid: str, gate: Mapping[str, Any] | None)
     ``gate`` is the keyword arguments of the test's ``gate`` marker, if it has one."""
     if gate:
         name = str(gate.get("name") or nodeid)
-        trigger = gate.get("trigger") == "rollback"
+        value = gate.get("trigger", "block")
+        if value not in ("rollback", "block"):
+            # Like a mistake in a [[checks]] table's trigger: the run cannot say what a
+            # failure of this gate means, so it does not start.
+            raise pytest.UsageError(
+                f'{nodeid}: @pytest.mark.gate(trigger={value!r}): expected "rollback" or "block"'
+            )
+        trigger = value == "rollback"
         item.stash[_meta_key] = (name, trigger, "trigger" in gate)
     else:  # what recorder_for assumes when nothing is stashed
         name, trigger = nodeid, False

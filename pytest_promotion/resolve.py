@@ -3,6 +3,7 @@ placeholders, shared checks, rollback argv. Every resolved value becomes a secre
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shlex
@@ -20,6 +21,7 @@ from .config import (
     Environment,
     PromotionConfig,
     canonical,
+    read_text,
 )
 from .redact import SecretRegistry, redact
 from .schema import SHARED_KEYS, ConfigError, has_substitution
@@ -84,7 +86,12 @@ def resolve_environment(config: PromotionConfig, name: str) -> Environment:
             raise ConfigError(
                 f"{file}: [{table_name}] key 'dotenv': file {table['dotenv']} not found"
             )
-        values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+        text = read_text(
+            dotenv_path, f"{file}: [{table_name}] key 'dotenv': file {table['dotenv']}"
+        )
+        values.update(
+            {k: v for k, v in dotenv_values(stream=io.StringIO(text)).items() if v is not None}
+        )
         source = f"{table['dotenv']} or the process environment"
     values.update(os.environ)
     resolve = _Resolver(file, table_name, values, source)
@@ -94,7 +101,10 @@ def resolve_environment(config: PromotionConfig, name: str) -> Environment:
     if ca_bundle is not None:
         ca_path = Path(ca_bundle) if Path(ca_bundle).is_absolute() else config.rootdir / ca_bundle
         if not ca_path.is_file():
-            raise ConfigError(f"{file}: [{table_name}] key 'ca_bundle': file {ca_bundle} not found")
+            # The value as written: a ${VAR} in it is a secret, and so is its value.
+            raise ConfigError(
+                f"{file}: [{table_name}] key 'ca_bundle': file {table['ca_bundle']} not found"
+            )
         ca_bundle = str(ca_path)
     rollback = settings.get("rollback")
     argv: tuple[str, ...] | None = None
@@ -119,13 +129,23 @@ def resolve_environment(config: PromotionConfig, name: str) -> Environment:
         **services,
     }
 
-    def fill(value: Any) -> Any:
+    def fill(value: Any, key: str, where: str) -> Any:
         if isinstance(value, str):
-            return _PLACEHOLDER.sub(lambda m: str(placeholders[m[1]]), value)
+
+            def sub(m: re.Match[str]) -> str:
+                found = placeholders.get(m[1])
+                if not found:
+                    raise ConfigError(
+                        f"{where} key {key!r}: {{{m[1]}}} needs [{table_name}] key "
+                        f"{m[1]!r}, which is not set"
+                    )
+                return found
+
+            return _PLACEHOLDER.sub(sub, value)
         if isinstance(value, list):
-            return [fill(v) for v in value]
+            return [fill(v, key, where) for v in value]
         if isinstance(value, dict):
-            return {k: fill(v) for k, v in value.items()}
+            return {k: fill(v, f"{key}.{k}", where) for k, v in value.items()}
         return value
 
     checks: list[CheckSpec] = []
@@ -148,10 +168,11 @@ def resolve_environment(config: PromotionConfig, name: str) -> Environment:
                 "(give each a unique 'name')"
             )
         seen.add(check_name)
-        spec = {k: fill(resolve(v, k)) for k, v in raw.items() if k not in SHARED_KEYS}
+        where = f"{file}: [[{where_table}]] {check_name!r}"
+        spec = {k: fill(resolve(v, k), k, where) for k, v in raw.items() if k not in SHARED_KEYS}
         if has_substitution(raw):
             try:
-                kind_module(kind).validate(spec, f"{file}: [[{where_table}]] {check_name!r}")
+                kind_module(kind).validate(spec, where)
             except CheckConfigError as exc:
                 raise ConfigError(redact(str(exc), resolve.secrets.values)) from None
         checks.append(

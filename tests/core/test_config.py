@@ -65,6 +65,29 @@ def usage_error(pytester: pytest.Pytester, toml: str, *args: str) -> str:
             "[environments.staging]\nbase_url = 'https://${NOPE_NOT_SET}/'\n",
             "ERROR: promotion.toml: [environments.staging] key 'base_url': ${NOPE_NOT_SET} is not set*",
         ),
+        (
+            "[environments.staging]\nrollback_timeout = 0\n",
+            "ERROR: promotion.toml: [environments.staging] key 'rollback_timeout': expected > 0, found 0",
+        ),
+        (
+            "[environments.staging]\nrollback_timeout = -5.5\n",
+            "ERROR: promotion.toml: [environments.staging] key 'rollback_timeout': expected > 0, found -5.5",
+        ),
+        (
+            "[environments.staging]\nrollback_timeout = inf\n",
+            "ERROR: promotion.toml: [environments.staging] key 'rollback_timeout': expected a number, found number inf",
+        ),
+        (
+            "[[checks]]\nname = 'cache'\nfrom = 'dev'\nredis = '{redis}'\n",
+            "ERROR: promotion.toml: [[checks]] 'cache' key 'redis': {redis} needs "
+            "[environments.staging] key 'redis', which is not set",
+        ),
+        (
+            "[environments.staging]\n[[environments.staging.checks]]\nname = 'up'\n"
+            "http = '{base_url}/health'\n",
+            "ERROR: promotion.toml: [[environments.staging.checks]] 'up' key 'http': {base_url} "
+            "needs [environments.staging] key 'base_url', which is not set",
+        ),
     ],
 )
 def test_config_errors_are_one_line(pytester: pytest.Pytester, toml: str, expected: str) -> None:
@@ -195,3 +218,83 @@ def test_password_in_a_parametrize_id_is_masked(pytester: pytest.Pytester, read_
     # ...pytest's own id display is not ours to change: the run says so, with the fix.
     assert report["warnings"][0].startswith("1 gate id(s) contain a credential, e.g. ")
     assert "give the parametrize ids= that hold no secret" in report["warnings"][0]
+
+
+def one_line_error(result: pytest.RunResult) -> str:
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+    err = result.stderr.str()
+    assert "Traceback" not in err + result.stdout.str()
+    assert "INTERNALERROR" not in err + result.stdout.str()
+    lines = [line for line in err.splitlines() if line.startswith("ERROR:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_config_file_that_is_not_utf8_is_one_line(pytester: pytest.Pytester) -> None:
+    (pytester.path / "promotion.toml").write_bytes(
+        "[environments.staging]\n# caf\u00e9\nbase_url = 'https://x'\n".encode("latin-1")
+    )
+    pytester.makepyfile(PASSING)
+    line = one_line_error(pytester.runpytest_subprocess("--env=staging"))
+    assert line == "ERROR: promotion.toml: expected UTF-8 text, found byte 0xe9 on line 2"
+
+
+def test_dotenv_file_that_is_not_utf8_is_one_line(pytester: pytest.Pytester) -> None:
+    (pytester.path / ".env").write_bytes("HOST=x\nNAME=Andr\u00e9\n".encode("latin-1"))
+    pytester.makefile(
+        ".toml", promotion='[environments.staging]\ndotenv = ".env"\nbase_url = "${HOST}"\n'
+    )
+    pytester.makepyfile(PASSING)
+    line = one_line_error(pytester.runpytest_subprocess("--env=staging"))
+    assert line == (
+        "ERROR: promotion.toml: [environments.staging] key 'dotenv': file .env: "
+        "expected UTF-8 text, found byte 0xe9 on line 2"
+    )
+
+
+@pytest.mark.parametrize(
+    ("pyproject", "expected"),
+    [
+        ("[tool]\npromotion = 5\n", "[tool] key 'promotion': expected a table, found number 5"),
+        ("[[tool.promotion]]\n", "[tool] key 'promotion': expected a table, found list"),
+    ],
+)
+def test_pyproject_promotion_that_is_not_a_table(
+    pytester: pytest.Pytester, pyproject: str, expected: str
+) -> None:
+    (pytester.path / "pyproject.toml").write_text(pyproject)
+    pytester.makepyfile(PASSING)
+    line = one_line_error(pytester.runpytest_subprocess("--env=staging"))
+    assert line == f"ERROR: pyproject.toml: {expected}"
+
+
+def test_resolved_value_is_not_shown_in_a_config_error(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CA_DIR", "/run/secrets/tok-SECRET-123")
+    line = usage_error(pytester, '[environments.staging]\nca_bundle = "${CA_DIR}/ca.pem"\n')
+    assert line == (
+        "ERROR: promotion.toml: [environments.staging] key 'ca_bundle': "
+        "file ${CA_DIR}/ca.pem not found"
+    )
+
+
+def test_gate_marker_with_an_unknown_trigger_is_a_usage_error(
+    pytester: pytest.Pytester, read_report
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.dev
+        @pytest.mark.gate(trigger="rolback")
+        def test_health():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("--env=staging", "--promotion-report=decision.json")
+    line = one_line_error(result)
+    assert line == (
+        "ERROR: test_gate_marker_with_an_unknown_trigger_is_a_usage_error.py::test_health: "
+        '@pytest.mark.gate(trigger=\'rolback\'): expected "rollback" or "block"'
+    )
+    assert read_report()["decision"] == "block"
