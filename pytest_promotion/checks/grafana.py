@@ -20,6 +20,7 @@ from ..redact import redact, redact_url
 from .base import CheckConfigError, CheckFailed, Outcome, Target
 from .http_transport import prepare as _prepare_http
 from .prometheus import fetch_json, resolve_url
+from .prometheus_api import describe, one_line, short
 
 __all__ = ["KEYS", "ROLLBACK", "run", "validate"]
 
@@ -51,20 +52,28 @@ def run(spec: Mapping[str, Any], target: Target) -> Outcome:
         failed.message = redact(f"grafana {failed.message}", target.secrets)
         failed.threshold = 'database == "ok"'
         return failed.outcome()
-    if not isinstance(doc, dict) or "database" not in doc:
+    if not isinstance(doc, dict):
+        return Outcome(
+            False,
+            f"grafana {shown}: HTTP {status}, /api/health answered {describe(doc)}, not an "
+            f"object with a 'database' field (is this Grafana?)",
+            threshold='database == "ok"',
+        )
+    if "database" not in doc:
         return Outcome(
             False,
             f"grafana {shown}: HTTP {status}, /api/health has no 'database' field "
             f"(is this Grafana?)",
             threshold='database == "ok"',
         )
-    version = str(doc.get("version") or "unknown")
-    database = redact(str(doc["database"]), target.secrets)[:80]
-    details = {"http_status": status, "commit": doc.get("commit")}
-    if database != "ok" or status != 200:
+    version = redact(one_line(doc.get("version") or "unknown"), target.secrets)[:80]
+    database = redact(short(doc["database"], 80), target.secrets)
+    commit = doc.get("commit")
+    details = {"http_status": status, "commit": one_line(commit)[:80] if commit else None}
+    if doc["database"] != "ok" or status != 200:
         return Outcome(
             False,
-            f"grafana {shown}: HTTP {status}, database {database!r} (expected 'ok'); "
+            f"grafana {shown}: HTTP {status}, database {database} (expected 'ok'); "
             f"Grafana {version} cannot reach its database",
             measured=version,
             threshold='database == "ok"',

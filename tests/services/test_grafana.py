@@ -37,6 +37,11 @@ def grafana_url() -> Iterator[str]:
         ),
         "/hidden/api/health": health(200, {"database": "ok"}),
         "/other/api/health": health(200, {"status": "ok"}),
+        "/list/api/health": (200, JSON, b'["database", "ok"]'),
+        "/string/api/health": (200, JSON, b'"ok"'),
+        "/deep/api/health": (200, JSON, b"[" * 200_000 + b"]" * 200_000),
+        "/bool/api/health": (200, JSON, b'{"database": true, "version": "10.4.2"}'),
+        "/spaced/api/health": (200, JSON, b'{"database": "ok\\n", "version": "10.4.2\\nx"}'),
     }
     with serve(routes) as port:
         yield f"http://127.0.0.1:{port}"
@@ -74,6 +79,40 @@ def test_not_grafana(grafana_url: str) -> None:
     assert wrong.message == (
         f"grafana {grafana_url}/nothing/api/health: HTTP 404, body is not JSON ('not found')"
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "says"),
+    [
+        (
+            "/list",
+            "/list: HTTP 200, /api/health answered a list of 2, not an object with a "
+            "'database' field (is this Grafana?)",
+        ),
+        (
+            "/string",
+            "/string: HTTP 200, /api/health answered a string, not an object with a "
+            "'database' field (is this Grafana?)",
+        ),
+        ("/other", "/other: HTTP 200, /api/health has no 'database' field (is this Grafana?)"),
+        ("/deep", "/deep/api/health: HTTP 200, JSON body nested too deeply"),
+        (
+            "/bool",
+            "/bool: HTTP 200, database True (expected 'ok'); Grafana 10.4.2 cannot reach "
+            "its database",
+        ),
+        (
+            "/spaced",
+            "/spaced: HTTP 200, database 'ok\\n' (expected 'ok'); Grafana 10.4.2 x cannot reach "
+            "its database",
+        ),
+    ],
+)
+def test_malformed_health_fails_with_one_line(grafana_url: str, path: str, says: str) -> None:
+    out = grafana.run({"grafana": grafana_url + path}, T)  # never raises
+    assert not out.passed
+    assert out.message == f"grafana {grafana_url}{says}"
+    assert out.threshold == 'database == "ok"'
 
 
 def test_relative_to_base_url_and_password_redacted(grafana_url: str) -> None:
