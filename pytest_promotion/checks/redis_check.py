@@ -3,7 +3,9 @@
 Keys:
 
 - ``redis``: ``redis://[user:password@]host:port/db`` or ``rediss://...`` (TLS, verified
-  against the environment's ``ca_bundle``, or the system store without one);
+  against the environment's ``ca_bundle``, or the system store without one). The only URL
+  options accepted are ``db`` and ``client_name``: TLS verification and timeouts are the
+  check's own (``ca_bundle``, ``insecure``, ``timeout``), never a URL's;
 - ``expect_role``: ``"master"``, or ``"replica"`` / ``"slave"`` (the same thing), as
   ``INFO replication`` reports it;
 - ``max_memory_used_ratio``: the highest acceptable ``used_memory / maxmemory`` (0 < r <= 1).
@@ -13,19 +15,29 @@ Keys:
 
 Measured: the ratio when ``max_memory_used_ratio`` is set, else the PING round trip in ms.
 
-redis-py is an optional extra, imported inside :func:`run` only. The check talks to a
-single connection with raw commands (no retries, no response callbacks), so PONG is
-checked literally and every read is bounded by the time left before the deadline.
+The check speaks the Redis protocol (RESP2) itself for the few commands it sends (AUTH,
+SELECT, CLIENT SETNAME, PING, INFO) over one socket, so that everything is bounded: the
+whole exchange, connect to last reply, by the check's timeout (a server that trickles its
+answer a byte at a time fails at the deadline), and every reply by ``REPLY_CAP``
+(announced lengths are checked before anything is read). PONG is checked literally.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import socket
+import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..redact import redact, redact_url
 from .base import CheckConfigError, CheckFailed, Outcome, Target
+from .deadlines import SocketDeadline
 
 __all__ = ["KEYS", "ROLLBACK", "run", "validate"]
 
@@ -38,8 +50,30 @@ ROLLBACK = True
 # A network probe: started with the others when the run begins (see checks/pool.py).
 CONCURRENT = True
 
-PIP_HINT = "pip install 'pytest-promotion[redis]'"
+REPLY_CAP = 1 << 20  # bytes in one reply; INFO is a few KiB
+URL_OPTIONS = ("db", "client_name")
+INSECURE = "TLS verification disabled (insecure = true)"
 _ROLES = {"master": "master", "slave": "slave", "replica": "slave"}
+_LENGTH = re.compile(rb"-?[0-9]{1,19}")
+
+
+class _Refused(ValueError):
+    """A URL the check does not accept: the one-line reason, after ``key 'redis': ``."""
+
+
+@dataclass(frozen=True)
+class _Server:
+    host: str
+    port: int
+    tls: bool
+    username: str | None
+    password: str | None
+    db: int
+    client_name: str
+
+    @property
+    def address(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
 def validate(spec: Mapping[str, Any], where: str) -> None:
@@ -50,6 +84,13 @@ def validate(spec: Mapping[str, Any], where: str) -> None:
             f"{where}: key 'redis': expected a redis:// or rediss:// URL, "
             f"found {redact_url(str(url))!r}"
         )
+    try:
+        if "{" in url:
+            _options(url)  # what is literally there already (a URL option after a ${VAR})
+        else:
+            _parse(url)
+    except _Refused as exc:
+        raise CheckConfigError(f"{where}: key 'redis': {exc}") from None
     role = spec.get("expect_role")
     if role is not None and role not in _ROLES:
         raise CheckConfigError(
@@ -62,70 +103,236 @@ def validate(spec: Mapping[str, Any], where: str) -> None:
         )
 
 
+def _options(url: str) -> dict[str, str]:
+    """The URL's options; any but ``URL_OPTIONS`` is refused (``ssl_cert_reqs=none`` would
+    turn verification off, ``socket_timeout`` unbound the check)."""
+    try:
+        found = parse_qs(urlsplit(url).query, keep_blank_values=True, strict_parsing=False)
+    except ValueError as exc:
+        raise _Refused(f"the URL cannot be read ({exc})") from None
+    for name in found:
+        if name not in URL_OPTIONS:
+            raise _Refused(
+                f"expected no URL option but {' or '.join(URL_OPTIONS)}, found {name[:40]!r} "
+                "(TLS verification and timeouts come from ca_bundle, insecure and timeout)"
+            )
+    return {name: values[-1] for name, values in found.items()}
+
+
+def _parse(url: str) -> _Server:
+    options = _options(url)
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss"):
+        raise _Refused(f"expected a redis:// or rediss:// URL, found {redact_url(url)!r}")
+    try:
+        port = parts.port or 6379
+    except ValueError:
+        raise _Refused(f"expected a port number in the URL, found {redact_url(url)!r}") from None
+    if not parts.hostname:
+        raise _Refused(f"expected a host in the URL, found {redact_url(url)!r}")
+    db = options.get("db", unquote(parts.path).strip("/") or "0")
+    if not db.isdigit() or len(db) > 5:
+        raise _Refused(f"expected a database number (/0, /1, ...), found {db[:40]!r}")
+    return _Server(
+        host=parts.hostname,
+        port=port,
+        tls=parts.scheme == "rediss",
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        db=int(db),
+        client_name=options.get("client_name") or "pytest-promotion",
+    )
+
+
 def run(spec: Mapping[str, Any], target: Target) -> Outcome:
     timeout = float(spec.get("timeout", target.timeout))
     deadline = time.monotonic() + timeout
     url = str(spec["redis"])
-    shown = redact(redact_url(url), target.secrets)
+    secrets = target.secrets
+    shown = redact(redact_url(url), secrets)
     try:
-        import redis
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
-    except ImportError:
-        return Outcome(False, f"redis-py is not installed: {PIP_HINT}")
-
-    kwargs: dict[str, Any] = {
-        "socket_connect_timeout": timeout,
-        "socket_timeout": timeout,
-        "retry": Retry(NoBackoff(), 0),
-        "protocol": 2,
-        "client_name": "pytest-promotion",
-    }
-    if url.startswith("rediss://"):
-        if target.insecure:
-            kwargs["ssl_cert_reqs"] = "none"
-            kwargs["ssl_check_hostname"] = False
-        else:
-            kwargs["ssl_cert_reqs"] = "required"
-            if target.ca_bundle:
-                kwargs["ssl_ca_certs"] = str(target.path(target.ca_bundle))
-    pool = None
+        server = _parse(url)
+    except _Refused as exc:
+        return Outcome(False, redact(f"redis {shown}: key 'redis': {exc}", secrets))
+    if server.password:
+        secrets = (*secrets, server.password)
+    late = f"redis {shown}: no complete answer from {server.address} within {timeout:g} s"
     try:
-        pool = redis.ConnectionPool.from_url(url, **kwargs)
-        conn = pool.get_connection()
-        return _probe(spec, conn, deadline, shown)
+        outcome = _connect_and_probe(spec, target, server, deadline, shown, late)
     except CheckFailed as failed:
-        failed.message = redact(failed.message, target.secrets)
-        return failed.outcome()
-    except redis.AuthenticationError as exc:
-        why = redact(_one_line(exc), target.secrets)
-        return Outcome(False, f"redis {shown}: authentication failed ({why}); check the password")
-    except redis.TimeoutError as exc:
-        why = redact(_one_line(exc), target.secrets)
-        return Outcome(False, f"redis {shown}: no answer within {timeout:g} s ({why})")
-    except (redis.ConnectionError, OSError) as exc:
-        why = redact(_one_line(exc), target.secrets)
-        if "certificate verify failed" in why:
-            return Outcome(
-                False,
-                f"redis {shown}: TLS verification failed ({why}); is the environment's "
-                f"ca_bundle the CA that signed the server's certificate?",
-            )
-        return Outcome(False, f"redis {shown}: cannot connect ({why})")
-    except (redis.RedisError, ValueError) as exc:
-        why = redact(_one_line(exc), target.secrets)
-        return Outcome(False, f"redis {shown}: {why}")
+        outcome = failed.outcome()
+    if server.tls and target.insecure:
+        outcome.message += f"; {INSECURE}"
+    outcome.message = redact(outcome.message, secrets)
+    return outcome
+
+
+def _connect_and_probe(
+    spec: Mapping[str, Any], target: Target, server: _Server, deadline: float, shown: str, late: str
+) -> Outcome:
+    context = None
+    if server.tls:
+        cafile = None
+        if target.ca_bundle and not target.insecure:
+            cafile = str(target.path(target.ca_bundle))
+        try:
+            stamp = (os.stat(cafile).st_mtime_ns, os.stat(cafile).st_size) if cafile else None
+            context = _tls_context(cafile, stamp, not target.insecure)
+        except OSError as exc:  # ssl.SSLError too
+            raise CheckFailed(
+                f"redis {shown}: ca_bundle {cafile} cannot be read ({_one_line(exc)})"
+            ) from None
+    try:
+        sock = socket.create_connection((server.host, server.port), timeout=_left(deadline))
+    except TimeoutError:
+        raise CheckFailed(late) from None
+    except OSError as exc:
+        raise CheckFailed(f"redis {shown}: cannot connect ({_one_line(exc)})") from None
+    conn: socket.socket = sock
+    try:
+        with SocketDeadline(deadline, sock.fileno()) as guard:
+            try:
+                if context is not None:
+                    conn = context.wrap_socket(sock, server_hostname=server.host)
+                return _Exchange(conn, deadline, shown).probe(spec, server)
+            except (OSError, _Closed) as exc:
+                if guard.fired or isinstance(exc, TimeoutError):
+                    raise CheckFailed(late) from None
+                if isinstance(exc, ssl.SSLCertVerificationError):
+                    raise CheckFailed(
+                        f"redis {shown}: TLS verification failed ({_one_line(exc)}); is the "
+                        "environment's ca_bundle the CA that signed the server's certificate?"
+                    ) from None
+                if isinstance(exc, ssl.SSLError):
+                    raise CheckFailed(
+                        f"redis {shown}: TLS handshake failed ({_one_line(exc)})"
+                    ) from None
+                if isinstance(exc, _Closed):
+                    raise CheckFailed(f"redis {shown}: {exc}") from None
+                raise CheckFailed(f"redis {shown}: connection lost ({_one_line(exc)})") from None
     finally:
-        if pool is not None:
-            pool.disconnect()
+        conn.close()
+        sock.close()
 
 
-def _probe(spec: Mapping[str, Any], conn: Any, deadline: float, shown: str) -> Outcome:
+@lru_cache(maxsize=8)
+def _tls_context(cafile: str | None, stamp: object, verify: bool) -> ssl.SSLContext:
+    """Built once per trust setting (loading a bundle costs CPU); a rewritten bundle again."""
+    context = ssl.create_default_context(cafile=cafile)
+    if not verify:  # insecure = true: the reported way off
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _left(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the deadline passed")
+    return left
+
+
+class _Closed(Exception):
+    """The server closed the connection before a reply was complete."""
+
+
+class _ServerError(Exception):
+    """An error reply (``-ERR ...``)."""
+
+
+class _Exchange:
+    """Commands and their replies (RESP2) on one socket, all before ``deadline``."""
+
+    def __init__(self, sock: socket.socket, deadline: float, shown: str) -> None:
+        self.sock, self.deadline, self.shown = sock, deadline, shown
+        self.buffer = bytearray()
+
+    def probe(self, spec: Mapping[str, Any], server: _Server) -> Outcome:
+        if server.password:
+            user = (server.username,) if server.username else ()
+            self.command("AUTH", *user, server.password)
+        if server.db:
+            self.command("SELECT", str(server.db))
+        self.command("CLIENT", "SETNAME", server.client_name)
+        return _probe(spec, self.command, self.shown)
+
+    def command(self, *args: str) -> Any:
+        name = "CLIENT SETNAME" if args[:2] == ("CLIENT", "SETNAME") else args[0]
+        encoded = [a.encode() for a in args]
+        self.sock.settimeout(_left(self.deadline))
+        self.sock.sendall(
+            b"*%d\r\n" % len(encoded) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in encoded)
+        )
+        try:
+            return self._reply(name)
+        except _ServerError as exc:
+            text = str(exc)
+            code, _, rest = text.partition(" ")
+            if name == "AUTH" or code in ("NOAUTH", "WRONGPASS"):
+                why = rest if code.isupper() and rest else text
+                raise CheckFailed(
+                    f"redis {self.shown}: authentication failed ({why}); check the password"
+                ) from None
+            raise CheckFailed(f"redis {self.shown}: {name} failed ({text})") from None
+
+    def _reply(self, name: str) -> str | int | None:
+        line = self._line(name)
+        kind, rest = line[:1], line[1:]
+        if kind == b"+":
+            return rest.decode("utf-8", "replace")
+        if kind == b"-":
+            raise _ServerError(" ".join(rest.decode("utf-8", "replace").split())[:300])
+        if kind in (b":", b"$") and _LENGTH.fullmatch(rest):
+            number = int(rest)
+            if kind == b":":
+                return number
+            if number == -1:
+                return None
+            if number > REPLY_CAP:
+                raise CheckFailed(
+                    f"redis {self.shown}: the reply to {name} is over the {REPLY_CAP >> 20} MiB "
+                    f"cap ({number} bytes announced)"
+                )
+            if number >= 0:
+                while len(self.buffer) < number + 2:
+                    self._fill(name)
+                if self.buffer[number : number + 2] == b"\r\n":
+                    data = bytes(self.buffer[:number])
+                    del self.buffer[: number + 2]
+                    return data.decode("utf-8", "replace")
+        raise CheckFailed(
+            f"redis {self.shown}: {name} answered with something that is not a Redis reply "
+            f"({line[:40]!r})"
+        )
+
+    def _line(self, name: str) -> bytes:
+        start = 0
+        while (end := self.buffer.find(b"\r\n", start)) < 0:
+            if len(self.buffer) > REPLY_CAP:
+                raise CheckFailed(
+                    f"redis {self.shown}: the reply to {name} is over the {REPLY_CAP >> 20} MiB "
+                    "cap (no end of line)"
+                )
+            start = max(0, len(self.buffer) - 1)
+            self._fill(name)
+        line = bytes(self.buffer[:end])
+        del self.buffer[: end + 2]
+        return line
+
+    def _fill(self, name: str) -> None:
+        self.sock.settimeout(_left(self.deadline))
+        data = self.sock.recv(65536)
+        if not data:
+            raise _Closed(f"the server closed the connection before answering {name}")
+        self.buffer += data
+
+
+def _probe(spec: Mapping[str, Any], command: Callable[..., Any], shown: str) -> Outcome:
     start = time.monotonic()
-    reply = _command(conn, deadline, "PING")
+    reply = command("PING")
     latency_ms = round((time.monotonic() - start) * 1000, 2)
-    if _text(reply) != "PONG":
-        raise CheckFailed(f"redis {shown}: PING answered {_text(reply)[:80]!r}, expected PONG")
+    if reply != "PONG":
+        raise CheckFailed(f"redis {shown}: PING answered {str(reply)[:80]!r}, expected PONG")
     facts = [f"PONG in {latency_ms:g} ms"]
     role = spec.get("expect_role")
     ratio_max = spec.get("max_memory_used_ratio")
@@ -134,7 +341,7 @@ def _probe(spec: Mapping[str, Any], conn: Any, deadline: float, shown: str) -> O
         section = "default"
         if ratio_max is None or role is None:
             section = "replication" if ratio_max is None else "memory"
-        info = _parse_info(_text(_command(conn, deadline, "INFO", section)))
+        info = _parse_info(str(command("INFO", section)))
     if role is not None:
         found = info.get("role")
         if found is None:
@@ -195,20 +402,6 @@ def _memory(info: dict[str, str], ratio_max: float, shown: str, facts: list[str]
         threshold=threshold,
         details=details,
     )
-
-
-def _command(conn: Any, deadline: float, *args: str) -> Any:
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise CheckFailed(f"redis: the deadline passed before {args[0]}")
-    conn.send_command(*args)
-    return conn.read_response(timeout=remaining)
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(value)
 
 
 def _parse_info(text: str) -> dict[str, str]:

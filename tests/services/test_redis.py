@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import ssl
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import BinaryIO
 
 import pytest
 
@@ -15,6 +19,9 @@ from pytest_promotion.checks import CheckConfigError, Target, redis_check
 from .conftest import RedisServer, TlsFiles
 
 pytestmark = pytest.mark.integration
+
+OPTIONS = "key 'redis': expected no URL option but db or client_name, found "
+WHY = "(TLS verification and timeouts come from ca_bundle, insecure and timeout)"
 
 
 def target(server: RedisServer | None = None, timeout: float = 5.0) -> Target:
@@ -67,7 +74,9 @@ def test_silent_server_fails_within_the_timeout() -> None:
         )
         elapsed = time.monotonic() - start
     assert not out.passed
-    assert "no answer within 0.5 s" in out.message
+    assert out.message == (
+        f"redis redis://127.0.0.1:{port}/0: no complete answer from 127.0.0.1:{port} within 0.5 s"
+    )
     assert elapsed < 3
 
 
@@ -137,6 +146,13 @@ def test_memory_ratio_without_maxmemory_fails_closed(redis_server: RedisServer) 
             {"redis": "redis://x", "max_memory_used_ratio": 1.5},
             "key 'max_memory_used_ratio': expected a number in (0, 1], found 1.5",
         ),
+        ({"redis": "rediss://x/0?ssl_cert_reqs=none"}, OPTIONS + "'ssl_cert_reqs' " + WHY),
+        ({"redis": "redis://x/0?db=1&socket_timeout=99"}, OPTIONS + "'socket_timeout' " + WHY),
+        ({"redis": "redis://x/0?health_check_interval=9"}, "found 'health_check_interval' "),
+        ({"redis": "redis://x/0?password=pw1234"}, OPTIONS + "'password' " + WHY),
+        ({"redis": "${REDIS}?retry_on_timeout=yes"}, OPTIONS + "'retry_on_timeout' " + WHY),
+        ({"redis": "redis://x/zero"}, "key 'redis': expected a database number (/0, /1, ...), "),
+        ({"redis": "redis://x:port/0"}, "key 'redis': expected a port number in the URL, found "),
     ],
 )
 def test_validate_names_place_key_expected_and_found(spec: dict[str, object], message: str) -> None:
@@ -144,21 +160,35 @@ def test_validate_names_place_key_expected_and_found(spec: dict[str, object], me
         redis_check.validate(spec, "promotion.toml: [[environments.staging.checks]] 'cache'")
     assert str(info.value).startswith("promotion.toml: [[environments.staging.checks]] 'cache': ")
     assert message in str(info.value)
+    assert "pw1234" not in str(info.value)
 
 
-def test_without_redis_py_the_message_names_the_pip_command() -> None:
+def test_the_url_may_choose_the_database_and_the_client_name(redis_server: RedisServer) -> None:
+    url = redis_server.url.removesuffix("/0") + "/0?db=3&client_name=release-gate"
+    redis_check.validate({"redis": url}, "w")
+    out = redis_check.run({"redis": url}, target(redis_server))
+    assert out.passed, out.message
+    assert redis_check.run({"redis": redis_server.url[:-1] + "99"}, target(redis_server)) == (
+        redis_check.Outcome(
+            False,
+            f"redis redis://:***@127.0.0.1:{redis_server.port}/99: SELECT failed "
+            "(ERR DB index is out of range)",
+        )
+    )
+
+
+def test_the_check_needs_no_client_library(redis_server: RedisServer) -> None:
+    """It speaks the protocol itself: no redis-py, no 'pip install' hint, still a pass."""
     code = (
         "import sys; sys.modules['redis'] = None\n"
         "from pytest_promotion.checks import Target, redis_check\n"
-        "out = redis_check.run({'redis': 'redis://x:1/0'}, Target(env='dev'))\n"
-        "print(out.passed, out.message)\n"
+        f"out = redis_check.run({{'redis': {redis_server.url!r}}}, Target(env='dev'))\n"
+        "print(out.passed)\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
-    assert result.stdout.strip() == (
-        "False redis-py is not installed: pip install 'pytest-promotion[redis]'"
-    )
+    assert result.stdout.strip() == "True", result.stderr
 
 
 def test_rediss_verified_with_the_environment_ca_bundle(
@@ -188,3 +218,169 @@ def test_plain_redis_against_a_tls_port_fails(rediss_server: RedisServer) -> Non
     out = redis_check.run({"redis": url, "timeout": 1}, target(rediss_server))
     assert not out.passed
     assert rediss_server.password not in out.message
+
+
+# --- a fake server for what a real redis-server never does ----------------------------------
+
+
+class FakeRedis:
+    """A loopback server speaking just enough RESP: every command gets +OK, and PING and
+    INFO get the answer ``replies`` gives them, sent as it says (at once, or trickled)."""
+
+    def __init__(
+        self,
+        reply: Callable[[bytes], bytes],
+        trickle: float = 0.0,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        self.reply, self.trickle, self.tls = reply, trickle, tls
+        self.stopped = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.1)
+        self.port: int = self.listener.getsockname()[1]
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def url(self, scheme: str = "redis", query: str = "") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}/0{query}"
+
+    def _accept(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError, ValueError), conn:
+            conn.settimeout(30)
+            if self.tls is not None:
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            for name in _commands(conn.makefile("rb")):
+                answer = self.reply(name) if name in (b"PING", b"INFO") else b"+OK\r\n"
+                if not self.trickle:
+                    conn.sendall(answer)
+                    continue
+                for i in range(len(answer)):
+                    if self.stopped.wait(self.trickle):
+                        return
+                    conn.sendall(answer[i : i + 1])
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.listener.close()
+        self.thread.join(timeout=5)
+
+
+def _commands(reader: BinaryIO) -> Iterator[bytes]:
+    """The name of each command a client sends (``*N`` then N ``$len`` arguments)."""
+    while line := reader.readline():
+        args = [reader.read(int(reader.readline()[1:]) + 2)[:-2] for _ in range(int(line[1:]))]
+        yield args[0].upper()
+
+
+@contextlib.contextmanager
+def fake_redis(
+    reply: Callable[[bytes], bytes], trickle: float = 0.0, tls: ssl.SSLContext | None = None
+) -> Iterator[FakeRedis]:
+    server = FakeRedis(reply, trickle, tls)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def pong(name: bytes) -> bytes:
+    return b"+PONG\r\n" if name == b"PING" else b"$13\r\nrole:master\r\n\r\n"
+
+
+def run_bounded(spec: dict[str, object], target: Target) -> redis_check.Outcome:
+    """Run the check; it must return (a hang detector, not a timing test)."""
+    start = time.monotonic()
+    out = redis_check.run(spec, target)
+    assert time.monotonic() - start < 10, out.message
+    return out
+
+
+def test_a_reply_trickled_past_the_timeout_fails_at_the_deadline() -> None:
+    """'$4\\r\\nPONG\\r\\n' one byte every 0.4 s: each read is quick, the whole is 4 s."""
+    with fake_redis(lambda name: b"$4\r\nPONG\r\n", trickle=0.4) as server:
+        out = run_bounded({"redis": server.url(), "timeout": 1}, target(timeout=30))
+    assert not out.passed
+    assert out.message == (
+        f"redis {server.url()}: no complete answer from 127.0.0.1:{server.port} within 1 s"
+    )
+
+
+def test_a_reply_over_the_cap_is_not_read() -> None:
+    """An INFO that would pass (role:master) but is 4 MiB long: refused by its length."""
+    size = 4 << 20
+    body = b"role:master\r\n" + b"x" * (size - 13)
+    with fake_redis(
+        lambda n: pong(n) if n == b"PING" else b"$%d\r\n%s\r\n" % (size, body)
+    ) as server:
+        out = run_bounded({"redis": server.url(), "expect_role": "master"}, target())
+    assert not out.passed
+    assert out.message == (
+        f"redis {server.url()}: the reply to INFO is over the 1 MiB cap ({size} bytes announced)"
+    )
+    assert redis_check.REPLY_CAP == 1 << 20
+
+
+def test_a_reply_line_without_end_is_cut_at_the_cap() -> None:
+    with fake_redis(lambda name: b"+" + b"P" * (4 << 20)) as server:
+        out = run_bounded({"redis": server.url()}, target())
+    assert not out.passed
+    assert (
+        out.message
+        == f"redis {server.url()}: the reply to PING is over the 1 MiB cap (no end of line)"
+    )
+
+
+def test_something_that_is_not_redis_fails_closed() -> None:
+    with fake_redis(lambda name: b"HTTP/1.1 400 Bad Request\r\n\r\n") as server:
+        out = run_bounded({"redis": server.url()}, target())
+    assert not out.passed
+    assert out.message == (
+        f"redis {server.url()}: PING answered with something that is not a Redis reply "
+        "(b'HTTP/1.1 400 Bad Request')"
+    )
+
+
+@pytest.fixture
+def tls_server(tls_files: TlsFiles) -> Iterator[FakeRedis]:
+    """TLS with a certificate from the private CA (unknown to the system store)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tls_files.cert, tls_files.key)
+    with fake_redis(pong, tls=context) as server:
+        yield server
+
+
+def test_url_options_cannot_turn_tls_verification_off(tls_server: FakeRedis) -> None:
+    """The URL of a ${VAR} or {placeholder} is only known at run: checked there too."""
+    url = tls_server.url("rediss", "?ssl_cert_reqs=none")
+    out = run_bounded({"redis": url}, target())
+    assert not out.passed
+    assert out.message == f"redis {url}: {OPTIONS}'ssl_cert_reqs' {WHY}"
+    verified = run_bounded({"redis": tls_server.url("rediss")}, target())
+    assert not verified.passed
+    assert "TLS verification failed (" in verified.message
+
+
+def test_url_options_cannot_unbound_the_check() -> None:
+    with fake_redis(lambda name: b"$4\r\nPONG\r\n", trickle=0.4) as server:
+        url = server.url(query="?socket_timeout=60&socket_connect_timeout=60")
+        out = run_bounded({"redis": url, "timeout": 1}, target(timeout=30))
+    assert not out.passed
+    assert out.message == f"redis {url}: {OPTIONS}'socket_timeout' {WHY}"
+
+
+def test_insecure_skips_verification_and_says_so(tls_server: FakeRedis) -> None:
+    insecure = Target(env="dev", insecure=True, timeout=5)
+    out = run_bounded({"redis": tls_server.url("rediss"), "expect_role": "master"}, insecure)
+    assert out.passed, out.message
+    assert out.message.startswith(f"redis {tls_server.url('rediss')}: PONG in ")
+    assert out.message.endswith(", role master; TLS verification disabled (insecure = true)")
