@@ -80,6 +80,16 @@ def test_silent_server_fails_within_the_timeout() -> None:
     assert elapsed < 3
 
 
+def test_a_tls_handshake_that_never_comes_fails_within_the_timeout() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        url = f"rediss://127.0.0.1:{listener.getsockname()[1]}/0"
+        out = run_bounded({"redis": url, "timeout": 0.5}, target(timeout=30))
+    assert not out.passed
+    assert out.message == f"redis {url}: no complete answer from {url[9:-2]} within 0.5 s"
+
+
 def test_expect_role_master(redis_server: RedisServer) -> None:
     ok = redis_check.run({"redis": redis_server.url, "expect_role": "master"}, target(redis_server))
     assert ok.passed, ok.message
