@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .checks import Target
+from .redact import redact
 from .schema import (
     ENV_KEYS,
     NAME_RE,
@@ -57,7 +58,7 @@ class CheckSpec:
     name: str
     kind: str
     env: str
-    spec: Mapping[str, Any]
+    spec: Mapping[str, Any] = field(repr=False)  # resolved: may hold ${VAR} values
     where: str
     trigger: str | None = None
 
@@ -66,9 +67,12 @@ class CheckSpec:
         return f"{self.env}::{self.name}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Environment:
-    """One environment of the chain with its settings resolved."""
+    """One environment of the chain with its settings resolved.
+
+    Its repr shows the name and base_url only: pytest prints it in tracebacks
+    (``--showlocals``), truncated, where a secret cut in two could not be masked."""
 
     name: str
     base_url: str | None = None
@@ -85,6 +89,10 @@ class Environment:
     checks: tuple[CheckSpec, ...] = ()
     secrets: tuple[str, ...] = ()
     rootdir: Path = field(default_factory=Path.cwd)
+
+    def __repr__(self) -> str:
+        base_url = redact(self.base_url, self.secrets) if self.base_url else None
+        return f"Environment(name={self.name!r}, base_url={base_url!r})"
 
     def target(self) -> Target:
         """What check modules need to know of this environment."""
@@ -108,8 +116,9 @@ class PromotionConfig:
     rootdir: Path
     chain: tuple[str, ...] = DEFAULT_CHAIN
     concurrency: int = DEFAULT_CONCURRENCY
-    tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    shared_checks: tuple[Mapping[str, Any], ...] = ()
+    # The tables as written: a URL in them may carry a password.
+    tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, repr=False)
+    shared_checks: tuple[Mapping[str, Any], ...] = field(default=(), repr=False)
 
     @property
     def label(self) -> str:

@@ -30,16 +30,74 @@ def redact_url(url: str) -> str:
     return _URL_PASSWORD.sub(lambda m: m["head"] + MASK, url)
 
 
+# A truncated repr (pytest's saferepr, reprlib) keeps a value's head and tail around "...":
+# a secret cut there is no longer found whole, so a piece of at least this many of its
+# characters next to the cut is masked too.
+CUT = "..."
+MIN_FRAGMENT = 8
+
+
+def _fragment(text: str, start: int, end: int, step: int, secret: str) -> int:
+    """How many characters from the cut (``text[start:end]`` grows away from it by
+    ``step``) form a substring of ``secret``: 0 when fewer than MIN_FRAGMENT do."""
+    n = MIN_FRAGMENT
+    if step < 0:
+        if start - n < 0 or text[start - n : start] not in secret:
+            return 0
+        while start - n - 1 >= 0 and text[start - n - 1 : start] in secret:
+            n += 1
+    else:
+        if text[start : start + n] not in secret or start + n > end:
+            return 0
+        while start + n + 1 <= end and text[start : start + n + 1] in secret:
+            n += 1
+    return n
+
+
+def _mask_cut_fragments(text: str, secrets: list[str]) -> str:
+    spans: list[tuple[int, int]] = []
+    size = len(text)
+    cut = text.find(CUT)
+    while cut != -1:
+        after = cut + len(CUT)
+        for secret in secrets:
+            n = _fragment(text, cut, size, -1, secret)
+            if n:
+                spans.append((cut - n, cut))
+            n = _fragment(text, after, size, 1, secret)
+            if n:
+                spans.append((after, after + n))
+        cut = text.find(CUT, cut + 1)
+    if not spans:
+        return text
+    out, last = [], 0
+    for begin, finish in sorted(spans):
+        if finish <= last:
+            continue
+        if begin >= last:
+            out.append(text[last:begin])
+            out.append(MASK)
+        last = finish
+    out.append(text[last:])
+    return "".join(out)
+
+
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """Replace known secret values and credential-shaped substrings by ``***``.
+    """Replace known secret values and credential-shaped substrings by ``***``, and the
+    pieces of a secret that a ``...`` truncation cut.
 
     >>> redact("redis://:hunter22@db:6379/0 failed")
     'redis://:***@db:6379/0 failed'
+    >>> redact("token='live-abcdefghij...qrstuvwxyz'", ["live-abcdefghijklmnopqrstuvwxyz"])
+    "token='***...***'"
     """
-    for secret in sorted(
-        {s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True
-    ):
+    known = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+    for secret in known:
         text = text.replace(secret, MASK)
+    if known and CUT in text:
+        longer = [s for s in known if len(s) > MIN_FRAGMENT]
+        if longer:
+            text = _mask_cut_fragments(text, longer)
     text = _URL_PASSWORD.sub(lambda m: m["head"] + MASK, text)
     text = _DSN_PASSWORD.sub(lambda m: m["head"] + MASK, text)
     return _AUTH_HEADER.sub(lambda m: m["head"] + MASK, text)

@@ -298,3 +298,84 @@ def test_gate_marker_with_an_unknown_trigger_is_a_usage_error(
         '@pytest.mark.gate(trigger=\'rolback\'): expected "rollback" or "block"'
     )
     assert read_report()["decision"] == "block"
+
+
+TOKEN = "tok-abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def pieces(secret: str, size: int = 8) -> list[str]:
+    return [secret[i : i + size] for i in range(len(secret) - size + 1)]
+
+
+def test_showlocals_shows_no_piece_of_a_secret(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("API_TOKEN", TOKEN)
+    monkeypatch.setenv("REDIS_PASSWORD", "pw-ABCDEFGHIJKLMNOP")
+    pytester.makefile(
+        ".toml",
+        promotion='[environments.staging]\nredis = "redis://:${REDIS_PASSWORD}@127.0.0.1:1/0"\n'
+        'vars = { api_token = "${API_TOKEN}" }\n',
+    )
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.dev
+        def test_token(promotion_env):
+            token = promotion_env.vars["api_token"]
+            # pytest's repr of a local is cut to 240 characters: "head...tail"
+            head_cut = "A" * 100 + token + "B" * 300
+            tail_cut = "A" * 300 + token + "B" * 100
+            assert token.startswith("live-")
+        """
+    )
+    result = pytester.runpytest("--env=staging", "--showlocals")
+    assert result.ret == 1
+    out = result.stdout.str() + result.stderr.str()
+    result.stdout.fnmatch_lines(
+        [
+            "promotion_env = Environment(name='staging', base_url=None)",
+            "head_cut   = 'AAAA*AAA***...BBB*BBB'",
+            "tail_cut   = 'AAA*AAA...***BBB*BBB'",
+        ]
+    )
+    leaked = [p for p in pieces(TOKEN) + pieces("pw-ABCDEFGHIJKLMNOP") if p in out]
+    assert not leaked
+
+
+def test_environment_repr_names_no_secret(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_promotion.config import load_config
+
+    monkeypatch.setenv("API_TOKEN", TOKEN)
+    pytester.makefile(
+        ".toml",
+        promotion='[environments.staging]\nbase_url = "https://u:${API_TOKEN}@example.test"\n'
+        'redis = "redis://:${API_TOKEN}@127.0.0.1:1/0"\nvars = { api_token = "${API_TOKEN}" }\n'
+        '[[environments.staging.checks]]\nname = "cache"\nredis = "{redis}"\n',
+    )
+    config = load_config(pytester.path)
+    env = config.environment("staging")
+    assert repr(env) == "Environment(name='staging', base_url='https://u:***@example.test')"
+    for obj in (env, env.checks[0], config):
+        assert not [p for p in pieces(TOKEN) if p in repr(obj)], obj
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a cut keeps a piece of the secret on either side, or both
+        ("t='tok-abcdefghij...'", "t='***...'"),
+        ("t='...wxyz0123456789'", "t='...***'"),
+        ("t='tok-abcdefg...mnopqrstuv...56789'", "t='***...***...56789'"),
+        # shorter than 8 characters next to the cut: too common to mask
+        ("t='tok-abc...6789'", "t='tok-abc...6789'"),
+        # no cut: a piece is not masked (nothing truncated it), the whole secret is
+        ("tok-abcdefghij and " + TOKEN, "tok-abcdefghij and ***"),
+    ],
+)
+def test_redact_masks_a_secret_cut_by_a_truncation(text: str, expected: str) -> None:
+    from pytest_promotion.redact import redact
+
+    assert redact(text, [TOKEN]) == expected
