@@ -5,10 +5,11 @@ profile), ``min`` (percent, default 60), ``paths`` (per-path minimums, ``{"pkg/c
 ``max_age`` (seconds or ``"90s"``/``"30m"``/``"1h"``/``"2d"``), ``format``
 (``auto``/``coverage``/``cobertura``/``go``).
 
-Fail closed: a missing, empty or unparsable report, 0 of 0 lines, a path minimum that
-matches no file, or a stale report fails with the reason. Stale means: older than
-``max_age`` when given, else older than the newest source file the report names (files
-that cannot be found are not checked; set ``max_age`` to bound the age regardless).
+Fail closed: a missing, empty, unparsable or inconsistent report, 0 of 0 lines, a path
+minimum that matches no file, a stale report or one modified in the future (clock skew)
+fails with the reason. Stale means: older than ``max_age`` when given, else older than the
+newest source file the report names (files that cannot be found are not checked; set
+``max_age`` to bound the age regardless).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ KEYS: dict[str, type | tuple[type, ...]] = {
 }
 ROLLBACK = False
 DEFAULT_MIN = 60.0
+FUTURE_SLACK = 2.0  # seconds a report's mtime may be ahead (coarse file system timestamps)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -159,8 +161,13 @@ def _ago(seconds: float) -> str:
 
 def _check_fresh(path: Path, report: Report, max_age: float | str | None, rootdir: Path) -> None:
     made = path.stat().st_mtime
+    age = time.time() - made
+    if age < -FUTURE_SLACK:  # it would look fresh for as long as the clocks disagree
+        raise CheckFailed(
+            f"coverage report {path} is modified in the future ({_ago(-age)} ahead of this "
+            "machine's clock): clock skew?"
+        )
     if max_age is not None:
-        age = time.time() - made
         limit = parse_duration(max_age)
         if age > limit:
             raise CheckFailed(

@@ -1,5 +1,6 @@
-"""Coverage reports read into one shape: coverage.py data files, Cobertura XML (large
-ones by byte scans when their root totals can be trusted, else expat), Go cover profiles.
+"""Coverage reports read into one shape: coverage.py data files, Cobertura XML (always
+parsed whole by expat; large ones counted by byte scans when their root totals are
+consistent and nothing could fool the scans, else by expat callbacks), Go cover profiles.
 
 Every reader fails closed with :class:`CheckFailed` saying why the report cannot be used.
 """
@@ -11,8 +12,12 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .base import CheckFailed
+
+if TYPE_CHECKING:
+    import mmap
 
 __all__ = ["FORMATS", "Report", "read_report", "relative"]
 
@@ -74,6 +79,11 @@ def read_report(path: Path, rootdir: Path, fmt: str = "auto", per_file: bool = T
         raise CheckFailed(f"coverage report {path} measures 0 of 0 lines: no data to vouch for")
     if math.isnan(report.pct()):
         raise CheckFailed(f"coverage report {path}: the percentage is not a number")
+    if not 0 <= report.covered <= report.total or not 0 <= report.pct() <= 100:
+        raise CheckFailed(
+            f"coverage report {path}: inconsistent: {report.covered} of {report.total} lines "
+            f"covered, {report.pct():g} %"
+        )
     return report
 
 
@@ -122,14 +132,94 @@ _ROOT_TAG = re.compile(rb"<coverage\b([^>]*)>")
 _ATTR = re.compile(rb'([\w:-]+)\s*=\s*"([^"]*)"')
 _SOURCE = re.compile(rb"<source>([^<]*)</source>")
 _CLASS_FILE = re.compile(rb'<class\b[^>]*?\bfilename="([^"]*)"')
+# a hits attribute the byte counts cannot read: not a plain double-quoted 0 or 1, 2, ...
+_ODD_HITS = re.compile(rb'hits\s*=\s*(?!"(?:0|[1-9][0-9]*)")')
+_COUNT = re.compile(r"\s*[0-9]+\s*")
+
+
+def _malformed(path: Path, what: str) -> CheckFailed:
+    return CheckFailed(f"coverage report {path}: malformed Cobertura: {what}")
+
+
+def _root_totals(attrs: dict[str, str], path: Path) -> tuple[int, int] | None:
+    """The root's ``lines-valid`` and ``lines-covered`` (None unless both are stated), checked:
+    counts, covered <= valid, and ``line-rate`` a fraction 0-1."""
+    rate = attrs.get("line-rate")
+    if rate is not None:
+        try:
+            ok = 0.0 <= float(rate) <= 1.0
+        except ValueError:
+            ok = False
+        if not ok:
+            raise _malformed(path, f"line-rate={rate!r}, expected a fraction 0-1")
+    if "lines-valid" not in attrs or "lines-covered" not in attrs:
+        return None
+    for key in ("lines-valid", "lines-covered"):
+        if not _COUNT.fullmatch(attrs[key]):
+            raise _malformed(path, f"{key}={attrs[key]!r}, expected a count")
+    total, covered = int(attrs["lines-valid"]), int(attrs["lines-covered"])
+    if covered > total:
+        raise _malformed(path, f"lines-covered={covered} is more than lines-valid={total}")
+    return total, covered
+
+
+def _well_formed(path: Path) -> tuple[dict[str, str], int]:
+    """Parse the whole document with expat, calling Python only for the root element: the
+    root's attributes and byte offset; CheckFailed when it is not well-formed XML."""
+    from xml.parsers import expat
+
+    parser = expat.ParserCreate()
+    root: list[tuple[str, dict[str, str], int]] = []
+
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        root.append((tag, attrs, parser.CurrentByteIndex))
+        parser.StartElementHandler = None  # the other elements cost no Python call
+
+    parser.StartElementHandler = start
+    try:
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                parser.Parse(chunk, False)
+            parser.Parse(b"", True)
+    except expat.ExpatError as exc:
+        raise CheckFailed(f"coverage report {path} is not valid XML: {exc}") from None
+    if root[0][0] != "coverage":
+        raise CheckFailed(
+            f"coverage report {path}: expected Cobertura <coverage>, found <{root[0][0]}>"
+        )
+    return root[0][1], root[0][2]
+
+
+def _scannable(data: mmap.mmap, at: int) -> bool:
+    """Nothing the byte scans could misread: no declarations before the root (entities,
+    attribute defaults), no CDATA or processing instruction after it, comments without
+    markup or hits in them (coverage.py writes two), every hits value a plain number."""
+    if data.find(b"<!ENTITY", 0, at) != -1 or data.find(b"<!ATTLIST", 0, at) != -1:
+        return False
+    if data.find(b"<![CDATA[", at) != -1 or data.find(b"<?", at) != -1:
+        return False
+    if _ODD_HITS.search(data, at):
+        return False
+    comment = data.find(b"<!--", at)
+    for _ in range(100):
+        if comment == -1:
+            return True
+        end = data.find(b"-->", comment)
+        body = data[comment + 4 : end]
+        if end == -1 or b"<" in body or b"hits" in body:
+            return False
+        comment = data.find(b"<!--", end)
+    return False
 
 
 def _cobertura_totals(path: Path, rootdir: Path, per_file: bool) -> Report | None:
     """The totals a Cobertura root states (``lines-valid``, ``lines-covered``) and the files
     its classes name (for staleness), read with C-speed scans instead of a parse of every
-    ``<line>``: seconds less on a 100 MB report. With ``per_file``, each class's lines are
-    counted by byte search too, and the sums must equal the root's totals (else None, and
-    the caller parses the XML). None when the root states no totals."""
+    ``<line>``: seconds less on a 100 MB report. The document is still parsed whole by expat
+    (well-formedness) but without a Python call per element. With ``per_file``, each class's
+    lines are counted by byte search too, and the sums must equal the root's totals. None
+    when the root states no totals or the byte scans could be fooled (comments, CDATA or
+    entities after the root, a hits value other than a plain number): the caller parses."""
     import html
     import mmap
 
@@ -140,15 +230,12 @@ def _cobertura_totals(path: Path, rootdir: Path, per_file: bool) -> Report | Non
         attrs = {k.decode(): v.decode() for k, v in _ATTR.findall(root[1])}
         if "lines-valid" not in attrs or "lines-covered" not in attrs:
             return None
-        if not data[-256:].rstrip().endswith(b"</coverage>"):
-            raise CheckFailed(
-                f"coverage report {path} is not valid XML: truncated (no closing </coverage>)"
-            )
-        report = Report("cobertura")
-        try:
-            report.total, report.covered = int(attrs["lines-valid"]), int(attrs["lines-covered"])
-        except ValueError:
+        attrs, at = _well_formed(path)
+        totals = _root_totals(attrs, path)
+        if totals is None or not _scannable(data, at):
             return None
+        report = Report("cobertura")
+        report.total, report.covered = totals
         roots = []
         for raw in _SOURCE.findall(data):
             src = Path(html.unescape(raw.decode(errors="replace")).strip())
@@ -169,13 +256,16 @@ def _cobertura_totals(path: Path, rootdir: Path, per_file: bool) -> Report | Non
                 segment = segment[:methods] + segment[closing:]
             lines = segment.count(b"<line ")
             uncovered = segment.count(b'hits="0"')
+            if segment.count(b"hits=") != lines:
+                return None  # a <line> without hits (or hits elsewhere): parse the XML
             name = _resolve(
                 html.unescape(match[1].decode(errors="replace")), roots, rootdir, report
             )
             counts = report.files.setdefault(name, [0, 0])
             counts[0] += lines
             counts[1] += lines - uncovered
-        if sum(v[0] for v in report.files.values()) != report.total:
+        counted = [sum(v[i] for v in report.files.values()) for i in (0, 1)]
+        if counted != [report.total, report.covered]:
             return None  # the byte counts do not add up: parse the XML properly
     return report
 
@@ -183,7 +273,8 @@ def _cobertura_totals(path: Path, rootdir: Path, per_file: bool) -> Report | Non
 def _read_cobertura(path: Path, rootdir: Path, per_file: bool = True) -> Report:
     """Stream the report with expat's C parser: one small callback per element and no
     element tree at all, so a 100 MB report costs seconds and a few MiB. (expat does not
-    fetch external entities and refuses entity-expansion bombs.)"""
+    fetch external entities and refuses entity-expansion bombs.) A ``<line>`` is covered
+    when its ``hits`` is an integer > 0; a hits value that is not an integer is malformed."""
     from xml.parsers import expat
 
     totals = _cobertura_totals(path, rootdir, per_file)
@@ -196,15 +287,22 @@ def _read_cobertura(path: Path, rootdir: Path, per_file: bool = True) -> Report:
     current: list[int] | None = None
     in_lines = in_methods = False
     source_text: list[str] | None = None
+    parser = expat.ParserCreate()
 
     def start(tag: str, attrs: dict[str, str]) -> None:
         nonlocal depth, current, in_lines, in_methods, source_text
         depth += 1
         if tag == "line":
+            hits = attrs.get("hits", "0")
+            try:
+                covered = int(hits) > 0
+            except ValueError:
+                raise _malformed(
+                    path, f"line {parser.CurrentLineNumber}: hits={hits!r}, expected an integer"
+                ) from None
             if current is not None and in_lines:
                 current[0] += 1
-                if attrs.get("hits", "0").strip() not in ("0", ""):
-                    current[1] += 1
+                current[1] += covered
         elif tag == "class":
             name = attrs.get("filename", "")
             current = report.files.setdefault(_resolve(name, roots, rootdir, report), [0, 0])
@@ -242,7 +340,6 @@ def _read_cobertura(path: Path, rootdir: Path, per_file: bool = True) -> Report:
         if source_text is not None:
             source_text.append(data)
 
-    parser = expat.ParserCreate()
     parser.buffer_text = True
     parser.StartElementHandler = start
     parser.EndElementHandler = end
@@ -254,12 +351,10 @@ def _read_cobertura(path: Path, rootdir: Path, per_file: bool = True) -> Report:
         raise CheckFailed(f"coverage report {path} is not valid XML: {exc}") from None
     if not root_attrs:
         raise CheckFailed(f"coverage report {path} is not valid XML: no root element")
-    counted = [sum(v[0] for v in report.files.values()), sum(v[1] for v in report.files.values())]
-    try:
-        report.total = int(root_attrs["lines-valid"])
-        report.covered = int(root_attrs["lines-covered"])
-    except (KeyError, ValueError):
-        report.total, report.covered = counted
+    stated = _root_totals(root_attrs, path)
+    if stated is None:
+        stated = sum(v[0] for v in report.files.values()), sum(v[1] for v in report.files.values())
+    report.total, report.covered = stated
     return report
 
 

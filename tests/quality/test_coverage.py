@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -215,3 +216,122 @@ def test_cobertura_root_totals_and_truncation(tmp_path: Path) -> None:
     outcome = check(tmp_path, coverage="cov.xml", min=70)
     assert not outcome.passed
     assert "not valid XML" in outcome.message
+
+
+def cobertura(lines: str, root: str = 'lines-valid="4" lines-covered="3" line-rate="0.75"') -> str:
+    return (
+        f'<?xml version="1.0" ?>\n<coverage {root}><sources><source>src</source></sources>\n'
+        '<packages><package name="a"><classes><class name="m" filename="m.py"><methods/><lines>\n'
+        f"{lines}\n</lines></class></classes></package></packages></coverage>\n"
+    )
+
+
+GOOD_LINES = (
+    '<line number="1" hits="1"/><line number="2" hits="1"/>'
+    '<line number="3" hits="1"/><line number="4" hits="0"/>'
+)
+
+
+@pytest.mark.parametrize("spec", [{}, {"max_age": "1h"}, {"paths": {"m.py": 10}}])
+def test_cobertura_root_totals_do_not_vouch_for_a_corrupt_document(
+    project: Path, tmp_path: Path, spec: dict[str, object]
+) -> None:
+    """Valid root totals, then garbage: the whole document must parse, on the fast path too."""
+    (tmp_path / "corrupt.xml").write_text(
+        '<?xml version="1.0" ?>\n<coverage lines-valid="100" lines-covered="95" line-rate="0.95">'
+        "<packages><<<<garbage &&& not xml\n</coverage>\n"
+    )
+    outcome = check(tmp_path, coverage="corrupt.xml", min=80, **spec)
+    assert not outcome.passed
+    assert outcome.message == (
+        f"coverage report {tmp_path / 'corrupt.xml'} is not valid XML: "
+        "not well-formed (invalid token): line 2, column 75"
+    )
+    # the same with a report written by coverage.py, damaged in the middle
+    real = (project / "coverage.xml").read_text()
+    assert "<packages>" in real
+    (tmp_path / "damaged.xml").write_text(real.replace("<packages>", "<packages><x></y>", 1))
+    outcome = check(tmp_path, coverage="damaged.xml", min=10, **spec)
+    assert not outcome.passed
+    assert outcome.message.startswith(
+        f"coverage report {tmp_path / 'damaged.xml'} is not valid XML: mismatched tag: line "
+    )
+
+
+@pytest.mark.parametrize(
+    ("root", "what"),
+    [
+        ('lines-valid="10" lines-covered="500"', "lines-covered=500 is more than lines-valid=10"),
+        (
+            'lines-valid="4" lines-covered="3" line-rate="1.5"',
+            "line-rate='1.5', expected a fraction 0-1",
+        ),
+        ('lines-valid="4" lines-covered="-3"', "lines-covered='-3', expected a count"),
+        ('lines-valid="four" lines-covered="3"', "lines-valid='four', expected a count"),
+        ('line-rate="nan"', "line-rate='nan', expected a fraction 0-1"),
+    ],
+)
+@pytest.mark.parametrize("paths", [{}, {"paths": {"m.py": 10}}])
+def test_cobertura_impossible_root_totals_fail(
+    tmp_path: Path, root: str, what: str, paths: dict[str, object]
+) -> None:
+    (tmp_path / "cov.xml").write_text(cobertura(GOOD_LINES, root))
+    outcome = check(tmp_path, coverage="cov.xml", min=50, **paths)
+    assert not outcome.passed
+    assert outcome.message == f"coverage report {tmp_path / 'cov.xml'}: malformed Cobertura: {what}"
+
+
+@pytest.mark.parametrize("root", ["", 'lines-valid="3" lines-covered="3"'])
+def test_cobertura_hits_must_be_an_integer(tmp_path: Path, root: str) -> None:
+    lines = '<line number="1" hits="1"/>\n<line number="2" hits="-3"/><line number="3" hits="abc"/>'
+    (tmp_path / "cov.xml").write_text(cobertura(lines, root))
+    for spec in ({}, {"paths": {"m.py": 10}}):
+        outcome = check(tmp_path, coverage="cov.xml", min=10, **spec)
+        assert not outcome.passed
+        assert outcome.message == (
+            f"coverage report {tmp_path / 'cov.xml'}: malformed Cobertura: "
+            "line 5: hits='abc', expected an integer"
+        )
+
+
+def test_cobertura_only_positive_hits_are_covered(tmp_path: Path) -> None:
+    lines = '<line number="1" hits="1"/><line number="2" hits="-3"/><line number="3" hits="0"/>'
+    (tmp_path / "cov.xml").write_text(cobertura(lines + '<line number="4" hits="07"/>', ""))
+    outcome = check(tmp_path, coverage="cov.xml", min=50)
+    assert outcome.passed, outcome.message
+    assert outcome.message == "coverage 50.0 % >= 50 % (2 of 4 lines, cov.xml)"
+    assert not check(tmp_path, coverage="cov.xml", min=51).passed
+    # the root says 2 of 2, but line 2 states no hits: per path it is not covered
+    lines = '<line number="1" hits="1"/><line number="2"/>'
+    (tmp_path / "cov.xml").write_text(cobertura(lines, 'lines-valid="2" lines-covered="2"'))
+    outcome = check(tmp_path, coverage="cov.xml", min=50, paths={"m.py": 80})
+    assert not outcome.passed
+    assert outcome.message == "m.py: coverage 50.0 % < 80 %"
+
+
+def test_cobertura_fast_path_reads_what_expat_reads(tmp_path: Path) -> None:
+    """Markup the byte scans would misread sends the report through the parser."""
+    hidden = '<!-- <line number="9" hits="1"/> --><line number="2" hits="0"/>'
+    for lines in (
+        '<line number="1" hits="1"/>' + hidden,
+        '<line number="1" hits="1"/><![CDATA[<line number="9" hits="1"/>]]>'
+        '<line number="2" hits="0"/>',
+        "<line number=\"1\" hits='1'/><line number=\"2\" hits='0'/>",
+    ):
+        (tmp_path / "cov.xml").write_text(cobertura(lines, 'lines-valid="2" lines-covered="1"'))
+        outcome = check(tmp_path, coverage="cov.xml", min=50, paths={"m.py": 60})
+        assert outcome.message == "m.py: coverage 50.0 % < 60 %", lines
+
+
+def test_report_modified_in_the_future_fails(project: Path, tmp_path: Path) -> None:
+    shutil.copy2(project / "coverage.xml", tmp_path / "coverage.xml")
+    ahead = time.time() + 3 * 3600
+    os.utime(tmp_path / "coverage.xml", (ahead, ahead))
+    for spec in ({"max_age": "1h"}, {}):
+        outcome = check(tmp_path, coverage="coverage.xml", min=10, **spec)
+        assert not outcome.passed
+        assert re.fullmatch(
+            rf"coverage report {re.escape(str(tmp_path / 'coverage.xml'))} is modified in the "
+            r"future \((2\.9|3\.0) h ahead of this machine's clock\): clock skew\?",
+            outcome.message,
+        ), outcome.message
