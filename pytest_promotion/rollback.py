@@ -3,11 +3,14 @@ with a deadline, its output capped and redacted."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import selectors
 import shlex
 import signal
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -24,6 +27,8 @@ __all__ = ["VALUE_RE", "RenderError", "render", "run_rollback"]
 VALUE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
 _FIELD = re.compile(r"\{([A-Za-z_]+)\}")
 OUTPUT_CAP = 64 * 1024
+GRACE = 1.0  # seconds to read what the command wrote, once it has ended or been killed
+POLL = 0.1  # how often a running command is checked for its exit
 
 
 class RenderError(ValueError):
@@ -68,7 +73,13 @@ class RollbackResult:
 
 
 def run_rollback(argv: Sequence[str], timeout: float, cwd: str | None = None) -> RollbackResult:
-    """Run the rollback command; a deadline kills its whole process group."""
+    """Run the rollback command, its output read into a bounded buffer.
+
+    The whole run is bounded: ``timeout`` for the command, then at most ``GRACE`` seconds
+    to read what it already wrote. However it ends (exit, deadline, Ctrl-C), its whole
+    process group is killed; a process that left the group (``setsid``) and still holds
+    the output pipe is no longer waited for.
+    """
     try:
         proc = subprocess.Popen(
             list(argv),
@@ -80,26 +91,116 @@ def run_rollback(argv: Sequence[str], timeout: float, cwd: str | None = None) ->
         )
     except OSError as exc:
         return RollbackResult(None, "", error=f"cannot run {argv[0]}: {exc.strerror}")
+    assert proc.stdout is not None
+    output = _Output(proc.stdout.fileno(), OUTPUT_CAP)
+    error: str | None = None
+    timed_out = killed = False
     try:
-        out, _ = proc.communicate(timeout=timeout)
-        timed_out = False
-    except subprocess.TimeoutExpired:
+        timed_out = _read_until_exit(proc, output, time.monotonic() + timeout)
+        _kill_group(proc)
+        killed = True
+        output.drain(time.monotonic() + GRACE)
+        if timed_out:
+            error = f"timed out after {timeout:g} s"
+    except KeyboardInterrupt:  # Ctrl-C during the rollback: stop it and say so
+        error = "interrupted (process group killed)"
+    finally:
+        if not killed:
+            _kill_group(proc)
+        output.close()
+        proc.stdout.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):  # unkillable (D state)
+            proc.wait(timeout=5)
+    return RollbackResult(proc.returncode, output.text(), timed_out=timed_out, error=error)
+
+
+class _Output:
+    """A pipe read into a bounded buffer: the last ``cap`` bytes, and the total count."""
+
+    def __init__(self, fd: int, cap: int) -> None:
+        self.fd = fd
+        self.cap = cap
+        self.data = bytearray()
+        self.total = 0
+        self.open = True
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(fd, selectors.EVENT_READ)
+
+    def read(self, wait: float) -> None:
+        """Wait up to ``wait`` s for output and keep it; ``open`` is False at its end."""
+        if not self.open or not self.selector.select(max(0.0, wait)):
+            return
+        chunk = os.read(self.fd, 65536)
+        if not chunk:
+            self.open = False
+            return
+        self.total += len(chunk)
+        self.data += chunk
+        if len(self.data) > self.cap:
+            del self.data[: len(self.data) - self.cap]
+
+    def drain(self, until: float) -> None:
+        """Read what is left, until the end of the pipe or ``until``."""
+        while self.open and (left := until - time.monotonic()) > 0:
+            self.read(left)
+
+    def close(self) -> None:
+        self.selector.close()
+
+    def text(self) -> str:
+        text = self.data.decode("utf-8", "replace")
+        if self.total > len(self.data):
+            return f"[output truncated: last {len(self.data)} of {self.total} bytes kept]\n{text}"
+        return text
+
+
+def _read_until_exit(proc: subprocess.Popen[bytes], output: _Output, deadline: float) -> bool:
+    """Read output until the command exits; True if the deadline passed first."""
+    while proc.poll() is None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return True
+        if output.open:
+            output.read(min(left, POLL))
+        else:  # the pipe is closed but the command still runs
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=min(left, POLL))
+    return False
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the command's process group (it leads it: start_new_session)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        timed_out = True
-    text = out[-OUTPUT_CAP:].decode("utf-8", "replace")
-    return RollbackResult(
-        proc.returncode,
-        text,
-        timed_out=timed_out,
-        error=f"timed out after {timeout:g} s" if timed_out else None,
-    )
+
+
+def _hooked_argv(hooked: object) -> list[str]:
+    """The argv a ``pytest_promotion_rollback_command`` hook returned: a list (or tuple)
+    of arguments, or a string split into words as the config's template is (shlex)."""
+    if isinstance(hooked, str):
+        try:
+            argv = shlex.split(hooked)
+        except ValueError as exc:
+            raise RenderError(f"{exc} in {hooked!r}") from None
+    elif isinstance(hooked, list | tuple) and all(
+        isinstance(a, str | int | os.PathLike) and not isinstance(a, bool) for a in hooked
+    ):
+        argv = [os.fspath(a) if isinstance(a, os.PathLike) else str(a) for a in hooked]
+    else:
+        shown = repr(hooked)
+        shown = shown if len(shown) <= 200 else shown[:200] + "..."
+        raise RenderError(
+            f"expected an argv list of strings or a string, found {type(hooked).__name__} {shown}"
+        )
+    if not argv or not argv[0]:
+        raise RenderError(f"expected a command, found {hooked!r}")
+    return argv
 
 
 def attach_rollback(
     decision: Decision,
     *,
-    hooked: Sequence[str] | None,
+    hooked: object,
     template: Sequence[str] | None,
     values: Mapping[str, str | None],
     secrets: Sequence[str],
@@ -108,10 +209,22 @@ def attach_rollback(
     cwd: str | None = None,
 ) -> None:
     """Put the rollback command (a hook's argv, else the rendered template) into the
-    decision, redacted; run it when ``execute``. A template that cannot be rendered
-    safely leaves no command and says why in the decision's warnings."""
-    argv: list[str] | None = [str(a) for a in hooked] if hooked is not None else None
-    if argv is None and template is not None:
+    decision, redacted; run it when ``execute``. A hook's result or a template that
+    cannot be used safely leaves no command and says why in the decision's warnings."""
+    argv: list[str] | None = None
+    if hooked is not None:
+        try:
+            argv = _hooked_argv(hooked)
+        except RenderError as exc:
+            decision.warnings.append(
+                redact(
+                    f"rollback command of {decision.environment} from the "
+                    f"pytest_promotion_rollback_command hook cannot be used: {exc}",
+                    secrets,
+                )
+            )
+            return
+    elif template is not None:
         try:
             argv = render(template, values)
         except RenderError as exc:

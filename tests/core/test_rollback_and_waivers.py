@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -129,6 +136,214 @@ def test_execute_has_a_deadline(pytester: pytest.Pytester, read_report) -> None:
     result = read_report()["rollback"]["result"]
     assert result["timed_out"] is True
     assert result["error"] == "timed out after 0.5 s"
+
+
+# A rollback command that starts a process which leaves the process group (setsid) but
+# keeps the output pipe open, writes the pids to files, then runs for `main_sleep` s.
+ESCAPING = """
+import os, pathlib, subprocess, sys, time
+escaped = subprocess.Popen(
+    [sys.executable, "-c", "import time; time.sleep(30)"], start_new_session=True
+)
+pathlib.Path("escaped.pid").write_text(str(escaped.pid))
+same_group = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+pathlib.Path("group.pid").write_text(str(same_group.pid))
+pathlib.Path("main.pid").write_text(str(os.getpid()))
+print("rolling back", flush=True)
+time.sleep(float(sys.argv[1]))
+"""
+
+
+def alive(pid: int) -> bool:
+    """A process exists and is not a zombie (a container's init may never reap one)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+@pytest.fixture
+def leftovers(pytester: pytest.Pytester) -> Iterator[None]:
+    """Kill, by the pids they wrote, whatever the rollback command started."""
+    yield
+    for name in ("escaped.pid", "group.pid", "main.pid"):
+        path = pytester.path / name
+        if path.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(path.read_text()), signal.SIGKILL)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+@pytest.mark.parametrize(
+    ("main_sleep", "timeout", "returncode", "error"),
+    [
+        ("100", "1", -9, "timed out after 1 s"),  # the deadline passes
+        ("0", "60", 0, None),  # the command ends at once; its escaped child does not
+    ],
+)
+def test_execute_is_bounded_when_a_process_escapes_the_group_holding_the_output(
+    pytester: pytest.Pytester,
+    read_report,
+    leftovers: None,
+    main_sleep: str,
+    timeout: str,
+    returncode: int,
+    error: str | None,
+) -> None:
+    """Once killpg had run, the run read the output until its end: a `setsid` child that
+    held the pipe kept the whole run waiting (30 s here) past rollback_timeout."""
+    script = pytester.makepyfile(rollback_script=ESCAPING)
+    config(
+        pytester,
+        f"[environments.staging]\nrollback_timeout = {timeout}\n"
+        f'rollback = ["{sys.executable}", "{script}", "{main_sleep}"]\n',
+    )
+    pytester.makepyfile(FAILING)
+    start = time.monotonic()
+    result = pytester.runpytest_subprocess(
+        "--env=staging", REPORT, "--promotion-rollback=execute", timeout=60
+    )
+    elapsed = time.monotonic() - start
+    assert elapsed < 10, f"the rollback took {elapsed:.1f} s"  # a hang detector, not a timing
+    assert result.ret == 1
+    rollback = read_report()["rollback"]["result"]
+    assert rollback["timed_out"] is (error is not None)
+    assert rollback["error"] == error
+    assert rollback["returncode"] == returncode
+    assert rollback["output"] == "rolling back\n"
+    status = error or f"exit {returncode}"
+    result.stdout.fnmatch_lines([f"rollback executed: {status}", "  | rolling back"])
+    # its process group is killed, however the command ended
+    assert not alive(int((pytester.path / "group.pid").read_text()))
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_ctrl_c_during_execute_kills_the_command_and_says_so(
+    pytester: pytest.Pytester, read_report, leftovers: None
+) -> None:
+    """Ctrl-C during the rollback gave a traceback and left the command (its own session,
+    so the terminal's SIGINT never reached it) running."""
+    script = pytester.makepyfile(rollback_script=ESCAPING)
+    config(
+        pytester,
+        f"[environments.staging]\nrollback_timeout = 60\n"
+        f'rollback = ["{sys.executable}", "{script}", "60"]\n',
+    )
+    pytester.makepyfile(FAILING)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--env=staging",
+            REPORT,
+            "--promotion-rollback=execute",
+            "-p",
+            "no:cacheprovider",
+        ],
+        cwd=pytester.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        main_pid = pytester.path / "main.pid"
+        deadline = time.monotonic() + 30
+        while not main_pid.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert main_pid.exists(), "the rollback command never started"
+        pids = [int((pytester.path / n).read_text()) for n in ("main.pid", "group.pid")]
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = out.decode()
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
+    assert "rollback executed: interrupted (process group killed)" in text
+    assert proc.returncode == 1, text
+    report = read_report()
+    assert report["decision"] == "block"
+    assert report["rollback"]["result"]["error"] == "interrupted (process group killed)"
+    assert report["rollback"]["result"]["returncode"] == -9
+    time.sleep(0.2)
+    assert [pid for pid in pids if alive(pid)] == []
+
+
+def test_output_kept_is_bounded(pytester: pytest.Pytester, read_report) -> None:
+    config(
+        pytester,
+        "[environments.staging]\nrollback = "
+        f'["{sys.executable}", "-c", "import sys; sys.stdout.write(\'x\' * 5_000_000 + \'END\')"]\n',
+    )
+    pytester.makepyfile(FAILING)
+    pytester.runpytest("--env=staging", REPORT, "--promotion-rollback=execute")
+    rollback = read_report()["rollback"]["result"]
+    assert rollback["returncode"] == 0
+    head, tail = rollback["output"].split("\n")
+    assert head == "[output truncated: last 65536 of 5000003 bytes kept]"
+    assert tail == "x" * 65533 + "END"
+
+
+@pytest.mark.parametrize(
+    ("returned", "warning"),
+    [
+        (
+            "42",
+            "expected an argv list of strings or a string, found int 42",
+        ),
+        (
+            "{'cmd': 'helm'}",
+            "expected an argv list of strings or a string, found dict {'cmd': 'helm'}",
+        ),
+        (
+            "['helm', None]",
+            "expected an argv list of strings or a string, found list ['helm', None]",
+        ),
+        ("''", "expected a command, found ''"),
+        ("'helm \"rollback'", "No closing quotation in 'helm \"rollback'"),
+    ],
+)
+def test_hook_result_that_is_no_command_is_reported(
+    pytester: pytest.Pytester, read_report, returned: str, warning: str
+) -> None:
+    pytester.makeconftest(
+        f"""
+        def pytest_promotion_rollback_command(config, environment, decision):
+            return {returned}
+        """
+    )
+    pytester.makepyfile(FAILING)
+    result = pytester.runpytest("--env=staging", REPORT)
+    assert result.ret == 1
+    report = read_report()
+    assert report["decision"] == "block"
+    assert report["rollback_command"] is None
+    expected = (
+        "rollback command of staging from the pytest_promotion_rollback_command hook "
+        f"cannot be used: {warning}"
+    )
+    assert report["warnings"] == [expected]
+    result.stdout.fnmatch_lines([f"warning: {expected}"])
+
+
+def test_hook_may_return_a_string_split_like_the_template(
+    pytester: pytest.Pytester, read_report
+) -> None:
+    """A string was taken as a list of its characters: 'h e l m ...'."""
+    pytester.makeconftest(
+        """
+        def pytest_promotion_rollback_command(config, environment, decision):
+            return f"helm rollback 'agent one' --namespace {environment.name}"
+        """
+    )
+    pytester.makepyfile(FAILING)
+    result = pytester.runpytest("--env=staging", REPORT)
+    report = read_report()
+    assert report["rollback"]["argv"] == ["helm", "rollback", "agent one", "--namespace", "staging"]
+    assert report["rollback_command"] == "helm rollback 'agent one' --namespace staging"
+    result.stdout.fnmatch_lines(["rollback command: helm rollback 'agent one' --namespace staging"])
 
 
 def test_print_mode_never_runs_the_command(pytester: pytest.Pytester) -> None:
