@@ -73,8 +73,15 @@ class Target:
     insecure: bool = False
     timeout: float = 5.0
     rootdir: Path = field(default_factory=Path.cwd)
-    secrets: tuple[str, ...] = ()
-    settings: Mapping[str, Any] = field(default_factory=dict)
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+    settings: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    def __repr__(self) -> str:
+        # What --showlocals prints of a check's frame: no secret, no credential in a URL.
+        from ..redact import redact, redact_url
+
+        url = redact(redact_url(self.base_url), self.secrets) if self.base_url else None
+        return f"Target(env={self.env!r}, base_url={url!r}, insecure={self.insecure})"
 
     def deadline(self, timeout: float | None = None) -> float:
         """The monotonic instant by which a probe must be over."""

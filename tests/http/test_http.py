@@ -439,3 +439,20 @@ def test_a_ca_bundle_rewritten_on_disk_is_trusted_as_it_now_is(servers: Servers)
     assert "unknown CA" in check(servers, server.url, "/health").message
     servers.other_ca.cert_pem.write_to_path(str(servers.ca_file))  # the CA was rotated
     assert check(servers, server.url, "/health").passed
+
+
+def test_target_repr_shows_no_secret() -> None:
+    # What --showlocals prints for a check module's frame (pytest truncates long reprs, so
+    # a secret cut in half would escape the masking of the whole value).
+    target = Target(
+        env="dev",
+        base_url="https://deploy:tok-SECRET-123@127.0.0.1:8443/app",
+        secrets=("tok-SECRET-123", "hunter2secret"),
+        settings={"redis": "redis://:hunter2secret@127.0.0.1:6379/0"},
+    )
+    shown = repr(target)
+    assert (
+        shown
+        == "Target(env='dev', base_url='https://deploy:***@127.0.0.1:8443/app', insecure=False)"
+    )
+    assert "SECRET" not in shown and "hunter2" not in shown
