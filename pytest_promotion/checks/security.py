@@ -218,6 +218,8 @@ def bandit_findings(spec: Mapping[str, Any], target: Target) -> tuple[list[Findi
     if not isinstance(data, dict) or not isinstance(data.get("results"), list):
         raise CheckFailed(f"bandit report {where}: not a bandit JSON report (no 'results' list)")
     errors = data.get("errors") or []
+    if not isinstance(errors, list):
+        raise CheckFailed(f"bandit report {where}: malformed: 'errors' is not a list")
     if errors:
         first = errors[0] if isinstance(errors[0], dict) else {"reason": str(errors[0])}
         name = _norm(str(first.get("filename", "?")), target.rootdir)

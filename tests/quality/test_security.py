@@ -348,6 +348,7 @@ def test_sarif_malformed_fails_closed_on_one_line(
             "results[0] is not an object",
         ),
         ({"results": [], "errors": [], "metrics": []}, "no 'metrics._totals' object"),
+        ({"results": [], "errors": {"a.py": "boom"}}, "'errors' is not a list"),
     ],
 )
 def test_bandit_report_malformed_fails_closed(
