@@ -61,8 +61,15 @@ class RunFacts:
     internal_errors: list[str] = field(default_factory=list)
     crashed_workers: list[str] = field(default_factory=list)
     interrupted: str | None = None
+    stopped: str | None = None  # -x, --maxfail, a collection error or pytest.exit ended it
     foreign_failures: int = 0
     collected: bool = False
+    # (node id, reason) of modules (or directories) skipped at collection
+    skipped_modules: list[tuple[str, str]] = field(default_factory=list)
+    # gates the plugin selected that something later dropped (-k, --lf, a conftest...)
+    dropped: list[str] = field(default_factory=list)
+    # what else ran only part of the gates, e.g. --lf, which filters during collection
+    narrowed: str | None = None
 
 
 @dataclass
@@ -102,6 +109,21 @@ def _waiver_for(record: GateRecord, waivers: Mapping[str, str]) -> str | None:
     return waivers.get(record.name, waivers.get(record.id))
 
 
+def _dropped(facts: RunFacts) -> str:
+    n = len(facts.dropped)
+    were = "gate" if n == 1 else "gates"
+    first = ", ".join(facts.dropped[:3]) + (", ..." if n > 3 else "")
+    tail = (
+        f"this run vouches only for the rest (e.g. {first})"
+        if facts.allow_skips
+        else f"a partial run cannot promote {facts.environment} (e.g. {first})"
+    )
+    return (
+        f"{n} {were} of {facts.environment} {'was' if n == 1 else 'were'} deselected "
+        f"(-k, -m, --deselect, --lf, --sw or a conftest): {tail}"
+    )
+
+
 def decide(
     facts: RunFacts, records: Mapping[str, GateRecord], version: str | None = None
 ) -> Decision:
@@ -113,10 +135,27 @@ def decide(
         block.append(
             f"the run was interrupted ({facts.interrupted}): it cannot vouch for the release"
         )
+    if facts.stopped:
+        block.append(f"the run stopped early ({facts.stopped}): it cannot vouch for the release")
     block += [f"internal error: {e}" for e in facts.internal_errors]
     block += [f"collection error: {e}" for e in facts.collection_errors]
     block += [f"xdist worker {w} crashed" for w in facts.crashed_workers]
-    if not facts.collected and not facts.interrupted:
+    for path, reason in facts.skipped_modules:
+        if facts.allow_skips:
+            warnings.append(f"{path} was skipped at collection: {reason}".rstrip(": "))
+        else:
+            block.append(
+                f"{path} was skipped at collection, and {facts.environment} forbids skips: "
+                f"{reason}".rstrip(": ")
+            )
+    if facts.dropped:
+        (warnings if facts.allow_skips else block).append(_dropped(facts))
+    if facts.narrowed:
+        if facts.allow_skips:
+            warnings.append(f"{facts.narrowed}: this run vouches only for them")
+        else:
+            block.append(f"{facts.narrowed}: a partial run cannot promote {facts.environment}")
+    if not facts.collected and not (facts.interrupted or facts.stopped):
         block.append("collection did not finish")
     if facts.collected and not facts.selected:
         hint = (

@@ -7,6 +7,10 @@ registers its markers and fixtures: an ordinary suite runs exactly as before.
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +20,9 @@ ENV_VAR = "PROMOTION_ENV"
 VERSION_VAR = "PROMOTION_VERSION"
 PREVIOUS_VERSION_VAR = "PROMOTION_PREVIOUS_VERSION"
 BASE_MARKERS = ("dev", "staging", "prod")
+# The run's Decision (set at session finish) and whether the placeholder report is written.
+DECISION_KEY = pytest.StashKey[Any]()
+PLACEHOLDER_KEY = pytest.StashKey[Path]()
 
 
 def _valid_name(value: str) -> bool:
@@ -85,6 +92,78 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="record a waiver for one gate (refused where the environment forbids waivers)",
     )
     parser.addini("promotion_env", "default target environment for promotion gates", default="")
+
+
+def _requested_env(config: pytest.Config, namespace: Any = None) -> str | None:
+    """The target environment asked for (unvalidated), or None: an inert run."""
+    option = namespace if namespace is not None else config.option
+    value = getattr(option, "promotion_env", None) or os.environ.get(ENV_VAR)
+    if not value:
+        try:
+            value = config.getini("promotion_env")
+        except ValueError:  # pragma: no cover - not registered: the plugin is not loaded
+            value = None
+    return str(value) if value else None
+
+
+def write_placeholder(config: pytest.Config, report: str, env: str, namespace: Any = None) -> None:
+    """Replace the previous run's report by a "block" at once: a run that ends in a usage
+    error, a crash or a kill must not leave an old "promote" behind."""
+    from .reporting.json_report import placeholder, write_atomic
+
+    option = namespace if namespace is not None else config.option
+    version = getattr(option, "promotion_version", None) or os.environ.get(VERSION_VAR)
+    path = Path(report).resolve()
+    try:
+        write_atomic(path, placeholder(env, version))
+    except OSError as exc:
+        raise pytest.UsageError(
+            f"--promotion-report {report}: cannot write: {exc.strerror or exc}"
+        ) from None
+    config.stash[PLACEHOLDER_KEY] = path
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """The placeholder report, written before any conftest, config file or environment is
+    read (an xdist worker writes none: the controller owns the report)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    namespace = early_config.known_args_namespace
+    report = getattr(namespace, "promotion_report", None)
+    if report:
+        env = _requested_env(early_config, namespace)
+        if env:
+            write_placeholder(early_config, report, env, namespace)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_cmdline_main(config: pytest.Config) -> Generator[None, Any, Any]:
+    """The last word on a gate run's exit status: whatever ended it (pytest.exit(returncode=0)
+    in a conftest's sessionstart or configure, a plugin that stops the run), it exits 0 only
+    when it decided "promote". --help, --version and --markers are not gate runs."""
+    result = yield
+    if hasattr(config, "workerinput") or _requested_env(config) is None:
+        return result
+    option = config.option
+    if (
+        getattr(option, "help", False)
+        or getattr(option, "version", 0)
+        or getattr(option, "markers", False)
+    ):
+        return result
+    if result not in (0, pytest.ExitCode.OK):
+        return result
+    decision = config.stash.get(DECISION_KEY, None)
+    if decision is None:
+        sys.stderr.write(
+            "promotion: the run ended before a decision was made (pytest.exit, or a plugin "
+            f"that stopped it): exit {int(pytest.ExitCode.INTERNAL_ERROR)}, not 0\n"
+        )
+        return pytest.ExitCode.INTERNAL_ERROR
+    if not decision.promote:
+        return pytest.ExitCode.TESTS_FAILED
+    return result
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:

@@ -6,6 +6,7 @@ xdist) it also collects the records, decides, reports and enforces the exit stat
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import signal
@@ -28,9 +29,10 @@ from .items import (
     progress_writer,
     start_early,
 )
+from .plugin import DECISION_KEY, PLACEHOLDER_KEY, write_placeholder
 from .records import message_of, update_record
 from .redact import redact
-from .reporting.json_report import placeholder, write_atomic
+from .reporting.json_report import write_atomic
 from .rollback import attach_rollback
 from .selection import GateMarks, applies, read_marks
 
@@ -43,6 +45,27 @@ if TYPE_CHECKING:
 __all__ = ["PromotionSession"]
 
 _UNSET = object()
+
+
+def mask_report(report: pytest.TestReport | pytest.CollectReport, secrets: tuple[str, ...]) -> None:
+    """Mask secrets in what pytest shows of a report: the traceback or skip reason and the
+    captured output and log. pytest's structured failure is kept when nothing is masked."""
+    longrepr: Any = report.longrepr
+    if isinstance(longrepr, tuple):  # a skip: (path, lineno, reason)
+        path, lineno, reason = longrepr
+        masked = redact(str(reason), secrets)
+        if masked != reason:
+            report.longrepr = (path, lineno, masked)
+    elif longrepr is not None:
+        text = str(longrepr)
+        masked = redact(text, secrets)
+        if masked != text:
+            report.longrepr = masked
+    if report.sections:
+        report.sections = [(title, redact(content, secrets)) for title, content in report.sections]
+    wasxfail = getattr(report, "wasxfail", None)
+    if isinstance(wasxfail, str) and wasxfail:
+        report.wasxfail = redact(wasxfail, secrets)  # type: ignore[union-attr]
 
 
 class PromotionSession:
@@ -72,6 +95,9 @@ class PromotionSession:
         self.leaky_ids: list[str] = []
         self.warnings: list[str] = []
         self.failed_reports = 0
+        self.failed_by_id: dict[str, int] = {}  # failed reports per gate (waived ones count)
+        self.kept: list[pytest.Item] = []  # what our selection kept, before other plugins
+        self.dropped: dict[str, None] = {}  # kept gates missing from the final items
         self.decision: Decision | None = None
         self.session: pytest.Session | None = None
         self.signal_name: str | None = None
@@ -83,6 +109,10 @@ class PromotionSession:
     # -- start -------------------------------------------------------------------------
     @classmethod
     def start(cls, config: pytest.Config, env: str) -> PromotionSession:
+        is_worker = hasattr(config, "workerinput")
+        report = None if is_worker else config.getoption("promotion_report")
+        if report and PLACEHOLDER_KEY not in config.stash:  # else written before conftests
+            write_placeholder(config, report, env)
         try:
             promotion = load_config(config.rootpath, config.getoption("promotion_config"))
         except ConfigError as exc:
@@ -113,15 +143,8 @@ class PromotionSession:
             # pytest-testinfra parametrizes its `host` fixture from --hosts: one test per host.
             config.option.hosts = ",".join(environment.hosts)
         if not self.is_worker:
-            report = config.getoption("promotion_report")
             if report:
                 self.report_path = Path(report).resolve()
-                try:
-                    write_atomic(self.report_path, placeholder(name, version))
-                except OSError as exc:
-                    raise pytest.UsageError(
-                        f"--promotion-report {report}: cannot write: {exc.strerror}"
-                    ) from None
             self._install_sigterm()
         return self
 
@@ -212,6 +235,7 @@ class PromotionSession:
                 "pytest shows ids as they are; give the parametrize ids= that hold no secret"
             )
         self.deselected_other = len(other)
+        self.kept = keep
 
     def pytest_report_collectionfinish(
         self, config: pytest.Config, items: list[pytest.Item]
@@ -258,8 +282,31 @@ class PromotionSession:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         # An xdist controller ("dsession") collects nothing: its workers report their ids.
         if not self.config.pluginmanager.hasplugin("dsession"):
-            self.facts.selected = [item.nodeid for item in session.items]
+            items = session.items
+            if items != self.kept:  # -k, -m, --deselect, --lf, --sw or a conftest dropped some
+                final = set(items)
+                dropped = [item.nodeid for item in self.kept if item not in final]
+                if self.is_worker:  # the controller reads it in pytest_testnodedown
+                    self.config.workeroutput["promotion_dropped"] = dropped  # type: ignore[attr-defined]
+                self.dropped.update(dict.fromkeys(dropped))
+            narrowed = self._narrowed_by_lf()
+            if narrowed:
+                self.facts.narrowed = narrowed
+                if self.is_worker:
+                    self.config.workeroutput["promotion_narrowed"] = narrowed  # type: ignore[attr-defined]
+            self.facts.selected = [item.nodeid for item in items]
             self.facts.collected = True
+
+    def _narrowed_by_lf(self) -> str | None:
+        """--lf leaves the files and tests without a recorded failure out of collection
+        itself, where no selection of ours sees them."""
+        if not self.config.getoption("lf", False):
+            return None
+        lf = self.config.pluginmanager.get_plugin("lfplugin")
+        count = getattr(lf, "_previously_failed_count", None)
+        if not count:
+            return None
+        return f"--lf ran only the {count} previously failed test{'' if count == 1 else 's'}"
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
@@ -296,28 +343,33 @@ class PromotionSession:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # Called three times per gate: attribute reads, not the report's properties.
-        failed = report.outcome == "failed"
-        if failed and report.longrepr is not None:
+        outcome = report.outcome
+        if report.sections or outcome != "passed":
             # Before any reporter, JUnit file or xdist controller sees it (tryfirst; on a
-            # worker before the report is sent): a traceback may show a URL with a password
-            # or a ${VAR} value. pytest's structured failure is kept when nothing is masked.
-            text = str(report.longrepr)
-            masked = redact(text, self.environment.secrets)
-            if masked != text:
-                report.longrepr = masked
+            # worker before the report is sent): a traceback, a skip reason or captured
+            # output may show a URL with a password or a ${VAR} value.
+            mask_report(report, self.environment.secrets)
         if self.is_worker:
             return
         update_record(self.records, report, self.environment.secrets)
-        if failed and not hasattr(report, "wasxfail"):
+        if outcome == "failed" and not hasattr(report, "wasxfail"):
             self.failed_reports += 1
+            self.failed_by_id[report.nodeid] = self.failed_by_id.get(report.nodeid, 0) + 1
 
+    @pytest.hookimpl(tryfirst=True)  # masked before the terminal, JUnit or xdist see it
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
-        if self.is_worker or not report.failed:
+        if report.passed:
             return
-        self.failed_reports += 1
-        self.facts.collection_errors.append(
-            redact(f"{report.nodeid or '.'}: {message_of(report)}", self.environment.secrets)
-        )
+        mask_report(report, self.environment.secrets)
+        if self.is_worker:
+            return
+        if report.failed:
+            self.failed_reports += 1
+            self.facts.collection_errors.append(
+                redact(f"{report.nodeid or '.'}: {message_of(report)}", self.environment.secrets)
+            )
+        else:  # pytest.skip(allow_module_level=True), pytest.importorskip: its gates vanish
+            self.facts.skipped_modules.append((report.nodeid or ".", message_of(report)))
 
     def pytest_internalerror(self, excrepr: Any) -> None:
         lines = str(excrepr).strip().splitlines()
@@ -326,12 +378,25 @@ class PromotionSession:
         )
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
-        self.facts.interrupted = self.signal_name or "KeyboardInterrupt"
+        # Also called for -x / --maxfail, a collection error (pytest's Session.Interrupted
+        # subclasses KeyboardInterrupt) and pytest.exit: those are not Ctrl-C.
+        exc = excinfo.value
+        if self.signal_name is None and isinstance(
+            exc, (pytest.Session.Interrupted, pytest.exit.Exception)
+        ):
+            how = "pytest.exit: " if isinstance(exc, pytest.exit.Exception) else ""
+            message = str(getattr(exc, "msg", "") or exc)
+            self.facts.stopped = redact(f"{how}{message}", self.environment.secrets)
+        else:
+            self.facts.interrupted = self.signal_name or "KeyboardInterrupt"
         if self.pool is not None:
             self.pool.cancel_pending()
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: object | None) -> None:
+        output = getattr(node, "workeroutput", None) or {}
+        self.dropped.update(dict.fromkeys(output.get("promotion_dropped", ())))
+        self.facts.narrowed = output.get("promotion_narrowed") or self.facts.narrowed
         if error is not None:
             self.facts.crashed_workers.append(
                 str(getattr(getattr(node, "gateway", None), "id", node))
@@ -350,14 +415,15 @@ class PromotionSession:
         if self.is_worker:
             return
         self._finishing = True
+        self.facts.dropped = list(self.dropped)
         if self.signal_name and not self.facts.interrupted:
             self.facts.interrupted = self.signal_name
         # Failures pytest counted that no report of ours explains (another plugin's verdict).
         self.facts.foreign_failures = max(0, session.testsfailed - self.failed_reports)
         decision = decide(self.facts, self.records, self.version)
-        waived_failures = (  # only decide() sets a waiver, from --waive
-            sum(1 for g in decision.gates if g.waiver and g.outcome in ("failed", "error"))
-            if self.facts.waivers
+        waived_failures = (  # failed reports (call, setup, teardown) of waived gates
+            sum(self.failed_by_id.get(g.id, 0) for g in decision.gates if g.waiver)
+            if self.facts.waivers  # only decide() sets a waiver, from --waive
             else 0
         )
         decision.warnings[:0] = self.warnings
@@ -366,6 +432,7 @@ class PromotionSession:
             for gate in decision.gates:
                 gate.id, gate.name = redact(gate.id, mask), redact(gate.name, mask)
             decision.reasons = [redact(r, mask) for r in decision.reasons]
+            decision.warnings = [redact(w, mask) for w in decision.warnings]
         if self.environment.insecure:
             decision.warnings.insert(
                 0, f"TLS verification is disabled for {decision.environment} (insecure = true)"
@@ -374,6 +441,7 @@ class PromotionSession:
         self.config.hook.pytest_promotion_decision(config=self.config, decision=decision)
         self.decision = decision
         self._write_reports(decision)
+        self.config.stash[DECISION_KEY] = decision  # read by plugin.pytest_cmdline_main
         if (
             decision.promote
             and session.exitstatus == pytest.ExitCode.TESTS_FAILED
@@ -404,20 +472,63 @@ class PromotionSession:
         )
 
     def _write_reports(self, decision: Decision) -> None:
-        from .reporting.github import write_github
+        """Each writer on its own: one that cannot write (a full disk, a bad $GITHUB_OUTPUT)
+        is one line on the terminal and blocks, and the others (pytest's JUnit file too)
+        still write; those that wrote before the failure write the block again."""
         from .reporting.junit import add_properties
 
+        writers = self._writers()
+        failed: dict[str, str] = {}  # label -> why
+        for label, write in writers:
+            try:
+                write(decision)
+            except OSError as exc:
+                failed[label] = f"{label}: {exc.strerror or exc}"
+        if failed:
+            reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+            for line in failed.values():
+                if reporter is not None:
+                    reporter.write_line(f"promotion: cannot write {line}", red=True, bold=True)
+                else:
+                    sys.stderr.write(f"promotion: cannot write {line}\n")
+            decision.reasons += [f"the report could not be written: {w}" for w in failed.values()]
+            if decision.promote:
+                decision.decision = "block"
+                self._rollback(decision)
+                for label, write in writers:  # those that wrote "promote" now say "block"
+                    if label not in failed:
+                        with contextlib.suppress(OSError):  # the decision blocks already
+                            write(decision)
         add_properties(self.config, decision)
-        if self.report_path is not None:
-            data = decision.to_json()
-            data["config"] = self.promotion.label
-            data["selection"] = {
+
+    def _writers(self) -> list[tuple[str, Callable[[Decision], None]]]:
+        from .reporting.github import write_github
+
+        writers: list[tuple[str, Callable[[Decision], None]]] = []
+        path = self.report_path
+        if path is not None:
+            selection = {
                 "selected": len(self.facts.selected),
                 "deselected_other_environments": self.deselected_other,
                 "deselected_unmarked": self.facts.unmarked,
             }
-            write_atomic(self.report_path, data)
-        write_github(decision, os.environ)
+
+            def write_json(decision: Decision) -> None:
+                data = decision.to_json()
+                data["config"] = self.promotion.label
+                data["selection"] = selection
+                write_atomic(path, data)
+
+            writers.append((f"--promotion-report {path}", write_json))
+        if os.environ.get("GITHUB_ACTIONS") == "true":
+            for var in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
+                target = os.environ.get(var)
+                if target:
+                    only = {"GITHUB_ACTIONS": "true", var: target}
+                    writers.append(
+                        (f"${var} {target}", functools.partial(write_github, environ=only))
+                    )
+        return writers
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.decision is None:

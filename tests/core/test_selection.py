@@ -89,9 +89,30 @@ def test_no_gate_selected_blocks(pytester: pytest.Pytester, read_report) -> None
 
 
 def test_keyword_deselection_still_applies(pytester: pytest.Pytester, read_report) -> None:
+    # -k still narrows the run; the gates it drops are said, and where skips are
+    # forbidden (prod) a partial run cannot promote.
     pytester.makepyfile(SUITE)
-    pytester.runpytest("--env=prod", "-k", "dev", "--promotion-report=decision.json")
-    assert [g["id"].split("::")[-1] for g in read_report()["gates"]] == ["test_dev"]
+    result = pytester.runpytest("--env=prod", "-k", "dev", "--promotion-report=decision.json")
+    report = read_report()
+    assert [g["id"].split("::")[-1] for g in report["gates"]] == ["test_dev"]
+    result.assert_outcomes(passed=1, deselected=4)
+    assert result.ret == 1
+    assert report["decision"] == "block"
+    assert report["reasons"] == [
+        "2 gates of prod were deselected (-k, -m, --deselect, --lf, --sw or a conftest): "
+        "a partial run cannot promote prod (e.g. test_keyword_deselection_still_applies.py"
+        "::test_staging, test_keyword_deselection_still_applies.py::test_prod)"
+    ]
+    result = pytester.runpytest("--env=staging", "-k", "dev", "--promotion-report=decision.json")
+    report = read_report()
+    assert [g["id"].split("::")[-1] for g in report["gates"]] == ["test_dev"]
+    assert result.ret == 0
+    assert report["decision"] == "promote"
+    assert report["warnings"] == [
+        "2 gates of staging were deselected (-k, -m, --deselect, --lf, --sw or a conftest): "
+        "this run vouches only for the rest (e.g. test_keyword_deselection_still_applies.py"
+        "::test_staging, test_keyword_deselection_still_applies.py::test_staging_only)"
+    ]
 
 
 def test_markers_of_modules_classes_and_tests_combine(

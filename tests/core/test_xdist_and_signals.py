@@ -72,6 +72,40 @@ def test_xdist_rollback_trigger_propagates_from_worker(
     assert read_report()["decision"] == "rollback"
 
 
+@pytest.mark.parametrize(("env", "ret"), [("prod", 1), ("staging", 0)])
+def test_xdist_gates_dropped_by_a_conftest_are_counted(
+    pytester: pytest.Pytester, read_report, env: str, ret: int
+) -> None:
+    # The controller collects nothing: each worker says which gates it dropped.
+    pytester.makeconftest(
+        """
+        def pytest_collection_modifyitems(config, items):
+            items[:] = [i for i in items if "security" not in i.name]
+        """
+    )
+    pytester.makepyfile(
+        test_g="""
+        import pytest
+        pytestmark = pytest.mark.dev
+        def test_ok(): pass
+        def test_also_ok(): pass
+        def test_security(): assert False
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        f"--env={env}", "-n", "2", "--promotion-report=decision.json"
+    )
+    assert result.ret == ret
+    report = read_report()
+    said = f"1 gate of {env} was deselected (-k, -m, --deselect, --lf, --sw or a conftest): "
+    tail = "(e.g. test_g.py::test_security)"
+    if env == "prod":
+        assert report["reasons"] == [f"{said}a partial run cannot promote prod {tail}"]
+    else:
+        assert report["decision"] == "promote"
+        assert report["warnings"] == [f"{said}this run vouches only for the rest {tail}"]
+
+
 def test_sigterm_ends_in_block_with_report(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """

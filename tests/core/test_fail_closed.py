@@ -1,0 +1,361 @@
+"""Ways a run used to promote, or exit 0, without vouching for every gate: a module skipped
+at collection, gates dropped after the plugin selected them, pytest.exit before the
+session, a stale report after a usage error, a report that cannot be written, waived gates
+failing twice; and secrets in captured output, skip reasons and collection errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+REPORT = "--promotion-report=decision.json"
+
+GATES = """
+import pytest
+pytestmark = pytest.mark.dev
+
+def test_ok(): pass
+
+def test_security(): assert False, "critical finding"
+"""
+
+
+# -- 1. a module skipped at collection -----------------------------------------------------
+@pytest.mark.parametrize(("env", "ret"), [("prod", 1), ("staging", 0)])
+def test_module_skipped_at_collection_is_a_skipped_gate(
+    pytester: pytest.Pytester, read_report, env: str, ret: int
+) -> None:
+    pytester.makepyfile(
+        test_a="import pytest\npytestmark = pytest.mark.dev\ndef test_ok(): pass\n",
+        test_b="""
+            import pytest
+            pytestmark = pytest.mark.dev
+            pytest.skip("security scanner not installed", allow_module_level=True)
+            def test_security_gate(): assert False
+            """,
+        test_c="""
+            import pytest
+            pytestmark = pytest.mark.dev
+            pytest.importorskip("nonexistent_scanner_lib_xyz")
+            def test_other_gate(): assert False
+            """,
+    )
+    result = pytester.runpytest(f"--env={env}", REPORT)
+    assert result.ret == ret
+    report = read_report()
+    missing = "could not import 'nonexistent_scanner_lib_xyz': No module named 'nonexistent_scanner_lib_xyz'"
+    if env == "prod":
+        assert report["decision"] == "block"
+        assert report["reasons"] == [
+            "test_b.py was skipped at collection, and prod forbids skips: "
+            "security scanner not installed",
+            f"test_c.py was skipped at collection, and prod forbids skips: {missing}",
+        ]
+        result.stdout.fnmatch_lines(["decision: BLOCK -> prod"])
+    else:
+        assert report["decision"] == "promote"
+        assert report["warnings"] == [
+            "test_b.py was skipped at collection: security scanner not installed",
+            f"test_c.py was skipped at collection: {missing}",
+        ]
+        result.stdout.fnmatch_lines(
+            ["warning: test_b.py was skipped at collection: security scanner not installed"]
+        )
+
+
+# -- 2. gates dropped after the plugin selected them ---------------------------------------
+def test_conftest_dropping_a_gate_blocks_prod_and_warns_staging(
+    pytester: pytest.Pytester, read_report
+) -> None:
+    pytester.makeconftest(
+        """
+        def pytest_collection_modifyitems(config, items):
+            items[:] = [i for i in items if "security" not in i.name]  # a "quarantine" list
+        """
+    )
+    pytester.makepyfile(test_g=GATES)
+    result = pytester.runpytest("--env=prod", REPORT)
+    assert result.ret == 1
+    assert read_report()["reasons"] == [
+        "1 gate of prod was deselected (-k, -m, --deselect, --lf, --sw or a conftest): "
+        "a partial run cannot promote prod (e.g. test_g.py::test_security)"
+    ]
+    result = pytester.runpytest("--env=staging", REPORT)
+    assert result.ret == 0
+    report = read_report()
+    assert report["decision"] == "promote"
+    assert report["warnings"] == [
+        "1 gate of staging was deselected (-k, -m, --deselect, --lf, --sw or a conftest): "
+        "this run vouches only for the rest (e.g. test_g.py::test_security)"
+    ]
+
+
+def test_deselect_option_blocks_prod(pytester: pytest.Pytester, read_report) -> None:
+    pytester.makepyfile(test_g=GATES)
+    result = pytester.runpytest("--env=prod", REPORT, "--deselect=test_g.py::test_security")
+    assert result.ret == 1
+    assert read_report()["decision"] == "block"
+    result.stdout.fnmatch_lines(
+        ["*reason: 1 gate of prod was deselected*test_g.py::test_security)"]
+    )
+
+
+def test_last_failed_rerun_cannot_promote_prod(pytester: pytest.Pytester, read_report) -> None:
+    pytester.makepyfile(
+        test_g="""
+        import pathlib, pytest
+        pytestmark = pytest.mark.dev
+        def test_coverage(): assert pathlib.Path("fixed").exists(), "coverage below threshold"
+        def test_health(): pass
+        """
+    )
+    assert pytester.runpytest("--env=prod", REPORT).ret == 1
+    (pytester.path / "fixed").write_text("")
+    result = pytester.runpytest("--env=prod", REPORT, "--lf")
+    result.assert_outcomes(passed=1)  # --lf did not even collect test_health
+    assert result.ret == 1
+    report = read_report()
+    assert report["decision"] == "block"
+    assert report["reasons"] == [
+        "--lf ran only the 1 previously failed test: a partial run cannot promote prod"
+    ]
+    assert pytester.runpytest("--env=prod", REPORT).ret == 0  # the full run promotes
+
+
+# -- 3. pytest.exit(returncode=0) before the session ---------------------------------------
+@pytest.mark.parametrize("hook", ["pytest_sessionstart(session)", "pytest_configure(config)"])
+def test_pytest_exit_zero_before_the_session_does_not_exit_0(
+    pytester: pytest.Pytester, read_report, hook: str
+) -> None:
+    pytester.makeconftest(
+        f"""
+        import pytest
+        def {hook}:
+            pytest.exit("target already at this version, nothing to do", returncode=0)
+        """
+    )
+    pytester.makepyfile(test_g=GATES)
+    result = pytester.runpytest_subprocess("--env=dev", REPORT)
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+    result.stderr.fnmatch_lines(["promotion: the run ended before a decision was made*exit 3*"])
+    assert read_report()["decision"] == "block"
+    # Without a target environment the plugin changes nothing.
+    assert pytester.runpytest_subprocess().ret == 0
+
+
+def test_pytest_exit_zero_in_a_gate_blocks(pytester: pytest.Pytester, read_report) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        pytestmark = pytest.mark.dev
+        def test_a(): pytest.exit("enough", returncode=0)
+        def test_b(): pass
+        """
+    )
+    result = pytester.runpytest_subprocess("--env=dev", REPORT)
+    assert result.ret == 1
+    reasons = read_report()["reasons"]
+    assert (
+        reasons[0] == "the run stopped early (pytest.exit: enough): it cannot vouch for the release"
+    )
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--markers"], ["--version"]])
+def test_help_markers_version_are_not_gate_runs(pytester: pytest.Pytester, args: list[str]) -> None:
+    pytester.makepyfile(test_g=GATES)
+    assert pytester.runpytest_subprocess("--env=dev", *args).ret == 0
+
+
+def test_collection_error_is_a_stop_not_an_interrupt(
+    pytester: pytest.Pytester, read_report
+) -> None:
+    pytester.makepyfile(test_g=GATES, test_broken="import nonexistent_module_xyz\n")
+    pytester.runpytest("--env=dev", REPORT)
+    reasons = read_report()["reasons"]
+    assert reasons[0] == (
+        "the run stopped early (1 error during collection): it cannot vouch for the release"
+    )
+    assert not any("KeyboardInterrupt" in r for r in reasons)
+
+
+# -- 4. the placeholder comes before anything can fail -------------------------------------
+def test_usage_errors_leave_block_not_the_previous_promote(
+    pytester: pytest.Pytester, read_report
+) -> None:
+    pytester.makepyfile(test_g="import pytest\npytestmark = pytest.mark.dev\ndef test_a(): pass\n")
+    assert pytester.runpytest("--env=dev", REPORT).ret == 0
+    assert read_report()["decision"] == "promote"
+
+    pytester.makefile(".toml", promotion='[environments.dev]\ntimeout = "fast"\n')
+    result = pytester.runpytest("--env=dev", REPORT)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert read_report()["decision"] == "block"
+    (pytester.path / "promotion.toml").unlink()
+
+    assert pytester.runpytest("--env=dev", REPORT).ret == 0
+    assert pytester.runpytest("--env=nosuch", REPORT).ret == pytest.ExitCode.USAGE_ERROR
+    assert read_report()["decision"] == "block"
+
+    assert pytester.runpytest("--env=dev", REPORT).ret == 0
+    pytester.makeconftest("def pytest_configure(config):\n    raise RuntimeError('no creds')\n")
+    assert pytester.runpytest_subprocess("--env=dev", REPORT).ret != 0
+    assert read_report()["decision"] == "block"
+
+
+# -- 5. a waived gate failing in call and teardown -----------------------------------------
+def test_waived_gate_failing_twice_exits_0(pytester: pytest.Pytester, read_report) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        pytestmark = pytest.mark.dev
+
+        @pytest.fixture
+        def tool():
+            yield
+            raise RuntimeError("cleanup failed")
+
+        @pytest.mark.gate(name="lint")
+        def test_lint(tool):
+            assert False, "lint findings"
+
+        def test_ok(): pass
+        """
+    )
+    result = pytester.runpytest("--env=dev", REPORT, "--waive=lint=known issue, JIRA-12")
+    result.assert_outcomes(failed=1, passed=1, errors=1)
+    assert read_report()["decision"] == "promote"
+    assert result.ret == 0
+
+
+# -- 6. a report that cannot be written ----------------------------------------------------
+def test_unwritable_github_output_blocks_and_other_reports_still_write(
+    pytester: pytest.Pytester, read_report, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_OUTPUT", "/nonexistent/out")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(pytester.path / "summary.md"))
+    pytester.makepyfile(test_g="import pytest\npytestmark = pytest.mark.dev\ndef test_a(): pass\n")
+    result = pytester.runpytest_subprocess("--env=dev", REPORT, "--junitxml=gate.xml")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        ["promotion: cannot write $GITHUB_OUTPUT /nonexistent/out: No such file or directory"]
+    )
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    report = read_report()
+    assert report["decision"] == "block"
+    assert report["reasons"] == [
+        "the report could not be written: $GITHUB_OUTPUT /nonexistent/out: No such file or directory"
+    ]
+    assert 'name="promotion.decision" value="block"' in (pytester.path / "gate.xml").read_text()
+    assert "**block**" in (pytester.path / "summary.md").read_text()
+
+
+def test_report_directory_gone_at_the_end_blocks(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_g="""
+        import pathlib, shutil, pytest
+        pytestmark = pytest.mark.dev
+        def test_a():
+            shutil.rmtree("out")
+            pathlib.Path("out").write_text("a file where the report's directory was")
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "--env=dev", "--promotion-report=out/decision.json", "--junitxml=gate.xml"
+    )
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        ["promotion: cannot write --promotion-report */out/decision.json: *"]
+    )
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    assert 'name="promotion.decision" value="block"' in (pytester.path / "gate.xml").read_text()
+
+
+# -- 7. secrets in captured output, skip reasons and collection errors ---------------------
+SECRET_CONFIG = """
+[environments.dev]
+redis = "redis://:${REDIS_PASSWORD}@127.0.0.1:1/0"
+vars = { api_token = "${API_TOKEN}" }
+"""
+
+
+def assert_masked(pytester: pytest.Pytester, result: pytest.RunResult) -> None:
+    shown = result.stdout.str() + result.stderr.str()
+    xml = (pytester.path / "j.xml").read_text()
+    for secret in ("tok-SECRET-123", "hunter2secret"):
+        assert secret not in shown
+        assert secret not in xml
+    assert "***" in shown
+    assert "***" in xml
+
+
+def test_secrets_masked_in_captured_output_logs_and_skips(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REDIS_PASSWORD", "hunter2secret")
+    monkeypatch.setenv("API_TOKEN", "tok-SECRET-123")
+    pytester.makefile(".toml", promotion=SECRET_CONFIG)
+    pytester.makepyfile(
+        test_g="""
+        import logging, sys, pytest
+        pytestmark = pytest.mark.dev
+
+        def test_prints_then_fails(promotion_env):
+            print("connecting with token", promotion_env.vars["api_token"])
+            print("stderr token", promotion_env.vars["api_token"], file=sys.stderr)
+            logging.getLogger("client").warning("token %s", promotion_env.vars["api_token"])
+            assert False, "cache unreachable"
+
+        def test_prints_and_passes(promotion_env):
+            print("passing with token", promotion_env.vars["api_token"])
+
+        def test_skip_message(promotion_env):
+            pytest.skip(f"token {promotion_env.vars['api_token']} lacks scope")
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "--env=dev", "-rA", "--junitxml=j.xml", "-o", "junit_logging=all"
+    )
+    assert result.ret == 1
+    out = result.stdout.str()
+    for line in (
+        "connecting with token ***",  # captured stdout, stderr, log of a failure
+        "stderr token ***",
+        "WARNING  client:test_g.py:7 token ***",
+        "passing with token ***",  # -rA shows a passing gate's output too
+        "SKIPPED [1] test_g.py:14: token *** lacks scope",
+    ):
+        assert line in out.splitlines()
+    assert_masked(pytester, result)
+
+
+def test_secrets_masked_in_collection_errors(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REDIS_PASSWORD", "hunter2secret")
+    monkeypatch.setenv("API_TOKEN", "tok-SECRET-123")
+    pytester.makefile(".toml", promotion=SECRET_CONFIG)
+    pytester.makepyfile(
+        test_g="""
+        import os, pytest
+        pytestmark = pytest.mark.dev
+        TOKEN = os.environ["API_TOKEN"]
+        if not TOKEN.startswith("tok-live"):
+            raise RuntimeError(f"wrong token for this environment: {TOKEN}")
+        def test_a(): pass
+        """
+    )
+    result = pytester.runpytest_subprocess("--env=dev", "--junitxml=j.xml")
+    assert result.ret != 0
+    assert "E   RuntimeError: wrong token for this environment: ***" in result.stdout.lines
+    assert_masked(pytester, result)
+
+
+def test_report_placeholder_has_the_environment(pytester: pytest.Pytester) -> None:
+    # The early placeholder names the environment and version asked for.
+    pytester.makeconftest("def pytest_configure(config):\n    raise RuntimeError('boom')\n")
+    pytester.runpytest_subprocess("--env=staging", REPORT, "--promotion-version=1.2.3")
+    data = json.loads(Path(pytester.path, "decision.json").read_text())
+    assert (data["decision"], data["environment"], data["version"]) == ("block", "staging", "1.2.3")
