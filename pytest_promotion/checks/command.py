@@ -10,26 +10,29 @@ Keys:
   ``expect_empty_output`` (stdout must be blank, for ``gofmt -l``), ``junit`` (a JUnit
   XML file the command writes, relative to the rootdir: it must be written by this run
   and list at least one test and no failure or error), ``max_output_bytes`` (how much
-  of each of stdout and stderr is kept, default 1 MiB).
+  of each of stdout and stderr is kept, the tail, default 1 MiB: the output is read
+  through pipes, the rest is counted, never stored).
 
 A tool not on PATH fails "ruff is not installed (not found on PATH)"; a timeout kills
 the whole process group. ``Outcome.details["output_tail"]`` holds the last 40 lines of
-output, redacted.
+output, redacted, after a ``[stdout truncated: kept the last N of M bytes]`` line when
+the cap was passed; ``expect_empty_output`` is judged on all of stdout, not on the tail.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
+import selectors
 import shlex
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from ..redact import redact
 from .base import CheckConfigError, CheckFailed, Outcome, Target
@@ -49,6 +52,9 @@ ROLLBACK = False
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_MAX_OUTPUT = 1024 * 1024
 TAIL_LINES = 40
+GRACE = 1.0  # seconds to read what is left in the pipes once the command has ended
+POLL = 0.1  # how often a running command is checked for its exit
+_NONBLANK_LINE = re.compile(rb"^[^\S\n]*\S", re.MULTILINE)
 _SHELL_CHARS = ("|", "&", ";", ">", "<", "`", "$(", "${")
 
 
@@ -87,11 +93,95 @@ def validate(spec: Mapping[str, Any], where: str) -> None:
         )
 
 
-def _tail(f: IO[bytes], cap: int) -> tuple[str, int]:
-    """The last ``cap`` bytes of a temp file as text, and its full size."""
-    size = f.seek(0, os.SEEK_END)
-    f.seek(max(0, size - cap))
-    return f.read().decode("utf-8", "replace"), size
+class _Stream:
+    """One pipe of the command read into a bounded buffer: its last ``cap`` bytes, how
+    many bytes were written, its first non-blank line and how many lines are non-blank
+    (judged on everything written, not only on what is kept)."""
+
+    def __init__(self, fd: int, cap: int) -> None:
+        self.fd = fd
+        self.cap = cap
+        self.tail = bytearray()
+        self.total = 0
+        self.open = True
+        self.first: bytes | None = None  # the first non-blank line, up to 200 bytes
+        self._first_done = False
+        self._lines = 0  # finished non-blank lines
+        self._partial = False  # the unfinished last line has a non-blank byte
+
+    def add(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        self.tail += chunk[-self.cap :]
+        if len(self.tail) > self.cap:
+            del self.tail[: len(self.tail) - self.cap]
+        if not self._first_done:
+            self._first_line(chunk)
+        last = chunk.rfind(b"\n")
+        if last < 0:
+            self._partial = self._partial or bool(chunk.strip())
+            return
+        first = chunk.find(b"\n")
+        if self._partial or chunk[:first].strip():
+            self._lines += 1
+        self._lines += sum(1 for _ in _NONBLANK_LINE.finditer(chunk, first + 1, last))
+        self._partial = bool(chunk[last + 1 :].strip())
+
+    def _first_line(self, chunk: bytes) -> None:
+        if self.first is None:
+            chunk = chunk.lstrip()
+            if not chunk:
+                return
+            self.first = b""
+        line, newline, _ = chunk.partition(b"\n")
+        self.first = (self.first + line)[:200]
+        self._first_done = bool(newline) or len(self.first) >= 200
+
+    @property
+    def nonblank_lines(self) -> int:
+        return self._lines + self._partial
+
+    @property
+    def truncated(self) -> bool:
+        return self.total > len(self.tail)
+
+    def text(self) -> str:
+        return self.tail.decode("utf-8", "replace")
+
+
+def _collect(proc: subprocess.Popen[bytes], streams: list[_Stream], timeout: float) -> int | None:
+    """Read the command's pipes until it exits (its exit code) or ``timeout`` passes
+    (None); then kill its process group and read what is left for at most ``GRACE``
+    seconds (a process that left the group may hold a pipe open)."""
+    deadline = time.monotonic() + timeout
+    code: int | None = None
+    with selectors.DefaultSelector() as selector:
+        for stream in streams:
+            selector.register(stream.fd, selectors.EVENT_READ, stream)
+
+        def read(wait: float) -> None:
+            for key, _ in selector.select(max(0.0, wait)):
+                stream = key.data
+                chunk = os.read(stream.fd, 65536)
+                if chunk:
+                    stream.add(chunk)
+                else:
+                    stream.open = False
+                    selector.unregister(stream.fd)
+
+        while (code := proc.poll()) is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            if selector.get_map():
+                read(min(left, POLL))
+            else:  # both pipes are closed but the command still runs
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=min(left, POLL))
+        _kill_group(proc)
+        until = time.monotonic() + GRACE
+        while selector.get_map() and (left := until - time.monotonic()) > 0:
+            read(left)
+    return code
 
 
 def run(spec: Mapping[str, Any], target: Target) -> Outcome:
@@ -123,37 +213,44 @@ def run(spec: Mapping[str, Any], target: Target) -> Outcome:
     junit = target.path(spec["junit"]) if "junit" in spec else None
     before = _stamp(junit) if junit else None
     start = time.monotonic()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        try:
-            proc = subprocess.Popen(
-                [resolved, *argv[1:]],
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,  # its own process group, killed as a whole
-            )
-        except OSError as exc:
-            return Outcome(
-                False, redact(f"{shown}: cannot start: {exc}", target.secrets), threshold=threshold
-            )
-        try:
-            code: int | None = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            code = None
-        finally:
+    try:
+        proc = subprocess.Popen(
+            [resolved, *argv[1:]],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # its own process group, killed as a whole
+        )
+    except OSError as exc:
+        return Outcome(
+            False, redact(f"{shown}: cannot start: {exc}", target.secrets), threshold=threshold
+        )
+    assert proc.stdout is not None and proc.stderr is not None
+    out, err = _Stream(proc.stdout.fileno(), cap), _Stream(proc.stderr.fileno(), cap)
+    try:
+        code = _collect(proc, [out, err], timeout)
+    finally:  # however this ends (an exception, Ctrl-C): nothing of the command is left
+        if proc.returncode is None:
             _kill_group(proc)
-        stdout, out_size = _tail(out, cap)
-        stderr, _ = _tail(err, cap)
+        proc.stdout.close()
+        proc.stderr.close()
+    stdout, stderr = out.text(), err.text()
     elapsed = time.monotonic() - start
     combined = redact(
         stdout.rstrip("\n") + ("\n" + stderr if stderr.strip() else ""), target.secrets
     )
+    notes = [
+        f"[{name} truncated: kept the last {len(s.tail)} of {s.total} bytes]"
+        for name, s in (("stdout", out), ("stderr", err))
+        if s.truncated
+    ]
     details: dict[str, Any] = {
-        "output_tail": "\n".join(combined.strip("\n").splitlines()[-TAIL_LINES:]),
+        "output_tail": "\n".join(notes + combined.strip("\n").splitlines()[-TAIL_LINES:]),
         "exit_code": code,
         "elapsed_s": round(elapsed, 3),
+        "output_bytes": {"stdout": out.total, "stderr": err.total},
     }
 
     def fail(message: str, measured: str | None = None) -> Outcome:
@@ -167,12 +264,12 @@ def run(spec: Mapping[str, Any], target: Target) -> Outcome:
         hint = f": {last}" if last else ""
         signal_note = f" (killed by signal {-code})" if code < 0 else ""
         return fail(f"{shown}: exit {code}{signal_note}, expected {expect}{hint}", measured)
-    if spec.get("expect_empty_output") and stdout.strip():
-        lines = stdout.strip().splitlines()
-        more = f" and {len(lines) - 1} more line(s)" if len(lines) > 1 else ""
+    if spec.get("expect_empty_output") and out.first is not None:  # a non-blank byte, anywhere
+        first = out.first.rstrip(b"\r").decode("utf-8", "replace")
+        lines = out.nonblank_lines
+        more = f" and {lines - 1} more line(s)" if lines > 1 else ""
         return fail(
-            f"{shown}: expected no output, got {lines[0][:200]!r}{more}",
-            f"{out_size} bytes of output",
+            f"{shown}: expected no output, got {first!r}{more}", f"{out.total} bytes of output"
         )
     if junit is None:
         return Outcome(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -205,7 +208,103 @@ def test_output_is_capped(tmp_path: Path) -> None:
     outcome = check(tmp_path, command=[sys.executable, "-c", code], max_output_bytes=1000)
     assert not outcome.passed
     assert outcome.message.endswith("exit 1, expected 0: 99999")
-    assert outcome.details["output_tail"].splitlines() == [str(i) for i in range(99960, 100000)]
+    assert outcome.details["output_tail"].splitlines() == [
+        "[stdout truncated: kept the last 1000 of 588890 bytes]",
+        *[str(i) for i in range(99960, 100000)],
+    ]
+    assert outcome.details["output_bytes"] == {"stdout": 588890, "stderr": 0}
+
+
+def test_output_beyond_the_cap_is_neither_kept_nor_written_to_disk(tmp_path: Path) -> None:
+    """stdout went to a temporary file that grew with the output (50 MB for a cap of
+    1000 bytes). The tool limits the files it may write to 1 MiB (RLIMIT_FSIZE): writing
+    its output to a file kills it (SIGXFSZ), writing it to a pipe does not."""
+    code = (
+        "import os, resource\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))\n"
+        "def write(fd, data):\n"
+        "    while data:  # EFBIG (Python ignores SIGXFSZ) once a file passes 1 MiB\n"
+        "        data = data[os.write(fd, data):]\n"
+        "for _ in range(50):\n"
+        "    write(1, b'x' * 1_000_000)\n"
+        "write(1, b'END')\n"
+        "write(2, b'e' * 3000)\n"
+    )
+    outcome = check(tmp_path, command=[sys.executable, "-c", code], max_output_bytes=1000)
+    assert outcome.passed, outcome.message
+    assert outcome.details["output_bytes"] == {"stdout": 50_000_003, "stderr": 3000}
+    assert outcome.details["output_tail"].splitlines() == [
+        "[stdout truncated: kept the last 1000 of 50000003 bytes]",
+        "[stderr truncated: kept the last 1000 of 3000 bytes]",
+        "x" * 997 + "END",
+        "e" * 1000,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("output", "message", "measured"),
+    [
+        # the offending line, then more blank output than max_output_bytes keeps
+        ("'pkg/unformatted.go\\n' + '\\n' * 5000", "got 'pkg/unformatted.go'", 5019),
+        ("'\\n' * 5000 + '  late.go  \\n' + ' \\n' * 5000", "got 'late.go  '", 15012),
+        (
+            "'a.go\\n' + '\\n' * 5000 + 'b.go\\r\\n' + 'x' * 3000 + '\\n\\n'",
+            "got 'a.go' and 2 more line(s)",
+            8013,
+        ),
+    ],
+)
+def test_expect_empty_output_judges_all_of_the_output(
+    tmp_path: Path, output: str, message: str, measured: int
+) -> None:
+    """Only the kept tail was judged: a listing followed by more blank lines than
+    max_output_bytes passed."""
+    code = f"import sys; sys.stdout.write({output})"
+    outcome = check(
+        tmp_path,
+        command=[sys.executable, "-c", code],
+        expect_empty_output=True,
+        max_output_bytes=1000,
+    )
+    assert not outcome.passed
+    assert outcome.message.endswith(f": expected no output, {message}")
+    assert outcome.measured == f"{measured} bytes of output"
+
+
+def test_blank_output_beyond_the_cap_is_empty(tmp_path: Path) -> None:
+    code = "import sys; sys.stdout.write(' \\n\\t\\r\\n' * 10000)"
+    outcome = check(
+        tmp_path,
+        command=[sys.executable, "-c", code],
+        expect_empty_output=True,
+        max_output_bytes=100,
+    )
+    assert outcome.passed, outcome.message
+
+
+def test_a_process_that_escapes_the_group_holding_the_output_is_not_waited_for(
+    tmp_path: Path,
+) -> None:
+    # the command ends at once; the child it started in a new session keeps stdout open
+    script = (
+        "import subprocess, sys\n"
+        "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'],\n"
+        "                     start_new_session=True)\n"
+        "open('escaped.pid', 'w').write(str(p.pid))\n"
+        "print('done', flush=True)\n"
+    )
+    write(tmp_path, {"escape.py": script})
+    start = time.monotonic()
+    try:
+        outcome = check(tmp_path, command=[sys.executable, "escape.py"], timeout=60)
+    finally:
+        pid_file = tmp_path / "escaped.pid"
+        if pid_file.exists():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    assert time.monotonic() - start < 10  # a hang detector, not a timing
+    assert outcome.passed, outcome.message
+    assert outcome.details["output_tail"] == "done"
 
 
 @pytest.mark.parametrize(
