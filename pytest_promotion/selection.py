@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, NamedTuple
 if TYPE_CHECKING:
     import pytest
 
-__all__ = ["EnvMark", "GateMarks", "applies", "read_marks"]
+__all__ = [
+    "EnvMark",
+    "GateMarks",
+    "applies",
+    "dropped_after_selection",
+    "narrowed_by_lf",
+    "read_marks",
+]
 
 
 class EnvMark(NamedTuple):
@@ -71,3 +78,25 @@ def read_marks(marks: Iterable[pytest.Mark], chain: Sequence[str]) -> GateMarks:
         elif name == "probe":
             probes.append(mark)
     return GateMarks(envs, gate, probes)
+
+
+def dropped_after_selection(kept: list[pytest.Item], final: list[pytest.Item]) -> list[str]:
+    """The ids of gates our selection kept that are missing from the final items: a later
+    -k, -m, --deselect, --lf, --sw or a conftest's pytest_collection_modifyitems dropped
+    them. The common case (nothing dropped) is one identity comparison per item."""
+    if final == kept:
+        return []
+    remaining = set(final)
+    return [item.nodeid for item in kept if item not in remaining]
+
+
+def narrowed_by_lf(config: pytest.Config) -> str | None:
+    """--lf leaves the files and tests without a recorded failure out of collection itself,
+    where no selection of ours sees them: say so when it narrowed this run."""
+    if not config.getoption("lf", False):
+        return None
+    lf = config.pluginmanager.get_plugin("lfplugin")
+    count = getattr(lf, "_previously_failed_count", None)  # set when it reran failures
+    if not count:
+        return None
+    return f"--lf ran only the {count} previously failed test{'' if count == 1 else 's'}"

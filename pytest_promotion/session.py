@@ -6,7 +6,6 @@ xdist) it also collects the records, decides, reports and enforces the exit stat
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import signal
@@ -29,12 +28,12 @@ from .items import (
     progress_writer,
     start_early,
 )
+from .outputs import mask_report, report_writers, write_each
 from .plugin import DECISION_KEY, PLACEHOLDER_KEY, write_placeholder
 from .records import message_of, update_record
 from .redact import redact
-from .reporting.json_report import write_atomic
 from .rollback import attach_rollback
-from .selection import GateMarks, applies, read_marks
+from .selection import GateMarks, applies, dropped_after_selection, narrowed_by_lf, read_marks
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -45,27 +44,6 @@ if TYPE_CHECKING:
 __all__ = ["PromotionSession"]
 
 _UNSET = object()
-
-
-def mask_report(report: pytest.TestReport | pytest.CollectReport, secrets: tuple[str, ...]) -> None:
-    """Mask secrets in what pytest shows of a report: the traceback or skip reason and the
-    captured output and log. pytest's structured failure is kept when nothing is masked."""
-    longrepr: Any = report.longrepr
-    if isinstance(longrepr, tuple):  # a skip: (path, lineno, reason)
-        path, lineno, reason = longrepr
-        masked = redact(str(reason), secrets)
-        if masked != reason:
-            report.longrepr = (path, lineno, masked)
-    elif longrepr is not None:
-        text = str(longrepr)
-        masked = redact(text, secrets)
-        if masked != text:
-            report.longrepr = masked
-    if report.sections:
-        report.sections = [(title, redact(content, secrets)) for title, content in report.sections]
-    wasxfail = getattr(report, "wasxfail", None)
-    if isinstance(wasxfail, str) and wasxfail:
-        report.wasxfail = redact(wasxfail, secrets)  # type: ignore[union-attr]
 
 
 class PromotionSession:
@@ -283,30 +261,18 @@ class PromotionSession:
         # An xdist controller ("dsession") collects nothing: its workers report their ids.
         if not self.config.pluginmanager.hasplugin("dsession"):
             items = session.items
-            if items != self.kept:  # -k, -m, --deselect, --lf, --sw or a conftest dropped some
-                final = set(items)
-                dropped = [item.nodeid for item in self.kept if item not in final]
+            dropped = dropped_after_selection(self.kept, items)
+            if dropped:
                 if self.is_worker:  # the controller reads it in pytest_testnodedown
                     self.config.workeroutput["promotion_dropped"] = dropped  # type: ignore[attr-defined]
                 self.dropped.update(dict.fromkeys(dropped))
-            narrowed = self._narrowed_by_lf()
+            narrowed = narrowed_by_lf(self.config)
             if narrowed:
                 self.facts.narrowed = narrowed
                 if self.is_worker:
                     self.config.workeroutput["promotion_narrowed"] = narrowed  # type: ignore[attr-defined]
             self.facts.selected = [item.nodeid for item in items]
             self.facts.collected = True
-
-    def _narrowed_by_lf(self) -> str | None:
-        """--lf leaves the files and tests without a recorded failure out of collection
-        itself, where no selection of ours sees them."""
-        if not self.config.getoption("lf", False):
-            return None
-        lf = self.config.pluginmanager.get_plugin("lfplugin")
-        count = getattr(lf, "_previously_failed_count", None)
-        if not count:
-            return None
-        return f"--lf ran only the {count} previously failed test{'' if count == 1 else 's'}"
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
@@ -474,16 +440,19 @@ class PromotionSession:
     def _write_reports(self, decision: Decision) -> None:
         """Each writer on its own: one that cannot write (a full disk, a bad $GITHUB_OUTPUT)
         is one line on the terminal and blocks, and the others (pytest's JUnit file too)
-        still write; those that wrote before the failure write the block again."""
+        still write; those that wrote "promote" before the failure write the block."""
         from .reporting.junit import add_properties
 
-        writers = self._writers()
-        failed: dict[str, str] = {}  # label -> why
-        for label, write in writers:
-            try:
-                write(decision)
-            except OSError as exc:
-                failed[label] = f"{label}: {exc.strerror or exc}"
+        extra = {
+            "config": self.promotion.label,
+            "selection": {
+                "selected": len(self.facts.selected),
+                "deselected_other_environments": self.deselected_other,
+                "deselected_unmarked": self.facts.unmarked,
+            },
+        }
+        writers = report_writers(self.report_path, extra, os.environ)
+        failed = write_each(writers, decision)
         if failed:
             reporter = self.config.pluginmanager.get_plugin("terminalreporter")
             for line in failed.values():
@@ -495,40 +464,8 @@ class PromotionSession:
             if decision.promote:
                 decision.decision = "block"
                 self._rollback(decision)
-                for label, write in writers:  # those that wrote "promote" now say "block"
-                    if label not in failed:
-                        with contextlib.suppress(OSError):  # the decision blocks already
-                            write(decision)
+                write_each([w for w in writers if w[0] not in failed], decision)
         add_properties(self.config, decision)
-
-    def _writers(self) -> list[tuple[str, Callable[[Decision], None]]]:
-        from .reporting.github import write_github
-
-        writers: list[tuple[str, Callable[[Decision], None]]] = []
-        path = self.report_path
-        if path is not None:
-            selection = {
-                "selected": len(self.facts.selected),
-                "deselected_other_environments": self.deselected_other,
-                "deselected_unmarked": self.facts.unmarked,
-            }
-
-            def write_json(decision: Decision) -> None:
-                data = decision.to_json()
-                data["config"] = self.promotion.label
-                data["selection"] = selection
-                write_atomic(path, data)
-
-            writers.append((f"--promotion-report {path}", write_json))
-        if os.environ.get("GITHUB_ACTIONS") == "true":
-            for var in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
-                target = os.environ.get(var)
-                if target:
-                    only = {"GITHUB_ACTIONS": "true", var: target}
-                    writers.append(
-                        (f"${var} {target}", functools.partial(write_github, environ=only))
-                    )
-        return writers
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.decision is None:

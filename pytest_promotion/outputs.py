@@ -1,0 +1,76 @@
+"""What leaves the process about a run, and how it leaves safely: reports with their
+secrets masked before anyone shows them, and the end-of-run writers, each on its own."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .decision import Decision
+from .redact import redact
+from .reporting.json_report import write_atomic
+
+__all__ = ["Writer", "mask_report", "report_writers", "write_each"]
+
+Writer = tuple[str, Callable[[Decision], None]]  # (label for messages, write)
+
+
+def mask_report(report: pytest.TestReport | pytest.CollectReport, secrets: tuple[str, ...]) -> None:
+    """Mask secrets in what pytest shows of a report: the traceback or skip reason, the
+    captured output and log, an xfail reason. pytest's structured failure is kept when
+    nothing is masked."""
+    longrepr: Any = report.longrepr
+    if isinstance(longrepr, tuple):  # a skip: (path, lineno, reason)
+        path, lineno, reason = longrepr
+        masked = redact(str(reason), secrets)
+        if masked != reason:
+            report.longrepr = (path, lineno, masked)
+    elif longrepr is not None:
+        text = str(longrepr)
+        masked = redact(text, secrets)
+        if masked != text:
+            report.longrepr = masked
+    if report.sections:
+        report.sections = [(title, redact(content, secrets)) for title, content in report.sections]
+    wasxfail = getattr(report, "wasxfail", None)
+    if isinstance(wasxfail, str) and wasxfail:
+        report.wasxfail = redact(wasxfail, secrets)  # type: ignore[union-attr]
+
+
+def report_writers(
+    report_path: Path | None, extra: Mapping[str, Any], environ: Mapping[str, str]
+) -> list[Writer]:
+    """The JSON report (with ``extra`` keys), $GITHUB_OUTPUT and $GITHUB_STEP_SUMMARY as
+    separate writers: one that fails does not keep the others from writing."""
+    from .reporting.github import write_github
+
+    writers: list[Writer] = []
+    if report_path is not None:
+        path = report_path
+
+        def write_json(decision: Decision) -> None:
+            write_atomic(path, {**decision.to_json(), **extra})
+
+        writers.append((f"--promotion-report {path}", write_json))
+    if environ.get("GITHUB_ACTIONS") == "true":
+        for var in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
+            target = environ.get(var)
+            if target:
+                only = {"GITHUB_ACTIONS": "true", var: target}
+                writers.append((f"${var} {target}", functools.partial(write_github, environ=only)))
+    return writers
+
+
+def write_each(writers: list[Writer], decision: Decision) -> dict[str, str]:
+    """Run every writer; return ``{label: "label: why"}`` for those that raised OSError."""
+    failed: dict[str, str] = {}
+    for label, write in writers:
+        try:
+            write(decision)
+        except OSError as exc:
+            failed[label] = f"{label}: {exc.strerror or exc}"
+    return failed
