@@ -150,7 +150,9 @@ class _Output:
     def text(self) -> str:
         text = self.data.decode("utf-8", "replace")
         if self.total > len(self.data):
-            return f"[output truncated: last {len(self.data)} of {self.total} bytes kept]\n{text}"
+            return (
+                f"[output truncated: kept the last {len(self.data)} of {self.total} bytes]\n{text}"
+            )
         return text
 
 

@@ -289,7 +289,7 @@ def test_output_kept_is_bounded(pytester: pytest.Pytester, read_report) -> None:
     rollback = read_report()["rollback"]["result"]
     assert rollback["returncode"] == 0
     head, tail = rollback["output"].split("\n")
-    assert head == "[output truncated: last 65536 of 5000003 bytes kept]"
+    assert head == "[output truncated: kept the last 65536 of 5000003 bytes]"
     assert tail == "x" * 65533 + "END"
 
 
