@@ -96,7 +96,11 @@ def narrowed_by_lf(config: pytest.Config) -> str | None:
     if not config.getoption("lf", False):
         return None
     lf = config.pluginmanager.get_plugin("lfplugin")
-    count = getattr(lf, "_previously_failed_count", None)  # set when it reran failures
+    if lf is None or not hasattr(lf, "_previously_failed_count"):
+        # pytest's private counter is gone (another pytest version): we cannot tell
+        # whether --lf narrowed the run, so assume it did.
+        return "--lf may have run only the previously failed tests"
+    count = lf._previously_failed_count  # None or 0 when there was nothing to rerun
     if not count:
         return None
     return f"--lf ran only the {count} previously failed test{'' if count == 1 else 's'}"
