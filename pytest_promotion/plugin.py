@@ -126,9 +126,10 @@ def write_placeholder(config: pytest.Config, report: str, env: str, namespace: A
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     """The placeholder report, written before any conftest, config file or environment is
-    read (an xdist worker writes none: the controller owns the report)."""
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        return
+    read. An xdist worker cannot be told apart this early (PYTEST_XDIST_WORKER is also
+    inherited by any pytest a test starts): it writes the same placeholder again while the
+    controller is still waiting for it, which changes nothing; the final report is written
+    by the controller after every worker has ended."""
     namespace = early_config.known_args_namespace
     report = getattr(namespace, "promotion_report", None)
     if report:
@@ -224,10 +225,18 @@ def pytest_configure(config: pytest.Config) -> None:
         if name not in BASE_MARKERS:
             config.addinivalue_line("markers", f"{name}(only=False): promotion gate for {name}")
     config.pluginmanager.register(session, "promotion-session")
+    if not session.is_worker:
+        from .probing import ProbeStarter
+
+        starter = ProbeStarter(config, session.environment, session.promotion.concurrency)
+        config.pluginmanager.register(starter, "promotion-probes")
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
+    starter = config.pluginmanager.get_plugin("promotion-probes")
+    if starter is not None:
+        config.pluginmanager.unregister(starter)
     session = config.pluginmanager.get_plugin("promotion-session")
     if session is not None:
         session.finish_unconfigure()

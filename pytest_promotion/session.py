@@ -6,7 +6,6 @@ xdist) it also collects the records, decides, reports and enforces the exit stat
 
 from __future__ import annotations
 
-import functools
 import os
 import signal
 import sys
@@ -19,15 +18,7 @@ import pytest
 from .config import ConfigError, Environment, PromotionConfig, canonical, load_config
 from .decision import Decision, GateRecord, RunFacts, decide
 from .gate import declare_gate
-from .items import (
-    CheckItem,
-    EarlyStart,
-    EnvironmentCollector,
-    Prefetch,
-    prefetch_key,
-    progress_writer,
-    start_early,
-)
+from .items import EnvironmentCollector, Prefetch, prefetch_key
 from .outputs import mask_report, report_writers, write_each
 from .plugin import DECISION_KEY, PLACEHOLDER_KEY, write_placeholder
 from .records import message_of, update_record
@@ -36,10 +27,7 @@ from .rollback import attach_rollback
 from .selection import GateMarks, applies, dropped_after_selection, narrowed_by_lf, read_marks
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from .checks.base import Outcome
-    from .checks.pool import ProbePool
+    pass
 
 __all__ = ["PromotionSession"]
 
@@ -81,8 +69,6 @@ class PromotionSession:
         self.signal_name: str | None = None
         self._old_sigterm: Any = None
         self._finishing = False
-        self.pool: ProbePool | None = None
-        self.early: EarlyStart | None = None
 
     # -- start -------------------------------------------------------------------------
     @classmethod
@@ -225,37 +211,11 @@ class PromotionSession:
             line += f", {self.facts.unmarked} deselected (no environment marker: not a gate)"
         return [line]
 
-    @pytest.hookimpl(trylast=True)  # after a conftest's sessionstart that sets a target up
+    @pytest.hookimpl(
+        trylast=True
+    )  # a run a conftest's sessionstart ends: plugin.pytest_cmdline_main
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.session = session
-        if self._may_start_at_once():
-            self.early = EarlyStart(
-                self.environment, self.promotion.concurrency, self._progress_writer
-            )
-            self.pool = self.early.pool  # from here on, Ctrl-C cancels what is pending
-            self.early.let_them_start()
-
-    def _may_start_at_once(self) -> bool:
-        """Whether the network checks can start before collection: when nothing but a
-        conftest can drop one from the selection (probing a check -k left out would be a
-        surprise) and this process runs the items itself."""
-        option = self.config.option
-        return not (
-            self.is_worker
-            or self.config.pluginmanager.hasplugin("dsession")
-            or option.collectonly
-            or getattr(option, "keyword", "")
-            or getattr(option, "markexpr", "")
-            or getattr(option, "deselect", None)
-            or getattr(option, "lf", False)
-            or getattr(option, "stepwise", False)
-        )
-
-    @functools.cached_property
-    def _progress_writer(self) -> Callable[[str, int, Outcome], None] | None:
-        """The one writer of waiting checks' progress lines (early and late probes share it)."""
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        return progress_writer(reporter) if reporter is not None else None
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         # An xdist controller ("dsession") collects nothing: its workers report their ids.
@@ -279,31 +239,6 @@ class PromotionSession:
         if not self.facts.collected:
             self.facts.selected = list(ids)
             self.facts.collected = True
-
-    # -- running -----------------------------------------------------------------------
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtestloop(self, session: pytest.Session) -> Any:
-        self._launch_probes(session)
-        try:
-            return (yield)
-        finally:
-            if self.pool is not None:
-                self.pool.cancel_pending()
-                self.pool.close()
-
-    def _launch_probes(self, session: pytest.Session) -> None:
-        """Start the network probes early (see items.start_early); show waiting progress."""
-        if self.is_worker:
-            # A worker learns its items one batch at a time: each probes when it runs,
-            # and the workers give the parallelism.
-            return
-        write = self._progress_writer
-        if write is not None:
-            for item in session.items:
-                if isinstance(item, CheckItem):
-                    item.on_attempt = write
-        if not self.config.option.collectonly:
-            self.pool = start_early(session.items, self.promotion.concurrency, self.early)
 
     # -- records -----------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
@@ -355,8 +290,6 @@ class PromotionSession:
             self.facts.stopped = redact(f"{how}{message}", self.environment.secrets)
         else:
             self.facts.interrupted = self.signal_name or "KeyboardInterrupt"
-        if self.pool is not None:
-            self.pool.cancel_pending()
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: object | None) -> None:
@@ -375,9 +308,6 @@ class PromotionSession:
     # -- the end -----------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if self.pool is not None:  # collection failed: the loop that closes it never ran
-            self.pool.cancel_pending()
-            self.pool.close()
         if self.is_worker:
             return
         self._finishing = True
