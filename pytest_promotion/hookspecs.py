@@ -14,8 +14,10 @@ if TYPE_CHECKING:
 @pytest.hookspec(firstresult=True)
 def pytest_promotion_rollback_command(
     config: pytest.Config, environment: Environment, decision: Decision
-) -> list[str] | None:
-    """Return the rollback command as an argv list, instead of the configured template.
+) -> list[str] | str | None:
+    """Return the rollback command as an argv list (or a string, split like the configured
+    template with shlex, never run through a shell) instead of the configured template.
+    Anything else is reported as a warning naming this hook, and there is no command.
 
     Example (conftest.py)::
 
