@@ -156,6 +156,7 @@ class PostgresServer:
     port: int
     password: str
     datadir: Path
+    ca: Path | None = None  # the CA that signed the server's certificate (ssl = on)
 
     def url(self, password: str | None = None, **params: str) -> str:
         pw = self.password if password is None else password
@@ -207,7 +208,20 @@ class _PgCluster:
             os.chown(path, user.pw_uid, user.pw_gid)
         return path
 
-    def start(self, datadir: Path, port: int) -> None:
+    def server_tls(self, tls: TlsFiles) -> str:
+        """pg_ctl -o options for ssl = on with the test certificate: copies of the files,
+        owned by the server's user, the key 0600 (PostgreSQL refuses a readable key)."""
+        cert, key = self.root / "server.crt", self.root / "server.key"
+        shutil.copyfile(tls.cert, cert)
+        shutil.copyfile(tls.key, key)
+        key.chmod(0o600)
+        if self.as_pg:
+            user = pwd.getpwnam("postgres")
+            for path in (cert, key):
+                os.chown(path, user.pw_uid, user.pw_gid)
+        return f" -c ssl=on -c ssl_cert_file={cert} -c ssl_key_file={key}"
+
+    def start(self, datadir: Path, port: int, extra: str = "") -> None:
         self.run(
             str(self.bin / "pg_ctl"),
             "-D",
@@ -218,7 +232,7 @@ class _PgCluster:
             "-t",
             str(int(STARTUP_S)),
             "-o",
-            f"-p {port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off",
+            f"-p {port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off{extra}",
             "start",
         )
         self.started.append(datadir)
@@ -260,8 +274,9 @@ def pg_cluster() -> Iterator[_PgCluster]:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(pg_cluster: _PgCluster) -> PostgresServer:
-    """A private primary with scram password authentication, on a free loopback port."""
+def postgres_server(pg_cluster: _PgCluster, tls_files: TlsFiles) -> PostgresServer:
+    """A private primary with scram password authentication, on a free loopback port,
+    ssl = on with a certificate from the private CA (plaintext still accepted)."""
     password = "pg-Pa55-" + os.urandom(6).hex()
     pwfile = pg_cluster.write("pwfile", password + "\n")
     datadir = pg_cluster.root / "primary"
@@ -280,15 +295,18 @@ def postgres_server(pg_cluster: _PgCluster) -> PostgresServer:
     )
     pwfile.unlink()
     port = free_port()
-    pg_cluster.start(datadir, port)
-    server = PostgresServer(port, password, datadir)
+    pg_cluster.start(datadir, port, pg_cluster.server_tls(tls_files))
+    server = PostgresServer(port, password, datadir, tls_files.ca)
     wait_until("postgres", lambda: _pg_ready(server), log=Path(f"{datadir}.log"))
     return server
 
 
 @pytest.fixture(scope="session")
-def postgres_standby(pg_cluster: _PgCluster, postgres_server: PostgresServer) -> PostgresServer:
-    """A streaming standby of ``postgres_server`` (pg_basebackup -R), on its own port."""
+def postgres_standby(
+    pg_cluster: _PgCluster, postgres_server: PostgresServer, tls_files: TlsFiles
+) -> PostgresServer:
+    """A streaming standby of ``postgres_server`` (pg_basebackup -R), on its own port,
+    ssl = on like the primary."""
     datadir = pg_cluster.root / "standby"
     env = {**os.environ, "PGPASSWORD": postgres_server.password}
     pg_cluster.run(
@@ -308,8 +326,8 @@ def postgres_standby(pg_cluster: _PgCluster, postgres_server: PostgresServer) ->
         env=env,
     )
     port = free_port()
-    pg_cluster.start(datadir, port)
-    server = PostgresServer(port, postgres_server.password, datadir)
+    pg_cluster.start(datadir, port, pg_cluster.server_tls(tls_files))
+    server = PostgresServer(port, postgres_server.password, datadir, tls_files.ca)
 
     def streaming() -> bool:
         import psycopg
