@@ -39,6 +39,7 @@ dotenv = ".env.staging"
 timeout = 5
 rollback = "undo {{env}}"
 prometheus = "{prometheus_server.url}"
+ca_bundle = "{postgres_server.ca}"  # the private CA of the PostgreSQL server's certificate
 
 [[environments.staging.checks]]
 name = "cache"
