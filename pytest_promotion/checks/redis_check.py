@@ -25,7 +25,6 @@ answer a byte at a time fails at the deadline), and every reply by ``REPLY_CAP``
 from __future__ import annotations
 
 import os
-import re
 import socket
 import ssl
 import time
@@ -38,6 +37,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from ..redact import redact, redact_url
 from .base import CheckConfigError, CheckFailed, Outcome, Target
 from .deadlines import SocketDeadline
+from .resp import Closed, Exchange, left
 
 __all__ = ["KEYS", "ROLLBACK", "run", "validate"]
 
@@ -50,11 +50,9 @@ ROLLBACK = True
 # A network probe: started with the others when the run begins (see checks/pool.py).
 CONCURRENT = True
 
-REPLY_CAP = 1 << 20  # bytes in one reply; INFO is a few KiB
 URL_OPTIONS = ("db", "client_name")
 INSECURE = "TLS verification disabled (insecure = true)"
 _ROLES = {"master": "master", "slave": "slave", "replica": "slave"}
-_LENGTH = re.compile(rb"-?[0-9]{1,19}")
 
 
 class _Refused(ValueError):
@@ -183,7 +181,7 @@ def _connect_and_probe(
                 f"redis {shown}: ca_bundle {cafile} cannot be read ({_one_line(exc)})"
             ) from None
     try:
-        sock = socket.create_connection((server.host, server.port), timeout=_left(deadline))
+        sock = socket.create_connection((server.host, server.port), timeout=left(deadline))
     except TimeoutError:
         raise CheckFailed(late) from None
     except OSError as exc:
@@ -194,8 +192,8 @@ def _connect_and_probe(
             try:
                 if context is not None:
                     conn = context.wrap_socket(sock, server_hostname=server.host)
-                return _Exchange(conn, deadline, shown).probe(spec, server)
-            except (OSError, _Closed) as exc:
+                return _login_and_probe(Exchange(conn, deadline, shown), spec, server)
+            except (OSError, Closed) as exc:
                 if guard.fired or isinstance(exc, TimeoutError):
                     raise CheckFailed(late) from None
                 if isinstance(exc, ssl.SSLCertVerificationError):
@@ -207,7 +205,7 @@ def _connect_and_probe(
                     raise CheckFailed(
                         f"redis {shown}: TLS handshake failed ({_one_line(exc)})"
                     ) from None
-                if isinstance(exc, _Closed):
+                if isinstance(exc, Closed):
                     raise CheckFailed(f"redis {shown}: {exc}") from None
                 raise CheckFailed(f"redis {shown}: connection lost ({_one_line(exc)})") from None
     finally:
@@ -225,106 +223,14 @@ def _tls_context(cafile: str | None, stamp: object, verify: bool) -> ssl.SSLCont
     return context
 
 
-def _left(deadline: float) -> float:
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise TimeoutError("the deadline passed")
-    return left
-
-
-class _Closed(Exception):
-    """The server closed the connection before a reply was complete."""
-
-
-class _ServerError(Exception):
-    """An error reply (``-ERR ...``)."""
-
-
-class _Exchange:
-    """Commands and their replies (RESP2) on one socket, all before ``deadline``."""
-
-    def __init__(self, sock: socket.socket, deadline: float, shown: str) -> None:
-        self.sock, self.deadline, self.shown = sock, deadline, shown
-        self.buffer = bytearray()
-
-    def probe(self, spec: Mapping[str, Any], server: _Server) -> Outcome:
-        if server.password:
-            user = (server.username,) if server.username else ()
-            self.command("AUTH", *user, server.password)
-        if server.db:
-            self.command("SELECT", str(server.db))
-        self.command("CLIENT", "SETNAME", server.client_name)
-        return _probe(spec, self.command, self.shown)
-
-    def command(self, *args: str) -> Any:
-        name = "CLIENT SETNAME" if args[:2] == ("CLIENT", "SETNAME") else args[0]
-        encoded = [a.encode() for a in args]
-        self.sock.settimeout(_left(self.deadline))
-        self.sock.sendall(
-            b"*%d\r\n" % len(encoded) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in encoded)
-        )
-        try:
-            return self._reply(name)
-        except _ServerError as exc:
-            text = str(exc)
-            code, _, rest = text.partition(" ")
-            if name == "AUTH" or code in ("NOAUTH", "WRONGPASS"):
-                why = rest if code.isupper() and rest else text
-                raise CheckFailed(
-                    f"redis {self.shown}: authentication failed ({why}); check the password"
-                ) from None
-            raise CheckFailed(f"redis {self.shown}: {name} failed ({text})") from None
-
-    def _reply(self, name: str) -> str | int | None:
-        line = self._line(name)
-        kind, rest = line[:1], line[1:]
-        if kind == b"+":
-            return rest.decode("utf-8", "replace")
-        if kind == b"-":
-            raise _ServerError(" ".join(rest.decode("utf-8", "replace").split())[:300])
-        if kind in (b":", b"$") and _LENGTH.fullmatch(rest):
-            number = int(rest)
-            if kind == b":":
-                return number
-            if number == -1:
-                return None
-            if number > REPLY_CAP:
-                raise CheckFailed(
-                    f"redis {self.shown}: the reply to {name} is over the {REPLY_CAP >> 20} MiB "
-                    f"cap ({number} bytes announced)"
-                )
-            if number >= 0:
-                while len(self.buffer) < number + 2:
-                    self._fill(name)
-                if self.buffer[number : number + 2] == b"\r\n":
-                    data = bytes(self.buffer[:number])
-                    del self.buffer[: number + 2]
-                    return data.decode("utf-8", "replace")
-        raise CheckFailed(
-            f"redis {self.shown}: {name} answered with something that is not a Redis reply "
-            f"({line[:40]!r})"
-        )
-
-    def _line(self, name: str) -> bytes:
-        start = 0
-        while (end := self.buffer.find(b"\r\n", start)) < 0:
-            if len(self.buffer) > REPLY_CAP:
-                raise CheckFailed(
-                    f"redis {self.shown}: the reply to {name} is over the {REPLY_CAP >> 20} MiB "
-                    "cap (no end of line)"
-                )
-            start = max(0, len(self.buffer) - 1)
-            self._fill(name)
-        line = bytes(self.buffer[:end])
-        del self.buffer[: end + 2]
-        return line
-
-    def _fill(self, name: str) -> None:
-        self.sock.settimeout(_left(self.deadline))
-        data = self.sock.recv(65536)
-        if not data:
-            raise _Closed(f"the server closed the connection before answering {name}")
-        self.buffer += data
+def _login_and_probe(exchange: Exchange, spec: Mapping[str, Any], server: _Server) -> Outcome:
+    if server.password:
+        user = (server.username,) if server.username else ()
+        exchange.command("AUTH", *user, server.password)
+    if server.db:
+        exchange.command("SELECT", str(server.db))
+    exchange.command("CLIENT", "SETNAME", server.client_name)
+    return _probe(spec, exchange.command, exchange.shown)
 
 
 def _probe(spec: Mapping[str, Any], command: Callable[..., Any], shown: str) -> Outcome:

@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 import pytest
 
-from pytest_promotion.checks import CheckConfigError, Target, redis_check
+from pytest_promotion.checks import CheckConfigError, Target, redis_check, resp
 
 from .conftest import RedisServer, TlsFiles
 
@@ -337,7 +337,7 @@ def test_a_reply_over_the_cap_is_not_read() -> None:
     assert out.message == (
         f"redis {server.url()}: the reply to INFO is over the 1 MiB cap ({size} bytes announced)"
     )
-    assert redis_check.REPLY_CAP == 1 << 20
+    assert resp.REPLY_CAP == 1 << 20
 
 
 def test_a_reply_line_without_end_is_cut_at_the_cap() -> None:
