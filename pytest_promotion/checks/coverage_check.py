@@ -104,9 +104,7 @@ def run(spec: Mapping[str, Any], target: Target) -> Outcome:
     threshold = _threshold(minimum, paths)
     path = target.path(spec["coverage"])
     try:
-        # Per-file counts are only needed for per-path minimums.
-        per_file = bool(spec.get("paths"))
-        report = read_report(path, target.rootdir, spec.get("format", "auto"), per_file)
+        report = read_report(path, target.rootdir, spec.get("format", "auto"))
         _check_fresh(path, report, spec.get("max_age"), target.rootdir)
     except CheckFailed as exc:
         exc.threshold, exc.unit = threshold, "%"

@@ -52,7 +52,7 @@ def relative(path: Path, rootdir: Path) -> str:
         return path.as_posix()
 
 
-def read_report(path: Path, rootdir: Path, fmt: str = "auto", per_file: bool = True) -> Report:
+def read_report(path: Path, rootdir: Path, fmt: str = "auto") -> Report:
     """The report at ``path``; raises CheckFailed saying why it cannot be used."""
     if not path.is_file():
         raise CheckFailed(f"coverage report {path} not found (did the tests run with coverage?)")
@@ -72,7 +72,7 @@ def read_report(path: Path, rootdir: Path, fmt: str = "auto", per_file: bool = T
                 f"coverage report {path}: not a coverage.py data file, Cobertura XML or Go cover profile"
             )
     if fmt == "cobertura":
-        report = _read_cobertura(path, rootdir, per_file)
+        report = _read_cobertura(path, rootdir)
     else:
         report = {"coverage": _read_coveragepy, "go": _read_go}[fmt](path, rootdir)
     if report.total <= 0:
@@ -160,6 +160,11 @@ def _root_totals(attrs: dict[str, str], path: Path) -> tuple[int, int] | None:
     total, covered = int(attrs["lines-valid"]), int(attrs["lines-covered"])
     if covered > total:
         raise _malformed(path, f"lines-covered={covered} is more than lines-valid={total}")
+    # line-rate is covered/valid, rounded (coverage.py: 4 decimals; others: 2)
+    if rate is not None and total and abs(float(rate) - covered / total) > 0.0051:
+        raise _malformed(
+            path, f"line-rate={rate!r} does not match lines-covered/lines-valid = {covered}/{total}"
+        )
     return total, covered
 
 
@@ -212,12 +217,12 @@ def _scannable(data: mmap.mmap, at: int) -> bool:
     return False
 
 
-def _cobertura_totals(path: Path, rootdir: Path, per_file: bool) -> Report | None:
+def _cobertura_totals(path: Path, rootdir: Path) -> Report | None:
     """The totals a Cobertura root states (``lines-valid``, ``lines-covered``) and the files
     its classes name (for staleness), read with C-speed scans instead of a parse of every
     ``<line>``: seconds less on a 100 MB report. The document is still parsed whole by expat
-    (well-formedness) but without a Python call per element. With ``per_file``, each class's
-    lines are counted by byte search too, and the sums must equal the root's totals. None
+    (well-formedness) but without a Python call per element. Each class's lines are counted
+    by byte search too, and the sums must equal the root's totals. None
     when the root states no totals or the byte scans could be fooled (comments, CDATA or
     entities after the root, a hits value other than a plain number): the caller parses."""
     import html
@@ -240,10 +245,8 @@ def _cobertura_totals(path: Path, rootdir: Path, per_file: bool) -> Report | Non
         for raw in _SOURCE.findall(data):
             src = Path(html.unescape(raw.decode(errors="replace")).strip())
             roots.append(src if src.is_absolute() else rootdir / src)
-        if not per_file:
-            for raw in dict.fromkeys(_CLASS_FILE.findall(data)):
-                _resolve(html.unescape(raw.decode(errors="replace")), roots, rootdir, report)
-            return report
+        # The lines are counted even when only the total is asked for: root totals that the
+        # <line> elements contradict must not vouch for the report.
         classes = list(_CLASS_FILE.finditer(data))
         for n, match in enumerate(classes):
             end = classes[n + 1].start() if n + 1 < len(classes) else len(data)
@@ -270,14 +273,14 @@ def _cobertura_totals(path: Path, rootdir: Path, per_file: bool) -> Report | Non
     return report
 
 
-def _read_cobertura(path: Path, rootdir: Path, per_file: bool = True) -> Report:
+def _read_cobertura(path: Path, rootdir: Path) -> Report:
     """Stream the report with expat's C parser: one small callback per element and no
     element tree at all, so a 100 MB report costs seconds and a few MiB. (expat does not
     fetch external entities and refuses entity-expansion bombs.) A ``<line>`` is covered
     when its ``hits`` is an integer > 0; a hits value that is not an integer is malformed."""
     from xml.parsers import expat
 
-    totals = _cobertura_totals(path, rootdir, per_file)
+    totals = _cobertura_totals(path, rootdir)
     if totals is not None:
         return totals
     report = Report("cobertura")
@@ -351,10 +354,15 @@ def _read_cobertura(path: Path, rootdir: Path, per_file: bool = True) -> Report:
         raise CheckFailed(f"coverage report {path} is not valid XML: {exc}") from None
     if not root_attrs:
         raise CheckFailed(f"coverage report {path} is not valid XML: no root element")
+    counted = sum(v[0] for v in report.files.values()), sum(v[1] for v in report.files.values())
     stated = _root_totals(root_attrs, path)
-    if stated is None:
-        stated = sum(v[0] for v in report.files.values()), sum(v[1] for v in report.files.values())
-    report.total, report.covered = stated
+    if stated is not None and stated != counted:
+        raise _malformed(
+            path,
+            f"the root states {stated[1]} of {stated[0]} lines covered, its <line> elements "
+            f"{counted[1]} of {counted[0]}",
+        )
+    report.total, report.covered = counted
     return report
 
 

@@ -301,12 +301,60 @@ def test_cobertura_only_positive_hits_are_covered(tmp_path: Path) -> None:
     assert outcome.passed, outcome.message
     assert outcome.message == "coverage 50.0 % >= 50 % (2 of 4 lines, cov.xml)"
     assert not check(tmp_path, coverage="cov.xml", min=51).passed
-    # the root says 2 of 2, but line 2 states no hits: per path it is not covered
+    # the root says 2 of 2, but line 2 states no hits: not covered, and the root is contradicted
     lines = '<line number="1" hits="1"/><line number="2"/>'
     (tmp_path / "cov.xml").write_text(cobertura(lines, 'lines-valid="2" lines-covered="2"'))
     outcome = check(tmp_path, coverage="cov.xml", min=50, paths={"m.py": 80})
     assert not outcome.passed
-    assert outcome.message == "m.py: coverage 50.0 % < 80 %"
+    assert outcome.message == (
+        f"coverage report {tmp_path / 'cov.xml'}: malformed Cobertura: the root states 2 of 2 "
+        "lines covered, its <line> elements 1 of 2"
+    )
+
+
+ALL_MISSED = "".join(f'<line number="{n}" hits="0"/>' for n in range(1, 11))
+
+
+@pytest.mark.parametrize("spec", [{}, {"max_age": "1h"}, {"paths": {"m.py": 50}}])
+@pytest.mark.parametrize(
+    ("lines", "root", "what"),
+    [
+        # root totals the lines contradict: fast path (byte counts) and parser path alike
+        (
+            ALL_MISSED,
+            'lines-valid="10" lines-covered="10"',
+            "the root states 10 of 10 lines covered, its <line> elements 0 of 10",
+        ),
+        (
+            ALL_MISSED + "<!-- a comment sends it through the parser -->",
+            'lines-valid="10" lines-covered="10"',
+            "the root states 10 of 10 lines covered, its <line> elements 0 of 10",
+        ),
+        # a line-rate that is not lines-covered / lines-valid
+        (
+            ALL_MISSED,
+            'lines-valid="10" lines-covered="0" line-rate="1.0"',
+            "line-rate='1.0' does not match lines-covered/lines-valid = 0/10",
+        ),
+    ],
+)
+def test_cobertura_root_totals_must_agree_with_the_lines(
+    tmp_path: Path, spec: dict[str, object], lines: str, root: str, what: str
+) -> None:
+    (tmp_path / "cov.xml").write_text(cobertura(lines, root))
+    outcome = check(tmp_path, coverage="cov.xml", min=80, **spec)
+    assert not outcome.passed
+    assert outcome.message == f"coverage report {tmp_path / 'cov.xml'}: malformed Cobertura: {what}"
+
+
+def test_cobertura_line_rate_rounded_to_two_decimals_is_accepted(tmp_path: Path) -> None:
+    lines = '<line number="1" hits="1"/><line number="2" hits="1"/><line number="3" hits="0"/>'
+    (tmp_path / "cov.xml").write_text(
+        cobertura(lines, 'lines-valid="3" lines-covered="2" line-rate="0.67"')
+    )
+    outcome = check(tmp_path, coverage="cov.xml", min=60)
+    assert outcome.passed, outcome.message
+    assert outcome.message == "coverage 66.7 % >= 60 % (2 of 3 lines, cov.xml)"
 
 
 def test_cobertura_fast_path_reads_what_expat_reads(tmp_path: Path) -> None:
