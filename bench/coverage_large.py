@@ -58,7 +58,7 @@ def generate(path: Path) -> None:
 
 def main() -> None:
     labels = {
-        "total": "`min` only (root totals; classes scanned for staleness)",
+        "total": "`min` only (root totals, checked against the lines counted per class)",
         "paths": "with per-path minimums (lines counted per class)",
     }
     results: dict[str, list[dict[str, float]]] = {}
