@@ -37,7 +37,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from ..redact import redact, redact_url
 from .base import CheckConfigError, CheckFailed, Outcome, Target
 from .deadlines import SocketDeadline
-from .resp import Closed, Exchange, left
+from .resp import Closed, Exchange
+from .tcp import connect
 
 __all__ = ["KEYS", "ROLLBACK", "run", "validate"]
 
@@ -156,7 +157,7 @@ def run(spec: Mapping[str, Any], target: Target) -> Outcome:
         secrets = (*secrets, server.password)
     late = f"redis {shown}: no complete answer from {server.address} within {timeout:g} s"
     try:
-        outcome = _connect_and_probe(spec, target, server, deadline, shown, late)
+        outcome = _connect_and_probe(spec, target, server, deadline, timeout, shown, late)
     except CheckFailed as failed:
         outcome = failed.outcome()
     if server.tls and target.insecure:
@@ -166,7 +167,13 @@ def run(spec: Mapping[str, Any], target: Target) -> Outcome:
 
 
 def _connect_and_probe(
-    spec: Mapping[str, Any], target: Target, server: _Server, deadline: float, shown: str, late: str
+    spec: Mapping[str, Any],
+    target: Target,
+    server: _Server,
+    deadline: float,
+    budget: float,
+    shown: str,
+    late: str,
 ) -> Outcome:
     context = None
     if server.tls:
@@ -180,12 +187,10 @@ def _connect_and_probe(
             raise CheckFailed(
                 f"redis {shown}: ca_bundle {cafile} cannot be read ({_one_line(exc)})"
             ) from None
-    try:
-        sock = socket.create_connection((server.host, server.port), timeout=left(deadline))
-    except TimeoutError:
-        raise CheckFailed(late) from None
-    except OSError as exc:
-        raise CheckFailed(f"redis {shown}: cannot connect ({_one_line(exc)})") from None
+    try:  # the host name's lookup too is bounded by the deadline
+        sock = connect(server.host, server.port, deadline, budget=budget)
+    except CheckFailed as failed:
+        raise CheckFailed(f"redis {shown}: {failed.message}") from None
     conn: socket.socket = sock
     try:
         with SocketDeadline(deadline, sock.fileno()) as guard:

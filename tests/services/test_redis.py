@@ -57,9 +57,16 @@ def test_missing_password_fails(redis_server: RedisServer) -> None:
 def test_stopped_server_fails_with_connection_refused(stopped_redis_url: str) -> None:
     out = redis_check.run({"redis": stopped_redis_url}, target())
     assert not out.passed
-    assert ": cannot connect (" in out.message and "Connection refused" in out.message
+    assert out.message.endswith(": connection refused by " + stopped_redis_url.split("@")[1][:-2])
     assert "redis-Pa55-stopped" not in out.message
     assert out.measured is None
+
+
+def test_an_unresolvable_host_fails_in_one_line() -> None:
+    # The lookup goes through tcp.connect: bounded by the check's deadline like the rest.
+    out = redis_check.run({"redis": "redis://no-such-host.invalid:6379/0", "timeout": 2}, target())
+    assert not out.passed
+    assert out.message.startswith("redis redis://no-such-host.invalid:6379/0: cannot resolve ")
 
 
 def test_silent_server_fails_within_the_timeout() -> None:
