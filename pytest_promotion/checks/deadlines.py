@@ -13,8 +13,9 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import suppress
+from typing import TypeVar
 
-__all__ = ["SocketDeadline", "cancel", "schedule"]
+__all__ = ["SocketDeadline", "cancel", "run_within", "schedule"]
 
 
 class _Scheduler:
@@ -74,6 +75,7 @@ class _Scheduler:
 
 
 _scheduler = _Scheduler()
+_T = TypeVar("_T")
 
 
 def schedule(deadline: float, callback: Callable[[], None]) -> int:
@@ -122,3 +124,27 @@ class SocketDeadline:
             if self._sock is not None:
                 self._sock.close()  # our duplicate only
                 self._sock = None
+
+
+def run_within(work: Callable[[], _T], deadline: float, name: str) -> _T:
+    """``work()`` in a daemon thread, waited for until ``deadline`` (monotonic): for a C call
+    nothing can interrupt, such as a host name lookup (getaddrinfo waits out the resolver's
+    own timeouts: 10 s with glibc's defaults). TimeoutError when it is still running (the
+    thread finishes on its own); what ``work`` raised is raised here."""
+    result: list[_T] = []
+    error: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            result.append(work())
+        except BaseException as exc:  # handed to the caller
+            error.append(exc)
+
+    worker = threading.Thread(target=call, name=name, daemon=True)
+    worker.start()
+    worker.join(max(deadline - time.monotonic(), 0.001))
+    if worker.is_alive():
+        raise TimeoutError(f"{name}: still running at the deadline")
+    if error:
+        raise error[0]
+    return result[0]

@@ -54,7 +54,7 @@ from typing import Any
 
 from ..redact import redact, redact_url
 from .base import CheckConfigError, CheckFailed, Outcome, Target
-from .deadlines import SocketDeadline
+from .deadlines import SocketDeadline, run_within
 from .http_transport import environment_ca_bundle
 
 __all__ = ["KEYS", "ROLLBACK", "run", "validate"]
@@ -244,7 +244,14 @@ def _connect(
     except ImportError:  # psycopg < 3.2: one attempt; libpq bounds each host by itself
         attempts = [params]
     else:
-        attempts = conninfo_attempts(params)
+        try:  # it resolves the host names: a lookup is bounded by the deadline too
+            attempts = run_within(lambda: conninfo_attempts(params), deadline, "resolve")
+        except TimeoutError:
+            raise CheckFailed(
+                f"postgres {shown}: cannot resolve its host names within {timeout:g} s"
+            ) from None
+        except psycopg.OperationalError as exc:  # no host could be resolved
+            raise CheckFailed(f"postgres {shown}: cannot connect ({_one_line(exc)})") from None
     failures: list[str] = []
     tls_failure = ""
     for i, attempt in enumerate(attempts):

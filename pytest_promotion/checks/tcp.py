@@ -7,12 +7,12 @@ and a connect whose name resolution is bounded by the same deadline as the conne
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from ..redact import redact
+from . import deadlines
 from .base import CheckConfigError, CheckFailed, Outcome, Target
 
 __all__ = ["KEYS", "ROLLBACK", "connect", "format_hostport", "run", "split_hostport", "validate"]
@@ -72,24 +72,17 @@ def _seconds(deadline: float) -> float:
 
 def _resolve(host: str, port: int, deadline: float, budget: float) -> list[Any]:
     """getaddrinfo, bounded by the deadline (the C call itself cannot be interrupted)."""
-    result: list[Any] = []
-    error: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            result.extend(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
-        except BaseException as exc:  # handed to the caller
-            error.append(exc)
-
-    worker = threading.Thread(target=work, name=f"resolve {host}", daemon=True)
-    worker.start()
-    worker.join(_seconds(deadline))
-    if worker.is_alive():
-        raise CheckFailed(f"cannot resolve {host} within {budget:g} s")
-    if error:
-        reason = getattr(error[0], "strerror", None) or str(error[0])
-        raise CheckFailed(f"cannot resolve host {host}: {reason}")
-    return result
+    try:
+        return deadlines.run_within(
+            lambda: socket.getaddrinfo(host, port, type=socket.SOCK_STREAM),
+            deadline,
+            f"resolve {host}",
+        )
+    except TimeoutError:
+        raise CheckFailed(f"cannot resolve {host} within {budget:g} s") from None
+    except (OSError, UnicodeError) as exc:  # UnicodeError: a name IDNA cannot encode
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise CheckFailed(f"cannot resolve host {host}: {reason}") from None
 
 
 def connect(host: str, port: int, deadline: float, *, budget: float | None = None) -> socket.socket:

@@ -6,6 +6,8 @@ import socket
 import threading
 import time
 
+import pytest
+
 from pytest_promotion.checks import deadlines
 
 
@@ -68,3 +70,20 @@ def test_socket_deadline_left_in_time_leaves_the_connection_usable() -> None:
     finally:
         for s in (client, accepted, server):
             s.close()
+
+
+def test_run_within_returns_raises_and_gives_up_at_the_deadline() -> None:
+    now = time.monotonic()
+    assert deadlines.run_within(lambda: 42, now + 5, "quick") == 42
+
+    def broken() -> None:
+        raise OSError("resolver said no")
+
+    with pytest.raises(OSError, match=r"^resolver said no$"):
+        deadlines.run_within(broken, now + 5, "broken")
+    release = threading.Event()
+    start = time.monotonic()
+    with pytest.raises(TimeoutError):
+        deadlines.run_within(lambda: release.wait(30), start + 0.2, "a lookup that hangs")
+    assert time.monotonic() - start < 5  # it gave up at the deadline, not after the work
+    release.set()

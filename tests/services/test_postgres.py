@@ -186,6 +186,20 @@ def test_silent_server_is_bounded_by_connect_timeout() -> None:
     assert elapsed < 4
 
 
+def test_an_unresolvable_host_fails_in_one_line() -> None:
+    # The DSN's host names are resolved before any attempt: bounded by the check's deadline.
+    out = postgres.run(
+        {"postgres": "postgresql://u:pw-Pa55@no-such-host.invalid:5432/app", "timeout": 2},
+        Target(env="dev"),
+    )
+    assert not out.passed
+    assert out.message.startswith(
+        "postgres no-such-host.invalid:5432/app: cannot connect (failed to resolve host "
+        "'no-such-host.invalid'"
+    )
+    assert "pw-Pa55" not in out.message
+
+
 def test_several_silent_hosts_share_one_deadline() -> None:
     """Each host used to get its own connect_timeout: 3 silent hosts took 3 x 2 s."""
     with socket.socket() as listener:
