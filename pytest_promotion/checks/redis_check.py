@@ -286,6 +286,13 @@ def _memory(info: dict[str, str], ratio_max: float, shown: str, facts: list[str]
             f"redis {shown}: INFO memory has no used_memory/maxmemory; cannot measure the ratio",
             threshold=threshold,
         ) from None
+    if used < 0 or limit < 0:  # not a Redis server's numbers: no data, never a pass
+        raise CheckFailed(
+            f"redis {shown}: INFO memory says used_memory={used}, maxmemory={limit}; "
+            "expected counts of bytes",
+            threshold=threshold,
+            rollback=False,
+        )
     if limit == 0:
         raise CheckFailed(
             f"redis {shown}: maxmemory is 0 (no limit), so used_memory/maxmemory cannot be "

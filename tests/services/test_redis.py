@@ -367,6 +367,22 @@ def test_something_that_is_not_redis_fails_closed() -> None:
     )
 
 
+def test_negative_memory_figures_are_no_data() -> None:
+    info = b"used_memory:-5\r\nmaxmemory:100\r\n"
+
+    def reply(name: bytes) -> bytes:
+        return b"+PONG\r\n" if name == b"PING" else b"$%d\r\n%s\r\n" % (len(info), info)
+
+    with fake_redis(reply) as server:
+        out = run_bounded({"redis": server.url(), "max_memory_used_ratio": 0.9}, target())
+    assert not out.passed
+    assert out.rollback is False
+    assert out.message == (
+        f"redis {server.url()}: INFO memory says used_memory=-5, maxmemory=100; "
+        "expected counts of bytes"
+    )
+
+
 @pytest.fixture
 def tls_server(tls_files: TlsFiles) -> Iterator[FakeRedis]:
     """TLS with a certificate from the private CA (unknown to the system store)."""
