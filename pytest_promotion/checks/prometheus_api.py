@@ -103,6 +103,10 @@ def api(
             f"prometheus {shown}: HTTP {status}, status {short(doc.get('status'))}: "
             f"{one_line(doc.get('errorType', 'error'))[:60]}: {error[:300]}"
         )
+    if status != 200:  # a proxy or a broken server saying "success" with an error status
+        raise CheckFailed(
+            f"prometheus {shown}: HTTP {status} with a success body: not a Prometheus API answer"
+        )
     warnings = need(doc.get("warnings", []), list, "warnings", what)
     texts = [redact(one_line(w), target.secrets)[:300] for w in warnings]
     partial = [w for w in texts if not w.startswith(_ANNOTATIONS)]

@@ -104,7 +104,7 @@ redis = "redis://:stopped-Pa55@127.0.0.1:{free_port()}/0"
     report = read_report()
     assert report["decision"] == "rollback"
     (gate,) = report["gates"]
-    assert "cannot connect" in gate["message"] and "Connection refused" in gate["message"]
+    assert ": connection refused by 127.0.0.1:" in gate["message"]
     assert "stopped-Pa55" not in gate["message"]
     assert report["rollback_command"] == "undo prod"
 

@@ -320,6 +320,8 @@ ANSWERS: dict[str, Any] = {
     },
     "/annotated/api/v1/alerts": {**_alerts(), "warnings": [ANNOTATION]},
     "/bad-warnings/api/v1/alerts": {**_alerts(), "warnings": "oops"},
+    # a proxy in front of Prometheus answering 503 with a cached success body
+    "/status-503/api/v1/query": _vector({"metric": {}, "value": [1, "0.5"]}),
 }
 
 
@@ -328,7 +330,7 @@ class _Answers(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         body = self.bodies.get(self.path.split("?")[0], b'{"status": "error"}')
-        self.send_response(200)
+        self.send_response(503 if self.path.startswith("/status-503/") else 200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -425,6 +427,11 @@ NOT_API = "not a Prometheus API answer"
             f"/alerts-missing: /api/v1/alerts: {NOT_API} (alerts is missing)",
         ),
         ("/partial", UP, f"/partial: query 'up': partial answer: {PARTIAL}"),
+        (
+            "/status-503",
+            UP,
+            "/status-503: HTTP 503 with a success body: not a Prometheus API answer",
+        ),
         (
             "/partial",
             ALERTS,
