@@ -11,7 +11,7 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
@@ -25,9 +25,6 @@ from .records import message_of, update_record
 from .redact import redact
 from .rollback import attach_rollback
 from .selection import GateMarks, applies, dropped_after_selection, narrowed_by_lf, read_marks
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["PromotionSession"]
 
@@ -140,8 +137,17 @@ class PromotionSession:
             )
         return lines
 
-    @pytest.hookimpl(tryfirst=True)
+    @pytest.hookimpl(wrapper=True)
     def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> Any:
+        # A wrapper runs before every plain implementation, a tryfirst one in a conftest of
+        # a sub-directory included: the gates are selected (and remembered) before anything
+        # else can drop one (-k, -m, --deselect, a conftest).
+        self._select(session, config, items)
+        return (yield)
+
+    def _select(
         self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
         if self.environment.checks:
@@ -211,10 +217,9 @@ class PromotionSession:
             line += f", {self.facts.unmarked} deselected (no environment marker: not a gate)"
         return [line]
 
-    @pytest.hookimpl(
-        trylast=True
-    )  # a run a conftest's sessionstart ends: plugin.pytest_cmdline_main
+    @pytest.hookimpl(trylast=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        # trylast: a run a conftest's sessionstart ends is plugin.pytest_cmdline_main's.
         self.session = session
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -245,7 +250,7 @@ class PromotionSession:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # Called three times per gate: attribute reads, not the report's properties.
         outcome = report.outcome
-        if report.sections or outcome != "passed":
+        if report.sections or outcome != "passed" or "wasxfail" in report.__dict__:
             # Before any reporter, JUnit file or xdist controller sees it (tryfirst; on a
             # worker before the report is sent): a traceback, a skip reason or captured
             # output may show a URL with a password or a ${VAR} value.
@@ -286,8 +291,10 @@ class PromotionSession:
             exc, (pytest.Session.Interrupted, pytest.exit.Exception)
         ):
             how = "pytest.exit: " if isinstance(exc, pytest.exit.Exception) else ""
-            message = str(getattr(exc, "msg", "") or exc)
-            self.facts.stopped = redact(f"{how}{message}", self.environment.secrets)
+            message = redact(str(getattr(exc, "msg", "") or exc), self.environment.secrets)
+            if isinstance(exc, pytest.exit.Exception):  # pytest prints it: masked in place
+                exc.msg, exc.args = message, (message,)
+            self.facts.stopped = f"{how}{message}"
         else:
             self.facts.interrupted = self.signal_name or "KeyboardInterrupt"
 

@@ -6,6 +6,7 @@ failing twice; and secrets in captured output, skip reasons and collection error
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,26 @@ def test_conftest_dropping_a_gate_blocks_prod_and_warns_staging(
     assert report["warnings"] == [
         "1 gate of staging was deselected (-k, -m, --deselect, --lf, --sw or a conftest): "
         "this run vouches only for the rest (e.g. test_g.py::test_security)"
+    ]
+
+
+def test_a_tryfirst_conftest_in_a_sub_directory_cannot_drop_a_gate_unseen(
+    pytester: pytest.Pytester, read_report
+) -> None:
+    # Registered after the plugin, a tryfirst hook would run before a tryfirst plugin hook.
+    pytester.mkpydir("sub")
+    Path(pytester.path, "sub", "conftest.py").write_text(
+        "import pytest\n"
+        "@pytest.hookimpl(tryfirst=True)\n"
+        "def pytest_collection_modifyitems(config, items):\n"
+        "    items[:] = [i for i in items if 'security' not in i.name]\n"
+    )
+    Path(pytester.path, "sub", "test_g.py").write_text(textwrap.dedent(GATES))
+    result = pytester.runpytest("--env=prod", REPORT)
+    assert result.ret == 1
+    assert read_report()["reasons"] == [
+        "1 gate of prod was deselected (-k, -m, --deselect, --lf, --sw or a conftest): "
+        "a partial run cannot promote prod (e.g. sub/test_g.py::test_security)"
     ]
 
 
@@ -351,6 +372,34 @@ def test_secrets_masked_in_collection_errors(
     assert result.ret != 0
     assert "E   RuntimeError: wrong token for this environment: ***" in result.stdout.lines
     assert_masked(pytester, result)
+
+
+def test_secrets_masked_in_xpass_reasons_and_pytest_exit(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REDIS_PASSWORD", "hunter2secret")
+    monkeypatch.setenv("API_TOKEN", "tok-SECRET-123")
+    pytester.makefile(".toml", promotion=SECRET_CONFIG)
+    pytester.makepyfile(
+        test_g="""
+        import os, pytest
+        pytestmark = pytest.mark.dev
+        TOKEN = os.environ["API_TOKEN"]
+
+        @pytest.mark.xfail(reason=f"flaky with token {TOKEN}")
+        def test_passes_unexpectedly():
+            pass
+
+        def test_gives_up():
+            pytest.exit(f"abort with {TOKEN}", returncode=0)
+        """
+    )
+    result = pytester.runpytest_subprocess("--env=dev", "-rX", "--junitxml=j.xml")
+    assert result.ret != 0
+    out = result.stdout.str() + result.stderr.str()
+    assert "XPASS test_g.py::test_passes_unexpectedly - flaky with token ***" in out
+    assert "abort with ***" in out
+    assert "tok-SECRET-123" not in out
 
 
 def test_report_placeholder_has_the_environment(pytester: pytest.Pytester) -> None:
