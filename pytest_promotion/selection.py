@@ -92,15 +92,15 @@ def dropped_after_selection(kept: list[pytest.Item], final: list[pytest.Item]) -
 
 def narrowed_by_lf(config: pytest.Config) -> str | None:
     """--lf leaves the files and tests without a recorded failure out of collection itself,
-    where no selection of ours sees them: say so when it narrowed this run."""
+    where no selection of ours sees them (whole gate files included). Any --lf run with
+    recorded failures is therefore partial; with none recorded, pytest runs everything."""
     if not config.getoption("lf", False):
         return None
     lf = config.pluginmanager.get_plugin("lfplugin")
-    if lf is None or not hasattr(lf, "_previously_failed_count"):
-        # pytest's private counter is gone (another pytest version): we cannot tell
-        # whether --lf narrowed the run, so assume it did.
+    failed = getattr(lf, "lastfailed", None)
+    if failed is None:  # pytest's plugin changed: we cannot tell, so assume it narrowed
         return "--lf may have run only the previously failed tests"
-    count = lf._previously_failed_count  # None or 0 when there was nothing to rerun
-    if not count:
+    if not failed:
         return None
+    count = len(failed)
     return f"--lf ran only the {count} previously failed test{'' if count == 1 else 's'}"

@@ -145,6 +145,35 @@ def test_last_failed_rerun_cannot_promote_prod(pytester: pytest.Pytester, read_r
     assert pytester.runpytest("--env=prod", REPORT).ret == 0  # the full run promotes
 
 
+def test_last_failed_leaving_a_gate_file_out_cannot_promote_prod(
+    pytester: pytest.Pytester, read_report
+) -> None:
+    # The only recorded failure is a unit test (not a gate): --lf then skips test_c.py,
+    # with its failing gate, at collection, where no selection of ours sees it.
+    pytester.makepyfile(
+        test_a="""
+        import pytest
+        @pytest.mark.dev
+        class TestGates:
+            def test_health(self): pass
+        def test_unit(): assert False
+        """,
+        test_c="""
+        import pytest
+        @pytest.mark.dev
+        def test_security(): assert False, "critical finding"
+        """,
+    )
+    pytester.runpytest("test_a.py")  # records test_unit's failure only
+    result = pytester.runpytest("--env=prod", REPORT, "--lf")
+    assert result.ret == 1
+    report = read_report()
+    assert report["decision"] == "block"
+    assert report["reasons"] == [
+        "--lf ran only the 1 previously failed test: a partial run cannot promote prod"
+    ]
+
+
 # -- 3. pytest.exit(returncode=0) before the session ---------------------------------------
 @pytest.mark.parametrize("hook", ["pytest_sessionstart(session)", "pytest_configure(config)"])
 def test_pytest_exit_zero_before_the_session_does_not_exit_0(
