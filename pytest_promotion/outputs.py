@@ -44,11 +44,19 @@ def mask_report(report: pytest.TestReport | pytest.CollectReport, secrets: tuple
 def report_writers(
     report_path: Path | None, extra: Mapping[str, Any], environ: Mapping[str, str]
 ) -> list[Writer]:
-    """The JSON report (with ``extra`` keys), $GITHUB_OUTPUT and $GITHUB_STEP_SUMMARY as
-    separate writers: one that fails does not keep the others from writing."""
+    """$GITHUB_OUTPUT, $GITHUB_STEP_SUMMARY and the JSON report (with ``extra`` keys) as
+    separate writers: one that fails does not keep the others from writing. The JSON
+    report, the file that survives the run, comes last: when a GitHub file cannot be
+    written the decision is no longer "promote" by the time the report is."""
     from .reporting.github import write_github
 
     writers: list[Writer] = []
+    if environ.get("GITHUB_ACTIONS") == "true":
+        for var in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
+            target = environ.get(var)
+            if target:
+                only = {"GITHUB_ACTIONS": "true", var: target}
+                writers.append((f"${var} {target}", functools.partial(write_github, environ=only)))
     if report_path is not None:
         path = report_path
 
@@ -56,21 +64,20 @@ def report_writers(
             write_atomic(path, {**decision.to_json(), **extra})
 
         writers.append((f"--promotion-report {path}", write_json))
-    if environ.get("GITHUB_ACTIONS") == "true":
-        for var in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
-            target = environ.get(var)
-            if target:
-                only = {"GITHUB_ACTIONS": "true", var: target}
-                writers.append((f"${var} {target}", functools.partial(write_github, environ=only)))
     return writers
 
 
-def write_each(writers: list[Writer], decision: Decision) -> dict[str, str]:
-    """Run every writer; return ``{label: "label: why"}`` for those that raised OSError."""
+def write_each(
+    writers: list[Writer], decision: Decision, on_failure: Callable[[str], None]
+) -> dict[str, str]:
+    """Run every writer; return ``{label: "label: why"}`` for those that raised OSError.
+    ``on_failure(why)`` is called at once, before the next writer runs (it may change the
+    decision those write)."""
     failed: dict[str, str] = {}
     for label, write in writers:
         try:
             write(decision)
         except OSError as exc:
             failed[label] = f"{label}: {exc.strerror or exc}"
+            on_failure(failed[label])
     return failed

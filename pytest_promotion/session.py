@@ -341,9 +341,10 @@ class PromotionSession:
                 0, f"TLS verification is disabled for {decision.environment} (insecure = true)"
             )
         self._rollback(decision)
-        self.config.hook.pytest_promotion_decision(config=self.config, decision=decision)
         self.decision = decision
-        self._write_reports(decision)
+        self._write_reports(decision)  # may turn a promote into a block
+        # Told last, so that no listener hears "promote" of a run that ends in block.
+        self.config.hook.pytest_promotion_decision(config=self.config, decision=decision)
         self.config.stash[DECISION_KEY] = decision  # read by plugin.pytest_cmdline_main
         if (
             decision.promote
@@ -376,8 +377,9 @@ class PromotionSession:
 
     def _write_reports(self, decision: Decision) -> None:
         """Each writer on its own: one that cannot write (a full disk, a bad $GITHUB_OUTPUT)
-        is one line on the terminal and blocks, and the others (pytest's JUnit file too)
-        still write; those that wrote "promote" before the failure write the block."""
+        is one line on the terminal and blocks at once, so the writers after it (the JSON
+        report last) write the block, and pytest's JUnit file too; those that wrote
+        "promote" before the failure write again."""
         from .reporting.junit import add_properties
 
         extra = {
@@ -389,19 +391,23 @@ class PromotionSession:
             },
         }
         writers = report_writers(self.report_path, extra, os.environ)
-        failed = write_each(writers, decision)
-        if failed:
+        promoted = decision.promote
+
+        def cannot_write(why: str) -> None:
             reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-            for line in failed.values():
-                if reporter is not None:
-                    reporter.write_line(f"promotion: cannot write {line}", red=True, bold=True)
-                else:
-                    sys.stderr.write(f"promotion: cannot write {line}\n")
-            decision.reasons += [f"the report could not be written: {w}" for w in failed.values()]
+            if reporter is not None:
+                reporter.write_line(f"promotion: cannot write {why}", red=True, bold=True)
+            else:
+                sys.stderr.write(f"promotion: cannot write {why}\n")
+            decision.reasons.append(f"the report could not be written: {why}")
             if decision.promote:
                 decision.decision = "block"
                 self._rollback(decision)
-                write_each([w for w in writers if w[0] not in failed], decision)
+
+        failed = write_each(writers, decision, cannot_write)
+        if promoted and failed:  # the writers before the first failure wrote "promote"
+            first = min(i for i, (label, _) in enumerate(writers) if label in failed)
+            write_each(writers[:first], decision, cannot_write)
         add_properties(self.config, decision)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:

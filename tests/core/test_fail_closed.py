@@ -6,6 +6,7 @@ failing twice; and secrets in captured output, skip reasons and collection error
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 from pathlib import Path
 
@@ -287,8 +288,28 @@ def test_unwritable_github_output_blocks_and_other_reports_still_write(
     monkeypatch.setenv("GITHUB_OUTPUT", "/nonexistent/out")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(pytester.path / "summary.md"))
     pytester.makepyfile(test_g="import pytest\npytestmark = pytest.mark.dev\ndef test_a(): pass\n")
-    result = pytester.runpytest_subprocess("--env=dev", REPORT, "--junitxml=gate.xml")
+    # What a listener hears, and what the report file says while the rollback runs: the
+    # decision is block before either (the rollback command records the report's content).
+    pytester.makefile(
+        ".toml",
+        promotion=f"""
+        [environments.dev]
+        rollback = ['{sys.executable}', "-c", "import shutil; shutil.copy('decision.json', 'during.json')"]
+        """,
+    )
+    pytester.makeconftest(
+        """
+        import pathlib
+        def pytest_promotion_decision(config, decision):
+            pathlib.Path("heard.txt").write_text(decision.decision)
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "--env=dev", REPORT, "--junitxml=gate.xml", "--promotion-rollback=execute"
+    )
     assert result.ret == 1
+    assert (pytester.path / "heard.txt").read_text() == "block"
+    assert json.loads((pytester.path / "during.json").read_text())["decision"] == "block"
     result.stdout.fnmatch_lines(
         ["promotion: cannot write $GITHUB_OUTPUT /nonexistent/out: No such file or directory"]
     )
