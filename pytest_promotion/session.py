@@ -66,6 +66,7 @@ class PromotionSession:
         self.signal_name: str | None = None
         self._old_sigterm: Any = None
         self._finishing = False
+        self._rolling_back = False  # a SIGTERM then stops the rollback command too
 
     # -- start -------------------------------------------------------------------------
     @classmethod
@@ -115,7 +116,7 @@ class PromotionSession:
 
         def on_sigterm(signum: int, frame: FrameType | None) -> None:
             self.signal_name = "SIGTERM"
-            if not self._finishing:
+            if not self._finishing or self._rolling_back:
                 raise KeyboardInterrupt("SIGTERM")
 
         try:
@@ -358,22 +359,29 @@ class PromotionSession:
         if decision.promote:
             return
         env = self.environment
-        attach_rollback(
-            decision,
-            hooked=self.config.hook.pytest_promotion_rollback_command(
-                config=self.config, environment=env, decision=decision
-            ),
-            template=env.rollback,
-            values={
-                "env": env.name,
-                "version": self.version,
-                "previous_version": self.previous_version,
-            },
-            secrets=env.secrets,
-            execute=self.config.getoption("promotion_rollback") == "execute",
-            timeout=env.rollback_timeout,
-            cwd=str(self.config.rootpath),
+        hooked = self.config.hook.pytest_promotion_rollback_command(
+            config=self.config, environment=env, decision=decision
         )
+        self._rolling_back = True  # a SIGTERM now stops the command (it kills its group)
+        try:
+            attach_rollback(
+                decision,
+                hooked=hooked,
+                template=env.rollback,
+                values={
+                    "env": env.name,
+                    "version": self.version,
+                    "previous_version": self.previous_version,
+                },
+                secrets=env.secrets,
+                execute=self.config.getoption("promotion_rollback") == "execute",
+                timeout=env.rollback_timeout,
+                cwd=str(self.config.rootpath),
+            )
+        except KeyboardInterrupt:  # between the signal handler and the command's own guard
+            decision.rollback_result = {"error": "interrupted before the command ran"}
+        finally:
+            self._rolling_back = False
 
     def _write_reports(self, decision: Decision) -> None:
         """Each writer on its own: one that cannot write (a full disk, a bad $GITHUB_OUTPUT)

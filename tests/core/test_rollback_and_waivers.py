@@ -227,11 +227,13 @@ def test_execute_is_bounded_when_a_process_escapes_the_group_holding_the_output(
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
-def test_ctrl_c_during_execute_kills_the_command_and_says_so(
-    pytester: pytest.Pytester, read_report, leftovers: None
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_during_execute_kills_the_command_and_says_so(
+    pytester: pytest.Pytester, read_report, leftovers: None, signum: int
 ) -> None:
     """Ctrl-C during the rollback gave a traceback and left the command (its own session,
-    so the terminal's SIGINT never reached it) running."""
+    so the terminal's SIGINT never reached it) running; a SIGTERM (a CI job cancelled) was
+    ignored until the command ended."""
     script = pytester.makepyfile(rollback_script=ESCAPING)
     config(
         pytester,
@@ -261,7 +263,7 @@ def test_ctrl_c_during_execute_kills_the_command_and_says_so(
             time.sleep(0.05)
         assert main_pid.exists(), "the rollback command never started"
         pids = [int((pytester.path / n).read_text()) for n in ("main.pid", "group.pid")]
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         out, _ = proc.communicate(timeout=20)
     finally:
         if proc.poll() is None:
