@@ -195,7 +195,14 @@ class PromotionSession:
                         self.leaky_ids.append(masked)
                 if marks.probes:
                     item.stash[prefetch_key] = Prefetch(self.environment, marks.probes)
-                declare_gate(item, nodeid, marks.gate.kwargs if marks.gate else None)
+                try:
+                    declare_gate(item, nodeid, marks.gate.kwargs if marks.gate else None)
+                except pytest.UsageError as exc:
+                    if not self.is_worker:
+                        raise
+                    # A usage error kills an xdist worker with a long INTERNALERROR: there,
+                    # the gate fails with the same one line instead (the run blocks).
+                    _fails_with(item, str(exc).removeprefix(f"{nodeid}: "))
         if unmarked or other:
             config.hook.pytest_deselected(items=unmarked + other)
             items[:] = keep
@@ -443,3 +450,13 @@ class PromotionSession:
         if self._old_sigterm is not None:
             signal.signal(signal.SIGTERM, self._old_sigterm)
             self._old_sigterm = None
+
+
+def _fails_with(item: pytest.Item, message: str) -> None:
+    """Make ``item`` a gate that fails with ``message`` when it runs (one line, no trace)."""
+    declare_gate(item, item.nodeid, None)
+
+    def runtest() -> None:
+        pytest.fail(message, pytrace=False)
+
+    item.runtest = runtest  # type: ignore[method-assign]

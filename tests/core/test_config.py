@@ -298,6 +298,19 @@ def test_gate_marker_with_an_unknown_trigger_is_a_usage_error(
         '@pytest.mark.gate(trigger=\'rolback\'): expected "rollback" or "block"'
     )
     assert read_report()["decision"] == "block"
+    # Under xdist the mistake is found on a worker, where a usage error would kill it with
+    # a long INTERNALERROR: the gate fails there with the same one line, and the run blocks.
+    result = pytester.runpytest_subprocess(
+        "--env=staging", "--promotion-report=decision.json", "-n", "2"
+    )
+    assert result.ret == 1
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    report = read_report()
+    assert report["decision"] == "block"
+    assert report["reasons"] == [
+        "gate test_gate_marker_with_an_unknown_trigger_is_a_usage_error.py::test_health failed: "
+        'Failed: @pytest.mark.gate(trigger=\'rolback\'): expected "rollback" or "block"'
+    ]
 
 
 TOKEN = "tok-abcdefghijklmnopqrstuvwxyz0123456789"
