@@ -392,3 +392,18 @@ def test_redact_masks_a_secret_cut_by_a_truncation(text: str, expected: str) -> 
     from pytest_promotion.redact import redact
 
     assert redact(text, [TOKEN]) == expected
+
+
+def test_redact_url_passwords_in_long_output() -> None:
+    # A tool's output (up to the command kind's 1 MiB cap) with a long run of letters: the
+    # URL pattern backtracked over the whole run at every start (quadratic: 6 s for 64 KiB,
+    # hours for 1 MiB). Masking still finds the URL after the run.
+    import time
+
+    from pytest_promotion.redact import redact
+
+    text = "x" * (1 << 20) + " postgresql://app:s3cr3t@db:5432/app\n"
+    start = time.monotonic()
+    masked = redact(text, [])
+    assert masked.endswith(" postgresql://app:***@db:5432/app\n")
+    assert time.monotonic() - start < 10  # a hang detector, not a speed goal (bench/)
