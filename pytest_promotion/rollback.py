@@ -3,18 +3,15 @@ with a deadline, its output capped and redacted."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import selectors
 import shlex
-import signal
 import subprocess
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .process import Tail, collect, kill_group
 from .redact import redact
 
 if TYPE_CHECKING:
@@ -27,8 +24,6 @@ __all__ = ["VALUE_RE", "RenderError", "render", "run_rollback"]
 VALUE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
 _FIELD = re.compile(r"\{([A-Za-z_]+)\}")
 OUTPUT_CAP = 64 * 1024
-GRACE = 1.0  # seconds to read what the command wrote, once it has ended or been killed
-POLL = 0.1  # how often a running command is checked for its exit
 
 
 class RenderError(ValueError):
@@ -75,10 +70,9 @@ class RollbackResult:
 def run_rollback(argv: Sequence[str], timeout: float, cwd: str | None = None) -> RollbackResult:
     """Run the rollback command, its output read into a bounded buffer.
 
-    The whole run is bounded: ``timeout`` for the command, then at most ``GRACE`` seconds
-    to read what it already wrote. However it ends (exit, deadline, Ctrl-C), its whole
-    process group is killed; a process that left the group (``setsid``) and still holds
-    the output pipe is no longer waited for.
+    The whole run is bounded (see :mod:`.process`): ``timeout`` for the command, then at
+    most ``GRACE`` seconds to read what it already wrote. However it ends (exit, deadline,
+    Ctrl-C or SIGTERM), its whole process group is killed.
     """
     try:
         proc = subprocess.Popen(
@@ -92,88 +86,24 @@ def run_rollback(argv: Sequence[str], timeout: float, cwd: str | None = None) ->
     except OSError as exc:
         return RollbackResult(None, "", error=f"cannot run {argv[0]}: {exc.strerror}")
     assert proc.stdout is not None
-    output = _Output(proc.stdout.fileno(), OUTPUT_CAP)
+    output = Tail(proc.stdout.fileno(), OUTPUT_CAP)
     error: str | None = None
-    timed_out = killed = False
+    timed_out = False
     try:
-        timed_out = _read_until_exit(proc, output, time.monotonic() + timeout)
-        _kill_group(proc)
-        killed = True
-        output.drain(time.monotonic() + GRACE)
+        timed_out = collect(proc, [output], timeout) is None
         if timed_out:
             error = f"timed out after {timeout:g} s"
-    except KeyboardInterrupt:  # Ctrl-C during the rollback: stop it and say so
+    except KeyboardInterrupt:  # Ctrl-C (or SIGTERM) during the rollback: stop it, say so
         error = "interrupted (process group killed)"
     finally:
-        if not killed:
-            _kill_group(proc)
-        output.close()
+        kill_group(proc)  # a no-op when collect() already did it
         proc.stdout.close()
-        with contextlib.suppress(subprocess.TimeoutExpired):  # unkillable (D state)
-            proc.wait(timeout=5)
-    return RollbackResult(proc.returncode, output.text(), timed_out=timed_out, error=error)
-
-
-class _Output:
-    """A pipe read into a bounded buffer: the last ``cap`` bytes, and the total count."""
-
-    def __init__(self, fd: int, cap: int) -> None:
-        self.fd = fd
-        self.cap = cap
-        self.data = bytearray()
-        self.total = 0
-        self.open = True
-        self.selector = selectors.DefaultSelector()
-        self.selector.register(fd, selectors.EVENT_READ)
-
-    def read(self, wait: float) -> None:
-        """Wait up to ``wait`` s for output and keep it; ``open`` is False at its end."""
-        if not self.open or not self.selector.select(max(0.0, wait)):
-            return
-        chunk = os.read(self.fd, 65536)
-        if not chunk:
-            self.open = False
-            return
-        self.total += len(chunk)
-        self.data += chunk
-        if len(self.data) > self.cap:
-            del self.data[: len(self.data) - self.cap]
-
-    def drain(self, until: float) -> None:
-        """Read what is left, until the end of the pipe or ``until``."""
-        while self.open and (left := until - time.monotonic()) > 0:
-            self.read(left)
-
-    def close(self) -> None:
-        self.selector.close()
-
-    def text(self) -> str:
-        text = self.data.decode("utf-8", "replace")
-        if self.total > len(self.data):
-            return (
-                f"[output truncated: kept the last {len(self.data)} of {self.total} bytes]\n{text}"
-            )
-        return text
-
-
-def _read_until_exit(proc: subprocess.Popen[bytes], output: _Output, deadline: float) -> bool:
-    """Read output until the command exits; True if the deadline passed first."""
-    while proc.poll() is None:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return True
-        if output.open:
-            output.read(min(left, POLL))
-        else:  # the pipe is closed but the command still runs
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=min(left, POLL))
-    return False
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGKILL the command's process group (it leads it: start_new_session)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
+    text = output.text()
+    if output.truncated:
+        text = (
+            f"[output truncated: kept the last {len(output.data)} of {output.total} bytes]\n{text}"
+        )
+    return RollbackResult(proc.returncode, text, timed_out=timed_out, error=error)
 
 
 def _hooked_argv(hooked: object) -> list[str]:

@@ -292,7 +292,26 @@ def test_output_kept_is_bounded(pytester: pytest.Pytester, read_report) -> None:
     assert rollback["returncode"] == 0
     head, tail = rollback["output"].split("\n")
     assert head == "[output truncated: kept the last 65536 of 5000003 bytes]"
-    assert tail == "x" * 65533 + "END"
+    assert tail == "..." + "x" * 65533 + "END"  # "...": a cut a secret's piece may sit at
+
+
+def test_a_secret_cut_by_the_output_cap_is_still_masked(
+    pytester: pytest.Pytester, read_report, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The cap keeps the last 64 KiB: the cut fell inside the token, and its end
+    # ("Tok123456") was no longer the whole secret that masking looks for.
+    monkeypatch.setenv("DEPLOY_TOKEN", "SuperSecretTok123456")
+    script = "import os, sys; sys.stdout.write('token=' + os.environ['DEPLOY_TOKEN'] + 'y' * 65526)"
+    config(
+        pytester,
+        '[environments.staging]\nvars = { token = "${DEPLOY_TOKEN}" }\n'
+        f'rollback = ["{sys.executable}", "-c", "{script}"]\n',
+    )
+    pytester.makepyfile(FAILING)
+    result = pytester.runpytest("--env=staging", REPORT, "--promotion-rollback=execute")
+    output = read_report()["rollback"]["result"]["output"]
+    assert output.startswith("[output truncated: kept the last 65536 of 65552 bytes]\n...***y")
+    assert "Tok123" not in output and "Tok123" not in result.stdout.str()
 
 
 @pytest.mark.parametrize(
