@@ -21,19 +21,17 @@ the cap was passed; ``expect_empty_output`` is judged on all of stdout, not on t
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import selectors
 import shlex
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..process import Tail, collect, kill_group
 from ..redact import redact
 from .base import CheckConfigError, CheckFailed, Outcome, Target
 
@@ -52,8 +50,6 @@ ROLLBACK = False
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_MAX_OUTPUT = 1024 * 1024
 TAIL_LINES = 40
-GRACE = 1.0  # seconds to read what is left in the pipes once the command has ended
-POLL = 0.1  # how often a running command is checked for its exit
 _NONBLANK_LINE = re.compile(rb"^[^\S\n]*\S", re.MULTILINE)
 _SHELL_CHARS = ("|", "&", ";", ">", "<", "`", "$(", "${")
 
@@ -93,27 +89,20 @@ def validate(spec: Mapping[str, Any], where: str) -> None:
         )
 
 
-class _Stream:
-    """One pipe of the command read into a bounded buffer: its last ``cap`` bytes, how
-    many bytes were written, its first non-blank line and how many lines are non-blank
-    (judged on everything written, not only on what is kept)."""
+class _Stream(Tail):
+    """One pipe of the command: its kept tail (see :class:`..process.Tail`), and, judged on
+    everything written, not only on what is kept, its first non-blank line and how many
+    lines are non-blank."""
 
     def __init__(self, fd: int, cap: int) -> None:
-        self.fd = fd
-        self.cap = cap
-        self.tail = bytearray()
-        self.total = 0
-        self.open = True
+        super().__init__(fd, cap)
         self.first: bytes | None = None  # the first non-blank line, up to 200 bytes
         self._first_done = False
         self._lines = 0  # finished non-blank lines
         self._partial = False  # the unfinished last line has a non-blank byte
 
     def add(self, chunk: bytes) -> None:
-        self.total += len(chunk)
-        self.tail += chunk[-self.cap :]
-        if len(self.tail) > self.cap:
-            del self.tail[: len(self.tail) - self.cap]
+        super().add(chunk)
         if not self._first_done:
             self._first_line(chunk)
         last = chunk.rfind(b"\n")
@@ -139,49 +128,6 @@ class _Stream:
     @property
     def nonblank_lines(self) -> int:
         return self._lines + self._partial
-
-    @property
-    def truncated(self) -> bool:
-        return self.total > len(self.tail)
-
-    def text(self) -> str:
-        return self.tail.decode("utf-8", "replace")
-
-
-def _collect(proc: subprocess.Popen[bytes], streams: list[_Stream], timeout: float) -> int | None:
-    """Read the command's pipes until it exits (its exit code) or ``timeout`` passes
-    (None); then kill its process group and read what is left for at most ``GRACE``
-    seconds (a process that left the group may hold a pipe open)."""
-    deadline = time.monotonic() + timeout
-    code: int | None = None
-    with selectors.DefaultSelector() as selector:
-        for stream in streams:
-            selector.register(stream.fd, selectors.EVENT_READ, stream)
-
-        def read(wait: float) -> None:
-            for key, _ in selector.select(max(0.0, wait)):
-                stream = key.data
-                chunk = os.read(stream.fd, 65536)
-                if chunk:
-                    stream.add(chunk)
-                else:
-                    stream.open = False
-                    selector.unregister(stream.fd)
-
-        while (code := proc.poll()) is None:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            if selector.get_map():
-                read(min(left, POLL))
-            else:  # both pipes are closed but the command still runs
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=min(left, POLL))
-        _kill_group(proc)
-        until = time.monotonic() + GRACE
-        while selector.get_map() and (left := until - time.monotonic()) > 0:
-            read(left)
-    return code
 
 
 def run(spec: Mapping[str, Any], target: Target) -> Outcome:
@@ -230,10 +176,10 @@ def run(spec: Mapping[str, Any], target: Target) -> Outcome:
     assert proc.stdout is not None and proc.stderr is not None
     out, err = _Stream(proc.stdout.fileno(), cap), _Stream(proc.stderr.fileno(), cap)
     try:
-        code = _collect(proc, [out, err], timeout)
+        code = collect(proc, [out, err], timeout)
     finally:  # however this ends (an exception, Ctrl-C): nothing of the command is left
         if proc.returncode is None:
-            _kill_group(proc)
+            kill_group(proc)
         proc.stdout.close()
         proc.stderr.close()
     stdout, stderr = out.text(), err.text()
@@ -242,7 +188,7 @@ def run(spec: Mapping[str, Any], target: Target) -> Outcome:
         stdout.rstrip("\n") + ("\n" + stderr if stderr.strip() else ""), target.secrets
     )
     notes = [
-        f"[{name} truncated: kept the last {len(s.tail)} of {s.total} bytes]"
+        f"[{name} truncated: kept the last {len(s.data)} of {s.total} bytes]"
         for name, s in (("stdout", out), ("stderr", err))
         if s.truncated
     ]
@@ -301,14 +247,6 @@ def run(spec: Mapping[str, Any], target: Target) -> Outcome:
 def _last_line(text: str) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1].strip()[:200] if lines else ""
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """Kill what the command left behind (its process group), then reap it."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):  # unkillable (D state): give up
-        proc.wait(timeout=5)
 
 
 def _stamp(path: Path) -> tuple[int, int, int] | None:
