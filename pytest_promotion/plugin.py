@@ -95,7 +95,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _requested_env(config: pytest.Config, namespace: Any = None) -> str | None:
-    """The target environment asked for (unvalidated), or None: an inert run."""
+    """The target environment asked for, unvalidated (CLI > environment variable > ini, in
+    this one place), or None: an inert run."""
     option = namespace if namespace is not None else config.option
     value = getattr(option, "promotion_env", None) or os.environ.get(ENV_VAR)
     if not value:
@@ -174,15 +175,11 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 
 def _resolve_env(config: pytest.Config) -> str | None:
-    """CLI > environment variable > ini, in one place."""
-    value = (
-        config.getoption("promotion_env")
-        or os.environ.get(ENV_VAR)
-        or config.getini("promotion_env")
-    )
-    if not value:
+    """The target environment (CLI > environment variable > ini: see _requested_env),
+    validated as a name."""
+    value = _requested_env(config)
+    if value is None:
         return None
-    value = str(value)
     if not _valid_name(value):
         source = (
             "--env"
