@@ -14,7 +14,14 @@ from .decision import Decision
 from .redact import redact
 from .reporting.json_report import write_atomic
 
-__all__ = ["Writer", "mask_report", "report_writers", "write_each"]
+__all__ = [
+    "Writer",
+    "mask_properties",
+    "mask_report",
+    "mask_warning",
+    "report_writers",
+    "write_each",
+]
 
 Writer = tuple[str, Callable[[Decision], None]]  # (label for messages, write)
 
@@ -39,6 +46,33 @@ def mask_report(report: pytest.TestReport | pytest.CollectReport, secrets: tuple
     wasxfail = getattr(report, "wasxfail", None)
     if isinstance(wasxfail, str) and wasxfail:
         report.wasxfail = redact(wasxfail, secrets)  # type: ignore[union-attr]
+
+
+def mask_properties(report: pytest.TestReport, secrets: tuple[str, ...]) -> None:
+    """Mask secrets in the values a test recorded (``record_property``: JUnit case
+    properties); ours (``promotion.*``) are built from masked data already."""
+    properties = report.user_properties
+    if len(properties) <= 2:  # only the two every gate declares
+        return
+    masked = [
+        (key, value if str(key).startswith("promotion.") else redact(str(value), secrets))
+        for key, value in properties
+    ]
+    if masked != properties:
+        report.user_properties = masked
+
+
+def mask_warning(message: Any, secrets: tuple[str, ...]) -> None:
+    """Mask secrets in a recorded warning (``warnings.WarningMessage``) in place, before
+    pytest's warnings summary or JUnit file shows it."""
+    warning = message.message
+    text = str(warning)
+    masked = redact(text, secrets)
+    if masked != text:
+        try:
+            message.message = type(warning)(masked)
+        except Exception:  # a warning class with another signature: a plain one, masked
+            message.message = UserWarning(masked)
 
 
 def report_writers(

@@ -19,7 +19,7 @@ from .config import ConfigError, Environment, PromotionConfig, canonical, load_c
 from .decision import Decision, GateRecord, RunFacts, decide
 from .gate import declare_gate
 from .items import EnvironmentCollector, Prefetch, prefetch_key
-from .outputs import mask_report, report_writers, write_each
+from .outputs import mask_properties, mask_report, mask_warning, report_writers, write_each
 from .plugin import DECISION_KEY, PLACEHOLDER_KEY, write_placeholder
 from .records import message_of, update_record
 from .redact import redact
@@ -263,6 +263,8 @@ class PromotionSession:
             # worker before the report is sent): a traceback, a skip reason or captured
             # output may show a URL with a password or a ${VAR} value.
             mask_report(report, self.environment.secrets)
+        if self.environment.secrets:
+            mask_properties(report, self.environment.secrets)
         if self.is_worker:
             return
         update_record(self.records, report, self.environment.secrets)
@@ -284,6 +286,10 @@ class PromotionSession:
             )
         else:  # pytest.skip(allow_module_level=True), pytest.importorskip: its gates vanish
             self.facts.skipped_modules.append((report.nodeid or ".", message_of(report)))
+
+    @pytest.hookimpl(tryfirst=True)  # before the warnings summary and JUnit record it
+    def pytest_warning_recorded(self, warning_message: Any) -> None:
+        mask_warning(warning_message, self.environment.secrets)
 
     def pytest_internalerror(self, excrepr: Any) -> None:
         lines = str(excrepr).strip().splitlines()

@@ -452,6 +452,30 @@ def test_secrets_masked_in_xpass_reasons_and_pytest_exit(
     assert "tok-SECRET-123" not in out
 
 
+def test_secrets_masked_in_warnings_and_recorded_properties(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REDIS_PASSWORD", "hunter2secret")
+    monkeypatch.setenv("API_TOKEN", "tok-SECRET-123")
+    pytester.makefile(".toml", promotion=SECRET_CONFIG)
+    pytester.makepyfile(
+        test_g="""
+        import os, warnings, pytest
+        pytestmark = pytest.mark.dev
+
+        def test_warns_and_records(record_property):
+            token = os.environ["API_TOKEN"]
+            warnings.warn(f"deprecated auth with {token}")
+            record_property("token_used", token)
+        """
+    )
+    result = pytester.runpytest_subprocess("--env=dev", "--junitxml=j.xml")
+    assert result.ret == 0
+    assert "UserWarning: deprecated auth with ***" in result.stdout.str()
+    assert 'name="token_used" value="***"' in (pytester.path / "j.xml").read_text()
+    assert_masked(pytester, result)
+
+
 def test_report_placeholder_has_the_environment(pytester: pytest.Pytester) -> None:
     # The early placeholder names the environment and version asked for.
     pytester.makeconftest("def pytest_configure(config):\n    raise RuntimeError('boom')\n")
