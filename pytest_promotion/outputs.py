@@ -20,7 +20,7 @@ __all__ = [
     "mask_report",
     "mask_warning",
     "report_writers",
-    "write_each",
+    "write_reports",
 ]
 
 Writer = tuple[str, Callable[[Decision], None]]  # (label for messages, write)
@@ -101,7 +101,32 @@ def report_writers(
     return writers
 
 
-def write_each(
+def write_reports(
+    writers: list[Writer],
+    decision: Decision,
+    on_block: Callable[[Decision], None],
+    say: Callable[[str], None],
+) -> None:
+    """Each writer on its own: one that cannot write (a full disk, a bad $GITHUB_OUTPUT) is
+    one line (``say``) and blocks at once (``on_block``: the rollback), so the writers
+    after it (the JSON report last) write the block; those that wrote "promote" before the
+    failure write again."""
+    promoted = decision.promote
+
+    def cannot_write(why: str) -> None:
+        say(f"promotion: cannot write {why}")
+        decision.reasons.append(f"the report could not be written: {why}")
+        if decision.promote:
+            decision.decision = "block"
+            on_block(decision)
+
+    failed = _write_each(writers, decision, cannot_write)
+    if promoted and failed:  # the writers before the first failure wrote "promote"
+        first = min(i for i, (label, _) in enumerate(writers) if label in failed)
+        _write_each(writers[:first], decision, cannot_write)
+
+
+def _write_each(
     writers: list[Writer], decision: Decision, on_failure: Callable[[str], None]
 ) -> dict[str, str]:
     """Run every writer; return ``{label: "label: why"}`` for those that raised OSError.

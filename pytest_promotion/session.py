@@ -19,7 +19,7 @@ from .config import ConfigError, Environment, PromotionConfig, canonical, load_c
 from .decision import Decision, GateRecord, RunFacts, decide
 from .gate import declare_gate
 from .items import EnvironmentCollector, Prefetch, prefetch_key
-from .outputs import mask_properties, mask_report, mask_warning, report_writers, write_each
+from .outputs import mask_properties, mask_report, mask_warning, report_writers, write_reports
 from .plugin import DECISION_KEY, PLACEHOLDER_KEY, write_placeholder
 from .records import message_of, update_record
 from .redact import redact
@@ -397,10 +397,8 @@ class PromotionSession:
             self._rolling_back = False
 
     def _write_reports(self, decision: Decision) -> None:
-        """Each writer on its own: one that cannot write (a full disk, a bad $GITHUB_OUTPUT)
-        is one line on the terminal and blocks at once, so the writers after it (the JSON
-        report last) write the block, and pytest's JUnit file too; those that wrote
-        "promote" before the failure write again."""
+        """The GitHub files and the JSON report (outputs.write_reports: one that cannot be
+        written blocks), then the JUnit suite properties."""
         from .reporting.junit import add_properties
 
         extra = {
@@ -412,24 +410,15 @@ class PromotionSession:
             },
         }
         writers = report_writers(self.report_path, extra, os.environ)
-        promoted = decision.promote
-
-        def cannot_write(why: str) -> None:
-            reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-            if reporter is not None:
-                reporter.write_line(f"promotion: cannot write {why}", red=True, bold=True)
-            else:
-                sys.stderr.write(f"promotion: cannot write {why}\n")
-            decision.reasons.append(f"the report could not be written: {why}")
-            if decision.promote:
-                decision.decision = "block"
-                self._rollback(decision)
-
-        failed = write_each(writers, decision, cannot_write)
-        if promoted and failed:  # the writers before the first failure wrote "promote"
-            first = min(i for i, (label, _) in enumerate(writers) if label in failed)
-            write_each(writers[:first], decision, cannot_write)
+        write_reports(writers, decision, on_block=self._rollback, say=self._say)
         add_properties(self.config, decision)
+
+    def _say(self, line: str) -> None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(line, red=True, bold=True)
+        else:
+            sys.stderr.write(line + "\n")
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.decision is None:
