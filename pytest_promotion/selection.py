@@ -7,7 +7,7 @@ gates"); ``@pytest.mark.staging(only=True)`` runs for staging alone.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     import pytest
@@ -18,6 +18,7 @@ __all__ = [
     "applies",
     "dropped_after_selection",
     "narrowed_by_lf",
+    "partition",
     "read_marks",
 ]
 
@@ -78,6 +79,44 @@ def read_marks(marks: Iterable[pytest.Mark], chain: Sequence[str]) -> GateMarks:
         elif name == "probe":
             probes.append(mark)
     return GateMarks(envs, gate, probes)
+
+
+_UNSET: Any = object()
+
+
+def partition(
+    items: list[pytest.Item], chain: Sequence[str], target: str
+) -> tuple[list[tuple[pytest.Item, GateMarks]], list[pytest.Item], list[pytest.Item]]:
+    """Split collected tests into the gates of ``target`` (each with its marks), the tests
+    with no environment marker (not gates) and the gates of other environments.
+
+    This runs once per test: a parent's markers (module, class) are the same for all its
+    children, so they are read once per parent, and a test's own markers are read again
+    only when one of them is ours."""
+    relevant = {*chain, "gate", "probe"}
+    gates: list[tuple[pytest.Item, GateMarks]] = []
+    unmarked: list[pytest.Item] = []
+    other: list[pytest.Item] = []
+    parent: Any = _UNSET
+    inherited: tuple[GateMarks, bool | None]  # set with parent: never read unset
+    for item in items:
+        if item.parent is not parent:
+            parent = item.parent
+            found = read_marks(parent.iter_markers() if parent is not None else (), chain)
+            inherited = (found, applies(found.envs, target, chain))
+        marks, verdict = inherited
+        for mark in item.own_markers:
+            if mark.name in relevant:
+                marks = read_marks(item.iter_markers(), chain)
+                verdict = applies(marks.envs, target, chain)
+                break
+        if verdict is None:
+            unmarked.append(item)
+        elif not verdict:
+            other.append(item)
+        else:
+            gates.append((item, marks))
+    return gates, unmarked, other
 
 
 def dropped_after_selection(kept: list[pytest.Item], final: list[pytest.Item]) -> list[str]:

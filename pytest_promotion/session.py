@@ -24,11 +24,9 @@ from .plugin import DECISION_KEY, PLACEHOLDER_KEY, write_placeholder
 from .records import message_of, update_record
 from .redact import redact
 from .rollback import attach_rollback
-from .selection import GateMarks, applies, dropped_after_selection, narrowed_by_lf, read_marks
+from .selection import dropped_after_selection, narrowed_by_lf, partition
 
 __all__ = ["PromotionSession"]
-
-_UNSET = object()
 
 
 class PromotionSession:
@@ -160,49 +158,27 @@ class PromotionSession:
                 environment=self.environment,
             )
             items.extend(collector.collect())
-        chain = self.promotion.chain
-        target = self.environment.name
         secrets = self.environment.secrets
-        relevant = {*chain, "gate", "probe"}
-        keep, unmarked, other = [], [], []
-        parent: Any = _UNSET
-        inherited: tuple[GateMarks, bool | None]  # set with parent: never read unset
-        for item in items:
-            # This loop runs once per test. Its parents' markers (module, class) are the
-            # same for all its siblings: they are read once per parent, and the test's
-            # own markers are read again only when one of them is ours.
-            if item.parent is not parent:
-                parent = item.parent
-                found = read_marks(parent.iter_markers() if parent is not None else (), chain)
-                inherited = (found, applies(found.envs, target, chain))
-            marks, verdict = inherited
-            for mark in item.own_markers:
-                if mark.name in relevant:
-                    marks = read_marks(item.iter_markers(), chain)
-                    verdict = applies(marks.envs, target, chain)
-                    break
-            if verdict is None:
-                unmarked.append(item)
-            elif not verdict:
-                other.append(item)
-            else:
-                keep.append(item)
-                nodeid = item.nodeid
-                if secrets or "://" in nodeid:
-                    masked = redact(nodeid, secrets)
-                    if masked != nodeid:
-                        # pytest prints and writes node ids itself: we cannot mask them there.
-                        self.leaky_ids.append(masked)
-                if marks.probes:
-                    item.stash[prefetch_key] = Prefetch(self.environment, marks.probes)
-                try:
-                    declare_gate(item, nodeid, marks.gate.kwargs if marks.gate else None)
-                except pytest.UsageError as exc:
-                    if not self.is_worker:
-                        raise
-                    # A usage error kills an xdist worker with a long INTERNALERROR: there,
-                    # the gate fails with the same one line instead (the run blocks).
-                    _fails_with(item, str(exc).removeprefix(f"{nodeid}: "))
+        gates, unmarked, other = partition(items, self.promotion.chain, self.environment.name)
+        keep = []
+        for item, marks in gates:
+            keep.append(item)
+            nodeid = item.nodeid
+            if secrets or "://" in nodeid:
+                masked = redact(nodeid, secrets)
+                if masked != nodeid:
+                    # pytest prints and writes node ids itself: we cannot mask them there.
+                    self.leaky_ids.append(masked)
+            if marks.probes:
+                item.stash[prefetch_key] = Prefetch(self.environment, marks.probes)
+            try:
+                declare_gate(item, nodeid, marks.gate.kwargs if marks.gate else None)
+            except pytest.UsageError as exc:
+                if not self.is_worker:
+                    raise
+                # A usage error kills an xdist worker with a long INTERNALERROR: there, the
+                # gate fails with the same one line instead (the run blocks).
+                _fails_with(item, str(exc).removeprefix(f"{nodeid}: "))
         if unmarked or other:
             config.hook.pytest_deselected(items=unmarked + other)
             items[:] = keep
