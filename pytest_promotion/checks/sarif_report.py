@@ -18,15 +18,18 @@ __all__ = ["sarif_findings", "sarif_severity"]
 
 
 def sarif_severity(result: Mapping[str, Any], rule: Mapping[str, Any] | None) -> str:
-    """GitHub code scanning's mapping: security-severity score, else the level."""
+    """GitHub code scanning's mapping: security-severity score, else the level. A score
+    that is not a number is a ValueError: falling back to the level could rate a critical
+    finding medium."""
     for props in (result.get("properties"), (rule or {}).get("properties")):
         if isinstance(props, dict) and "security-severity" in props:
+            value = props["security-severity"]
             try:
-                score = float(props["security-severity"])
+                score = float(value)
             except (TypeError, ValueError):
-                continue
-            if score != score:  # NaN
-                continue
+                score = float("nan")
+            if score != score or isinstance(value, bool):  # NaN, "critical", true
+                raise ValueError(f"security-severity is {_what(value)}, expected a score 0-10")
             return (
                 "critical"
                 if score >= 9.0
@@ -102,7 +105,12 @@ def _run_findings(
     if not isinstance(run_.get("results"), list):
         raise CheckFailed(f"SARIF file {path}: {name} has no 'results' (the scan did not complete)")
     for inv_at, inv in _objects(run_.get("invocations"), f"{at}.invocations"):
-        if inv.get("executionSuccessful") is False:
+        success = inv.get("executionSuccessful")
+        if success is not None and not isinstance(success, bool):  # "false" is not false
+            raise _Malformed(
+                f"{inv_at}.executionSuccessful is {_what(success)}, expected a boolean"
+            )
+        if success is False:
             notes = _objects(
                 inv.get("toolExecutionNotifications"), f"{inv_at}.toolExecutionNotifications"
             )
@@ -129,7 +137,7 @@ def _run_findings(
                 rule=rule_id,
                 file=_norm(file, rootdir) if file else "?",
                 line=line,
-                severity=sarif_severity(result, rule),
+                severity=_severity(result, rule, res_at),
                 text=str(message.get("text", ""))[:200],
             )
         )
@@ -177,3 +185,10 @@ def _location(result: Mapping[str, Any], at: str) -> tuple[str | None, int | Non
         if uri:
             return uri, line if isinstance(line, int) else None
     return None, None
+
+
+def _severity(result: Mapping[str, Any], rule: Mapping[str, Any] | None, at: str) -> str:
+    try:
+        return sarif_severity(result, rule)
+    except ValueError as exc:
+        raise _Malformed(f"{at}: {exc}") from None

@@ -289,6 +289,12 @@ def _apply_baseline(
                 f"security baseline {path}: entry #{n} ({entry['rule']} in {entry['file']}) has no reason"
             )
         line = entry.get("line")
+        if line is not None and (not isinstance(line, int) or isinstance(line, bool)):
+            # a quoted "41" would have accepted the rule anywhere in the file
+            raise CheckFailed(
+                f"security baseline {path}: entry #{n} ({entry['rule']} in {entry['file']}): "
+                f"'line' is {line!r}, expected a line number (or no 'line' for the whole file)"
+            )
         keys.append(
             (
                 str(entry["rule"]),

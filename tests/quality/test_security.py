@@ -78,6 +78,19 @@ def test_baseline_with_reason_accepts_a_finding(tmp_path: Path) -> None:
     assert outcome.details["baselined"] == 1
 
 
+def test_baseline_line_must_be_a_number(tmp_path: Path) -> None:
+    # "41" (quoted) used to mean "no line": the rule accepted anywhere in the file.
+    (tmp_path / "m.sarif").write_text(json.dumps(_sarif(_run())))
+    baseline = [{"rule": "B602", "file": "app/run.py", "line": "41", "reason": "constant argv"}]
+    (tmp_path / "b.json").write_text(json.dumps(baseline))
+    outcome = check(tmp_path, sarif="m.sarif", baseline="b.json")
+    assert not outcome.passed
+    assert outcome.message == (
+        f"security baseline {tmp_path / 'b.json'}: entry #1 (B602 in app/run.py): 'line' is "
+        "'41', expected a line number (or no 'line' for the whole file)"
+    )
+
+
 def test_baseline_without_reason_fails(tmp_path: Path) -> None:
     write(tmp_path, {"app/run.py": RISKY})
     (tmp_path / "b.json").write_text(json.dumps([{"rule": "B602", "file": "app/run.py"}]))
@@ -319,6 +332,24 @@ def _run(*results: object, **extra: object) -> dict[str, object]:
         (
             _sarif({"tool": "semgrep", "results": []}),
             "runs[0].tool is a string, expected an object",
+        ),
+        # a score that is not a number: falling back to the level would rate it medium
+        (
+            _sarif(
+                _run(
+                    {
+                        "ruleId": "x",
+                        "level": "warning",
+                        "properties": {"security-severity": "critical"},
+                    }
+                )
+            ),
+            "runs[0].results[0]: security-severity is a string, expected a score 0-10",
+        ),
+        # the string "false" is not false: the failed run would have passed unnoticed
+        (
+            _sarif(_run(invocations=[{"executionSuccessful": "false"}])),
+            "runs[0].invocations[0].executionSuccessful is a string, expected a boolean",
         ),
     ],
 )
