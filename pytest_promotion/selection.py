@@ -131,15 +131,23 @@ def dropped_after_selection(kept: list[pytest.Item], final: list[pytest.Item]) -
 
 def narrowed_by_lf(config: pytest.Config) -> str | None:
     """--lf leaves the files and tests without a recorded failure out of collection itself,
-    where no selection of ours sees them (whole gate files included). Any --lf run with
-    recorded failures is therefore partial; with none recorded, pytest runs everything."""
+    where no selection of ours sees them (whole gate files included). pytest's lfplugin
+    counts both (private attributes: when they are gone, any --lf run with recorded
+    failures is taken as partial). With no recorded failure among the selected tests,
+    pytest runs everything, and the run is whole."""
     if not config.getoption("lf", False):
         return None
     lf = config.pluginmanager.get_plugin("lfplugin")
-    failed = getattr(lf, "lastfailed", None)
-    if failed is None:  # pytest's plugin changed: we cannot tell, so assume it narrowed
-        return "--lf may have run only the previously failed tests"
-    if not failed:
+    rerun = getattr(lf, "_previously_failed_count", _UNSET)
+    skipped = getattr(lf, "_skipped_files", _UNSET)
+    if rerun is _UNSET or skipped is _UNSET:
+        if getattr(lf, "lastfailed", True):
+            return "--lf may have run only the previously failed tests"
         return None
-    count = len(failed)
-    return f"--lf ran only the {count} previously failed test{'' if count == 1 else 's'}"
+    if not rerun and not skipped:
+        return None
+    files = f"{skipped} file{'' if skipped == 1 else 's'}"
+    if not rerun:
+        return f"--lf left {files} out"
+    tests = f"--lf ran only the {rerun} previously failed test{'' if rerun == 1 else 's'}"
+    return f"{tests} ({files} left out)" if skipped else tests

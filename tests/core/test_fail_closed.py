@@ -170,9 +170,24 @@ def test_last_failed_leaving_a_gate_file_out_cannot_promote_prod(
     assert result.ret == 1
     report = read_report()
     assert report["decision"] == "block"
-    assert report["reasons"] == [
-        "--lf ran only the 1 previously failed test: a partial run cannot promote prod"
-    ]
+    assert report["reasons"] == ["--lf left 1 file out: a partial run cannot promote prod"]
+
+
+def test_last_failed_with_no_recorded_failure_among_the_gates_is_a_whole_run(
+    pytester: pytest.Pytester, read_report
+) -> None:
+    # The recorded failure is in unit/, the run selects gates/: pytest runs every gate.
+    pytester.mkpydir("unit")
+    Path(pytester.path, "unit", "test_u.py").write_text("def test_unit(): assert False\n")
+    pytester.mkpydir("gates")
+    Path(pytester.path, "gates", "test_g.py").write_text(
+        "import pytest\npytestmark = pytest.mark.dev\ndef test_a(): pass\ndef test_b(): pass\n"
+    )
+    pytester.runpytest("unit")
+    result = pytester.runpytest("--env=prod", REPORT, "gates", "--lf")
+    result.assert_outcomes(passed=2)
+    assert result.ret == 0
+    assert read_report()["decision"] == "promote"
 
 
 # -- 3. pytest.exit(returncode=0) before the session ---------------------------------------
