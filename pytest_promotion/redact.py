@@ -13,10 +13,11 @@ __all__ = ["MASK", "SecretRegistry", "redact", "redact_url"]
 MASK = "***"
 
 # scheme://user:password@host  ->  scheme://user:***@host
-# The scheme starts where a word starts and is at most 32 characters: unbounded, a long run
-# of letters (a minified line in a tool's output) cost quadratic time (6 s for 64 KiB).
+# The scheme is at most 32 characters: unbounded, a long run of letters (a minified line
+# in a tool's output) cost quadratic time (6 s for 64 KiB). A match may start inside a run
+# ("...stgresql://", "xhttps://", a cut): the password is masked all the same.
 _URL_PASSWORD = re.compile(
-    r"(?P<head>(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,31}://[^:/?#@\s]*:)(?P<pw>[^@/\s]+)(?=@)"
+    r"(?P<head>[A-Za-z][A-Za-z0-9+.-]{0,31}://[^:/?#@\s]*:)(?P<pw>[^@/\s]+)(?=@)"
 )
 # libpq key/value DSN: password=secret or password='sec ret'
 _DSN_PASSWORD = re.compile(r"(?i)(?P<head>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|[^\s'\"]+)")

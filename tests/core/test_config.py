@@ -407,3 +407,21 @@ def test_redact_url_passwords_in_long_output() -> None:
     masked = redact(text, [])
     assert masked.endswith(" postgresql://app:***@db:5432/app\n")
     assert time.monotonic() - start < 10  # a hang detector, not a speed goal (bench/)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a cut ("..." from a truncated repr or a capped output) right before or inside the scheme
+        ("...postgresql://u:pw-Pa55@h/app", "...postgresql://u:***@h/app"),
+        ("...stgresql://u:pw-Pa55@h/app", "...stgresql://u:***@h/app"),
+        ("1https://u:pw-Pa55@h", "1https://u:***@h"),
+        ("x" * 100 + "https://u:pw-Pa55@h", "x" * 100 + "https://u:***@h"),
+        ("(https://u:pw-Pa55@h)", "(https://u:***@h)"),
+        ('"git+ssh://u:pw-Pa55@h"', '"git+ssh://u:***@h"'),
+    ],
+)
+def test_redact_url_passwords_wherever_the_url_starts(text: str, expected: str) -> None:
+    from pytest_promotion.redact import redact
+
+    assert redact(text, []) == expected
