@@ -54,11 +54,16 @@ def mask_properties(report: pytest.TestReport, secrets: tuple[str, ...]) -> None
     properties = report.user_properties
     if len(properties) <= 2:  # only the two every gate declares
         return
-    masked = [
-        (key, value if str(key).startswith("promotion.") else redact(str(value), secrets))
-        for key, value in properties
-    ]
-    if masked != properties:
+    changed = False
+    masked = []
+    for key, value in properties:
+        if not str(key).startswith("promotion."):
+            text = str(value)
+            hidden = redact(text, secrets)
+            if hidden != text:  # only then: a recorded 3 stays the number 3
+                value, changed = hidden, True
+        masked.append((key, value))
+    if changed:
         report.user_properties = masked
 
 

@@ -387,7 +387,7 @@ class PromotionSession:
         }
         writers = report_writers(self.report_path, extra, os.environ)
         write_reports(writers, decision, on_block=self._rollback, say=self._say)
-        add_properties(self.config, decision)
+        add_properties(self.config, decision, self.environment.secrets)
 
     def _say(self, line: str) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")

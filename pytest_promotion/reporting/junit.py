@@ -9,15 +9,23 @@ from ..decision import Decision
 __all__ = ["add_properties"]
 
 
-def add_properties(config: pytest.Config, decision: Decision) -> None:
-    """Add ``promotion.*`` properties to the suite (no-op without ``--junitxml``)."""
+def add_properties(
+    config: pytest.Config, decision: Decision, secrets: tuple[str, ...] = ()
+) -> None:
+    """Add ``promotion.*`` properties to the suite (no-op without ``--junitxml``), and mask
+    the secrets in those a test recorded (``record_testsuite_property``)."""
     # pytest has no public handle on its LogXML; record_testsuite_property does not work
     # under xdist, so we add to the controller's LogXML as pytest-xdist users need.
     from _pytest.junitxml import xml_key
 
+    from ..redact import redact
+
     xml = config.stash.get(xml_key, None)
     if xml is None:
         return
+    xml.global_properties = [
+        (name, redact(value, secrets)) for name, value in xml.global_properties
+    ]
     xml.add_global_property("promotion.environment", decision.environment)
     xml.add_global_property("promotion.decision", decision.decision)
     xml.add_global_property("promotion.rollback_command", decision.rollback_command or "")

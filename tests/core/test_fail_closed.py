@@ -478,16 +478,30 @@ def test_secrets_masked_in_warnings_and_recorded_properties(
         import os, warnings, pytest
         pytestmark = pytest.mark.dev
 
-        def test_warns_and_records(record_property):
+        def test_warns_and_records(record_property, record_testsuite_property):
             token = os.environ["API_TOKEN"]
             warnings.warn(f"deprecated auth with {token}")
             record_property("token_used", token)
+            record_property("retries", 3)
+            record_testsuite_property("deploy_token", token)
+        """
+    )
+    pytester.makeconftest(
+        """
+        import pathlib, pytest
+        @pytest.hookimpl(trylast=True)
+        def pytest_runtest_logreport(report):
+            if report.when == "call":
+                pathlib.Path("props.txt").write_text(repr(report.user_properties))
         """
     )
     result = pytester.runpytest_subprocess("--env=dev", "--junitxml=j.xml")
     assert result.ret == 0
     assert "UserWarning: deprecated auth with ***" in result.stdout.str()
-    assert 'name="token_used" value="***"' in (pytester.path / "j.xml").read_text()
+    xml = (pytester.path / "j.xml").read_text()
+    assert 'name="token_used" value="***"' in xml
+    assert 'name="deploy_token" value="***"' in xml
+    assert "('retries', 3)" in (pytester.path / "props.txt").read_text()  # still a number
     assert_masked(pytester, result)
 
 
