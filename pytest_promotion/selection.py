@@ -16,7 +16,7 @@ __all__ = [
     "EnvMark",
     "GateMarks",
     "applies",
-    "dropped_after_selection",
+    "dropped_gates",
     "narrowed_by_lf",
     "partition",
     "read_marks",
@@ -119,14 +119,25 @@ def partition(
     return gates, unmarked, other
 
 
-def dropped_after_selection(kept: list[pytest.Item], final: list[pytest.Item]) -> list[str]:
-    """The ids of gates our selection kept that are missing from the final items: a later
-    -k, -m, --deselect, --lf, --sw or a conftest's pytest_collection_modifyitems dropped
-    them. The common case (nothing dropped) is one identity comparison per item."""
-    if final == kept:
-        return []
+def dropped_gates(
+    collected: list[pytest.Item],
+    kept: list[pytest.Item],
+    final: list[pytest.Item],
+    chain: Sequence[str],
+    target: str,
+) -> list[str]:
+    """The ids of gates of ``target`` that were collected (or added and kept by our
+    selection) but are missing from the final items: -k, -m, --deselect, --sw, or any
+    plugin's or conftest's pytest_collection_modifyitems dropped them, whatever order the
+    hooks ran in. The tests our selection deselected are not gates of the target."""
     remaining = set(final)
-    return [item.nodeid for item in kept if item not in remaining]
+    dropped = []
+    for item in dict.fromkeys([*collected, *kept]):
+        if item not in remaining:
+            marks = read_marks(item.iter_markers(), chain)
+            if applies(marks.envs, target, chain):
+                dropped.append(item.nodeid)
+    return dropped
 
 
 def narrowed_by_lf(config: pytest.Config) -> str | None:

@@ -24,7 +24,7 @@ from .plugin import DECISION_KEY, PLACEHOLDER_KEY, write_placeholder
 from .records import message_of, update_record
 from .redact import redact
 from .rollback import attach_rollback
-from .selection import dropped_after_selection, narrowed_by_lf, partition
+from .selection import dropped_gates, narrowed_by_lf, partition
 
 __all__ = ["PromotionSession"]
 
@@ -57,7 +57,8 @@ class PromotionSession:
         self.warnings: list[str] = []
         self.failed_reports = 0
         self.failed_by_id: dict[str, int] = {}  # failed reports per gate (waived ones count)
-        self.kept: list[pytest.Item] = []  # what our selection kept, before other plugins
+        self.collected: list[pytest.Item] = []  # every test collected, before any selection
+        self.kept: list[pytest.Item] = []  # what our selection kept
         self.dropped: dict[str, None] = {}  # kept gates missing from the final items
         self.decision: Decision | None = None
         self.session: pytest.Session | None = None
@@ -210,7 +211,8 @@ class PromotionSession:
         # An xdist controller ("dsession") collects nothing: its workers report their ids.
         if not self.config.pluginmanager.hasplugin("dsession"):
             items = session.items
-            dropped = dropped_after_selection(self.kept, items)
+            chain, target = self.promotion.chain, self.environment.name
+            dropped = dropped_gates(self.collected, self.kept, items, chain, target)
             if dropped:
                 if self.is_worker:  # the controller reads it in pytest_testnodedown
                     self.config.workeroutput["promotion_dropped"] = dropped  # type: ignore[attr-defined]
@@ -250,7 +252,8 @@ class PromotionSession:
 
     @pytest.hookimpl(tryfirst=True)  # masked before the terminal, JUnit or xdist see it
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
-        if report.passed:
+        if report.passed:  # what it collected, before any hook can drop a gate unseen
+            self.collected.extend(x for x in report.result if isinstance(x, pytest.Item))
             return
         mask_report(report, self.environment.secrets)
         if self.is_worker:

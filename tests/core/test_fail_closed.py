@@ -114,6 +114,29 @@ def test_a_tryfirst_conftest_in_a_sub_directory_cannot_drop_a_gate_unseen(
     ]
 
 
+@pytest.mark.parametrize("where", [".", "sub"])
+def test_a_conftest_hook_wrapper_cannot_drop_a_gate_unseen(
+    pytester: pytest.Pytester, read_report, where: str
+) -> None:
+    # A wrapper runs around every plain hook, ours too: the gate is gone before we select.
+    Path(pytester.path, where).mkdir(exist_ok=True)
+    Path(pytester.path, where, "conftest.py").write_text(
+        "import pytest\n"
+        "@pytest.hookimpl(wrapper=True)\n"
+        "def pytest_collection_modifyitems(config, items):\n"
+        "    items[:] = [i for i in items if 'security' not in i.name]\n"
+        "    return (yield)\n"
+    )
+    Path(pytester.path, where, "test_g.py").write_text(GATES)
+    result = pytester.runpytest("--env=prod", REPORT)
+    assert result.ret == 1
+    gate = "test_g.py::test_security" if where == "." else "sub/test_g.py::test_security"
+    assert read_report()["reasons"] == [
+        "1 gate of prod was deselected (-k, -m, --deselect, --lf, --sw or a conftest): "
+        f"a partial run cannot promote prod (e.g. {gate})"
+    ]
+
+
 def test_deselect_option_blocks_prod(pytester: pytest.Pytester, read_report) -> None:
     pytester.makepyfile(test_g=GATES)
     result = pytester.runpytest("--env=prod", REPORT, "--deselect=test_g.py::test_security")
