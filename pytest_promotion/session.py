@@ -141,9 +141,9 @@ class PromotionSession:
     def pytest_collection_modifyitems(
         self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
     ) -> Any:
-        # A wrapper runs before every plain implementation, a tryfirst one in a conftest of
-        # a sub-directory included: the gates are selected (and remembered) before anything
-        # else can drop one (-k, -m, --deselect, a conftest).
+        # A wrapper: the selection runs before the plain implementations (-k, -m, a
+        # conftest's); gates dropped in whatever order, before or after it, are found from
+        # the collect reports at pytest_collection_finish.
         self._select(session, config, items)
         return (yield)
 
@@ -370,8 +370,9 @@ class PromotionSession:
                 timeout=env.rollback_timeout,
                 cwd=str(self.config.rootpath),
             )
-        except KeyboardInterrupt:  # between the signal handler and the command's own guard
-            decision.rollback_result = {"error": "interrupted before the command ran"}
+        except KeyboardInterrupt:  # a signal outside the command's own guard
+            if decision.rollback_result is None:  # not after a result was recorded
+                decision.rollback_result = {"error": "interrupted before the command ran"}
         finally:
             self._rolling_back = False
 

@@ -250,7 +250,7 @@ def _connect(
             raise CheckFailed(
                 f"postgres {shown}: cannot resolve its host names within {timeout:g} s"
             ) from None
-        except psycopg.OperationalError as exc:  # no host could be resolved
+        except (psycopg.OperationalError, UnicodeError) as exc:  # no host could be resolved
             raise CheckFailed(f"postgres {shown}: cannot connect ({_one_line(exc)})") from None
     failures: list[str] = []
     tls_failure = ""

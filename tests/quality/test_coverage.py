@@ -347,10 +347,11 @@ def test_cobertura_root_totals_must_agree_with_the_lines(
     assert outcome.message == f"coverage report {tmp_path / 'cov.xml'}: malformed Cobertura: {what}"
 
 
-def test_cobertura_line_rate_rounded_to_two_decimals_is_accepted(tmp_path: Path) -> None:
+@pytest.mark.parametrize("rate", ["0.6667", "0.67", "0.7"])
+def test_cobertura_line_rate_rounded_is_accepted(tmp_path: Path, rate: str) -> None:
     lines = '<line number="1" hits="1"/><line number="2" hits="1"/><line number="3" hits="0"/>'
     (tmp_path / "cov.xml").write_text(
-        cobertura(lines, 'lines-valid="3" lines-covered="2" line-rate="0.67"')
+        cobertura(lines, f'lines-valid="3" lines-covered="2" line-rate="{rate}"')
     )
     outcome = check(tmp_path, coverage="cov.xml", min=60)
     assert outcome.passed, outcome.message

@@ -200,6 +200,17 @@ def test_an_unresolvable_host_fails_in_one_line() -> None:
     assert "pw-Pa55" not in out.message
 
 
+def test_a_host_name_idna_cannot_encode_fails_in_one_line() -> None:
+    out = postgres.run(
+        {"postgres": "postgresql://u:pw-Pa55@bad..host:5432/app", "timeout": 2}, Target(env="dev")
+    )
+    assert not out.passed
+    assert out.message == (
+        "postgres bad..host:5432/app: cannot connect (encoding with 'idna' codec failed "
+        "(UnicodeError: label empty or too long))"
+    )
+
+
 def test_several_silent_hosts_share_one_deadline() -> None:
     """Each host used to get its own connect_timeout: 3 silent hosts took 3 x 2 s."""
     with socket.socket() as listener:
