@@ -131,12 +131,13 @@ def dropped_gates(
     plugin's or conftest's pytest_collection_modifyitems dropped them, whatever order the
     hooks ran in. The tests our selection deselected are not gates of the target."""
     remaining = set(final)
+    missing = dict.fromkeys(item for item in collected if item not in remaining)
+    missing.update(dict.fromkeys(item for item in kept if item not in remaining))
     dropped = []
-    for item in dict.fromkeys([*collected, *kept]):
-        if item not in remaining:
-            marks = read_marks(item.iter_markers(), chain)
-            if applies(marks.envs, target, chain):
-                dropped.append(item.nodeid)
+    for item in missing:
+        marks = read_marks(item.iter_markers(), chain)
+        if applies(marks.envs, target, chain):
+            dropped.append(item.nodeid)
     return dropped
 
 
