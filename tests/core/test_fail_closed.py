@@ -390,6 +390,14 @@ vars = { api_token = "${API_TOKEN}" }
 """
 
 
+@pytest.fixture
+def secret_environment(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dev environment whose redis password and api_token come from ${VAR}s."""
+    monkeypatch.setenv("REDIS_PASSWORD", "hunter2secret")
+    monkeypatch.setenv("API_TOKEN", "tok-SECRET-123")
+    pytester.makefile(".toml", promotion=SECRET_CONFIG)
+
+
 def assert_masked(pytester: pytest.Pytester, result: pytest.RunResult) -> None:
     shown = result.stdout.str() + result.stderr.str()
     xml = (pytester.path / "j.xml").read_text()
@@ -401,11 +409,8 @@ def assert_masked(pytester: pytest.Pytester, result: pytest.RunResult) -> None:
 
 
 def test_secrets_masked_in_captured_output_logs_and_skips(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, secret_environment: None
 ) -> None:
-    monkeypatch.setenv("REDIS_PASSWORD", "hunter2secret")
-    monkeypatch.setenv("API_TOKEN", "tok-SECRET-123")
-    pytester.makefile(".toml", promotion=SECRET_CONFIG)
     pytester.makepyfile(
         test_g="""
         import logging, sys, pytest
@@ -441,11 +446,8 @@ def test_secrets_masked_in_captured_output_logs_and_skips(
 
 
 def test_secrets_masked_in_collection_errors(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, secret_environment: None
 ) -> None:
-    monkeypatch.setenv("REDIS_PASSWORD", "hunter2secret")
-    monkeypatch.setenv("API_TOKEN", "tok-SECRET-123")
-    pytester.makefile(".toml", promotion=SECRET_CONFIG)
     pytester.makepyfile(
         test_g="""
         import os, pytest
@@ -463,11 +465,8 @@ def test_secrets_masked_in_collection_errors(
 
 
 def test_secrets_masked_in_xpass_reasons_and_pytest_exit(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, secret_environment: None
 ) -> None:
-    monkeypatch.setenv("REDIS_PASSWORD", "hunter2secret")
-    monkeypatch.setenv("API_TOKEN", "tok-SECRET-123")
-    pytester.makefile(".toml", promotion=SECRET_CONFIG)
     pytester.makepyfile(
         test_g="""
         import os, pytest
@@ -491,11 +490,8 @@ def test_secrets_masked_in_xpass_reasons_and_pytest_exit(
 
 
 def test_secrets_masked_in_warnings_and_recorded_properties(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, secret_environment: None
 ) -> None:
-    monkeypatch.setenv("REDIS_PASSWORD", "hunter2secret")
-    monkeypatch.setenv("API_TOKEN", "tok-SECRET-123")
-    pytester.makefile(".toml", promotion=SECRET_CONFIG)
     pytester.makepyfile(
         test_g="""
         import os, warnings, pytest
