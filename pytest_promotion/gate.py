@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
@@ -56,6 +56,9 @@ class GateRecorder:
     message: str | None = None
     # True when the gate marker set the trigger: a probe must not override the author.
     trigger_explicit: bool = False
+    # A failure was recorded (a measurement out of bounds, a failed probe): the gate fails
+    # even if the test went on and passed (an AssertionError caught in the test).
+    failed: bool = False
     # The item's user_properties: every report of the item carries a copy of them, so
     # what the gate records reaches the controller (and the JUnit case) even under xdist.
     properties: list[tuple[str, object]] = field(default_factory=list, repr=False)
@@ -78,6 +81,8 @@ class GateRecorder:
             value = getattr(self, key)
             if value is not None:
                 props.append((PROP + key, value))
+        if self.failed:
+            props.append((PROP + "failed", "true"))
 
     def measure(
         self,
@@ -94,6 +99,10 @@ class GateRecorder:
         string) fails the gate, as a block: a gate passes only on a measurement."""
         __tracebackhide__ = True
         suffix = f" {unit}" if unit else ""
+        for label, bound in (("min", min), ("max", max)):
+            if bound is not None and _number(bound, strings=False) is None:
+                # nothing can be compared with it: not evidence, and a mistake to show
+                self._fail(f"{self.name}: {label}={bound!r} is not a finite number", block=True)
         parts = []
         if min is not None:
             parts.append(f">= {_fmt(min)}{suffix}")
@@ -107,19 +116,22 @@ class GateRecorder:
             self.measured = None
             # Nothing was measured: the release is not vouched for, but nothing is shown
             # to be wrong with it either, so this blocks; it does not roll back.
-            self.rollback_trigger = False
             against = f" to compare with {self.threshold}" if self.threshold else ""
-            self.message = f"{self.name}: no data ({value!r}){against}"
-            pytest.fail(self.message, pytrace=False)
+            self._fail(f"{self.name}: no data ({value!r}){against}", block=True)
         self.measured = f"{_fmt(value)}{suffix}"  # type: ignore[arg-type]
         if isinstance(number, str):
             return
         if min is not None and number < min:
-            self.message = f"{self.name}: {_fmt(number)}{suffix} < {_fmt(min)}{suffix}"
-            pytest.fail(self.message, pytrace=False)
+            self._fail(f"{self.name}: {_fmt(number)}{suffix} < {_fmt(min)}{suffix}")
         if max is not None and number > max:
-            self.message = f"{self.name}: {_fmt(number)}{suffix} > {_fmt(max)}{suffix}"
-            pytest.fail(self.message, pytrace=False)
+            self._fail(f"{self.name}: {_fmt(number)}{suffix} > {_fmt(max)}{suffix}")
+
+    def _fail(self, message: str, block: bool = False) -> NoReturn:
+        __tracebackhide__ = True
+        if block:
+            self.rollback_trigger = False
+        self.message, self.failed = message, True
+        pytest.fail(message, pytrace=False)
 
     def record(self, outcome: Outcome) -> None:
         """Record a check's measured value and threshold. A failed check that is a rollback
@@ -128,8 +140,10 @@ class GateRecorder:
             unit = f" {outcome.unit}" if outcome.unit else ""
             self.measured = f"{_fmt(outcome.measured)}{unit}"
         self.threshold = outcome.threshold
-        if not outcome.passed and outcome.rollback and not self.trigger_explicit:
-            self.rollback_trigger = True
+        if not outcome.passed:
+            if outcome.rollback and not self.trigger_explicit:
+                self.rollback_trigger = True
+            self.message, self.failed = outcome.message, True
 
     def trigger_rollback(self, trigger: bool = True) -> None:
         """Make a failure of this gate a rollback trigger (or only a block)."""

@@ -15,6 +15,7 @@ __all__ = ["message_of", "update_record"]
 
 GATE_KEY, TRIGGER_KEY = PROP + "gate", PROP + "trigger"
 MEASURED_KEY, THRESHOLD_KEY, MESSAGE_KEY = PROP + "measured", PROP + "threshold", PROP + "message"
+FAILED_KEY = PROP + "failed"
 
 
 def message_of(report: pytest.TestReport | pytest.CollectReport) -> str:
@@ -65,6 +66,7 @@ def update_record(
             return record
     # Metadata is read where it is final: the teardown report, or a report that did not pass.
     message = None
+    recorded_failure = False
     for key, value in report.user_properties:
         if key == GATE_KEY:
             record.name = str(value)
@@ -76,6 +78,8 @@ def update_record(
             record.threshold = str(value)
         elif key == MESSAGE_KEY:
             message = str(value)
+        elif key == FAILED_KEY:
+            recorded_failure = True
     if hasattr(report, "wasxfail"):
         record.xfail = True
     when = report.when
@@ -83,6 +87,11 @@ def update_record(
     if outcome == "passed":
         if when == "call":
             _set(record, PASSED, record.message)
+        if recorded_failure:
+            # The gate recorded a failure (gate.measure, a failed probe) that the test
+            # caught and went on from: the gate fails all the same.
+            why = redact(message or "a failure was recorded", secrets)
+            _set(record, FAILED, f"{why} (recorded by the gate; the test went on and passed)")
         return record
     message = redact(message or message_of(report), secrets)
     # Anything but a skip is a failure: "failed", and any other outcome a plugin sends

@@ -75,6 +75,64 @@ def test_promotion_env_without_env_is_a_clear_error(pytester: pytest.Pytester) -
     )
 
 
+def test_gate_measure_with_a_bound_that_is_not_a_number_fails(
+    pytester: pytest.Pytester, read_report
+) -> None:
+    # min=nan passed (nothing compares with NaN); min="60" was a TypeError traceback.
+    pytester.makepyfile(
+        """
+        import pytest
+        pytestmark = pytest.mark.dev
+        def test_nan(gate):
+            gate.measure(10, min=float("nan"), unit="%")
+        def test_text(gate):
+            gate.measure(10, max="60")
+        """
+    )
+    result = pytester.runpytest("--env=dev", "--promotion-report=decision.json")
+    assert result.ret == 1
+    assert "Traceback" not in result.stdout.str()
+    report = read_report()
+    messages = {g["id"].split("::")[-1]: g["message"] for g in report["gates"]}
+    prefix = "test_gate_measure_with_a_bound_that_is_not_a_number_fails.py::"
+    assert messages == {
+        "test_nan": f"{prefix}test_nan: min=nan is not a finite number",
+        "test_text": f"{prefix}test_text: max='60' is not a finite number",
+    }
+    assert report["decision"] == "block"
+
+
+def test_a_failure_the_test_caught_still_fails_the_gate(
+    pytester: pytest.Pytester, read_report
+) -> None:
+    # The test swallowed the failure and passed; what the gate recorded still counts.
+    pytester.makepyfile(
+        f"""
+        import contextlib, pytest
+        pytestmark = pytest.mark.dev
+        def test_measured(gate):
+            with contextlib.suppress(BaseException):
+                gate.measure(50, min=60, unit="%")
+        def test_probed(probe):
+            with contextlib.suppress(BaseException):
+                probe.check("tcp", "127.0.0.1:{free_port()}", timeout=1)
+        """
+    )
+    result = pytester.runpytest("--env=dev", "--promotion-report=decision.json")
+    result.assert_outcomes(passed=2)  # what pytest saw
+    assert result.ret == 1
+    report = read_report()
+    gates = {g["id"].split("::")[-1]: g for g in report["gates"]}
+    assert gates["test_measured"]["outcome"] == "failed"
+    assert gates["test_measured"]["message"] == (
+        "test_a_failure_the_test_caught_still_fails_the_gate.py::test_measured: 50 % < 60 % "
+        "(recorded by the gate; the test went on and passed)"
+    )
+    assert gates["test_probed"]["outcome"] == "failed"
+    assert "connection refused by 127.0.0.1:" in gates["test_probed"]["message"]
+    assert report["decision"] == "rollback"  # a failed health probe is a rollback trigger
+
+
 def test_gate_measure_without_data_blocks(pytester: pytest.Pytester, read_report) -> None:
     pytester.makepyfile(
         """
