@@ -83,16 +83,16 @@ class BoundSession:
         self.verify = verify
         self.max_body_bytes = max_body_bytes
         self.max_redirects = max_redirects
-        self.session = requests.Session()
-        self.session.headers["User-Agent"] = "pytest-promotion"
-        self.session.headers.update(headers or {})
+        self._session = requests.Session()
+        self._session.headers["User-Agent"] = "pytest-promotion"
+        self._session.headers.update(headers or {})
         # What trust_env would read (proxies, CA bundle) is applied per origin from a cache
         # (http_transport); netrc credentials are never sent to a probed endpoint.
-        self.session.trust_env = False
+        self._session.trust_env = False
         adapter = adapter_class()(max_retries=0)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-        sensitive = [v for k, v in self.session.headers.items() if _SENSITIVE.search(k)]
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        sensitive = [v for k, v in self._session.headers.items() if _SENSITIVE.search(k)]
         self.secrets = (*secrets, *(str(v) for v in sensitive))
         self.warnings = [] if verify is not False else [INSECURE]
 
@@ -130,9 +130,18 @@ class BoundSession:
         """
         import warnings
 
+        if timeout is not None and (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not 0 < timeout < float("inf")
+        ):
+            raise ValueError(f"timeout: expected a number of seconds > 0, found {timeout!r}")
         budget = self.timeout if timeout is None else timeout
         kwargs.pop("allow_redirects", None)
         kwargs.pop("stream", None)
+        if "proxies" in kwargs:
+            raise ValueError("proxies cannot be set per request: they come from the environment")
+        self._remember_credentials(kwargs)
         if kwargs.pop("verify", self.verify) != self.verify:
             raise ValueError("verify cannot be changed per request: set insecure = true instead")
         # verify=True means the system store, or the bundle the environment names (as
@@ -150,6 +159,20 @@ class BoundSession:
         response._content = body
         return response, truncated
 
+    def _remember_credentials(self, kwargs: Mapping[str, Any]) -> None:
+        """The credentials a request carries are secrets before it is sent: requests may
+        refuse a header value (a token read with its trailing newline) and show it."""
+        values = [
+            str(v) for k, v in (kwargs.get("headers") or {}).items() if _SENSITIVE.search(str(k))
+        ]
+        auth = kwargs.get("auth")
+        if isinstance(auth, tuple) and len(auth) == 2:
+            values.append(str(auth[1]))
+        for value in values:
+            # the whole value, and its words that look like tokens ("Bearer <token>")
+            pieces = [value, value.strip(), *(w for w in value.split() if len(w) >= 8)]
+            self.secrets += tuple(p for p in dict.fromkeys(pieces) if p and p not in self.secrets)
+
     def _send(
         self,
         dog: Watchdog,
@@ -161,7 +184,7 @@ class BoundSession:
     ) -> requests.Response:
         for _hop in range(self.max_redirects + 1):
             with self._errors(dog, url, budget, "no response"):
-                response = self.session.request(
+                response = self._session.request(
                     method,
                     url,
                     allow_redirects=False,
@@ -171,7 +194,8 @@ class BoundSession:
                     **kwargs,
                 )
             sent = response.request.headers  # incl. Basic auth built from URL credentials
-            self.secrets += tuple(str(v) for k, v in sent.items() if _SENSITIVE.search(k))
+            sent_values = (str(v) for k, v in sent.items() if _SENSITIVE.search(k))
+            self.secrets += tuple(v for v in sent_values if v not in self.secrets)
             location = response.headers.get("Location")
             if not response.is_redirect or not location or response.status_code in expected:
                 return response
@@ -235,7 +259,7 @@ class BoundSession:
         return self.request("DELETE", url, **kwargs)
 
     def close(self) -> None:
-        self.session.close()
+        self._session.close()
 
     def __enter__(self) -> BoundSession:
         return self

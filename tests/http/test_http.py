@@ -330,6 +330,28 @@ def test_bound_session_raises_one_line(servers: Servers) -> None:
             s.get(f"http://127.0.0.1:{port}/")
 
 
+def test_bound_session_refuses_what_would_unbound_it(servers: Servers) -> None:
+    server = servers.http()
+    with http.session_for(target(servers, server.url)) as s:
+        assert not hasattr(s, "session")  # no public requests.Session around the rules
+        for bad in (float("inf"), 0, -1, (1, 2), True):
+            with pytest.raises(ValueError, match=r"^timeout: expected a number of seconds > 0"):
+                s.get("/health", timeout=bad)
+        with pytest.raises(ValueError, match=r"^proxies cannot be set per request"):
+            s.get("/health", proxies={"http": "http://127.0.0.1:9"})
+        assert s.get("/health", timeout=2).json()["status"] == "ok"
+
+
+def test_a_refused_credential_header_is_masked(servers: Servers) -> None:
+    # A token read from a file with its newline: requests refuses the header before
+    # sending anything, and its message showed the whole value.
+    server = servers.http()
+    with http.session_for(target(servers, server.url)) as s, pytest.raises(CheckFailed) as info:
+        s.get("/health", headers={"Authorization": "Bearer s3cr3t-T0KEN-value\n"})
+    assert "s3cr3t-T0KEN-value" not in info.value.message
+    assert "***" in info.value.message
+
+
 # --- validation -------------------------------------------------------------------
 
 
