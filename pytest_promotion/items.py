@@ -133,7 +133,8 @@ class Prefetch:
             kind, value = mark.args
             keys = dict(mark.kwargs)
             name = str(keys.pop("name", kind))
-            self.specs[name] = (kind, value, keys)
+            # marks come closest first: the test's own probe wins over its module's
+            self.specs.setdefault(name, (kind, value, keys))
         self.futures: dict[str, Future[Outcome]] = {}
 
     def _run(self, name: str) -> Outcome:

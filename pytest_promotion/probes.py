@@ -54,7 +54,11 @@ class Probe:
                 f"probe.result({name!r}): no @pytest.mark.probe named so (known: {known})"
             )
         kind, outcome = self._prefetched[name]
-        return self._settle(kind, outcome())
+        try:
+            result = outcome()
+        except CheckConfigError as exc:  # the mark's kind or keys: a failure, like the rest
+            raise AssertionError(f"@pytest.mark.probe {name!r}: {exc}") from None
+        return self._settle(kind, result)
 
     def _check(self, kind: str, value: Any, keys: dict[str, Any]) -> CheckSpec:
         """The probe as a check spec, validated like a declarative one."""

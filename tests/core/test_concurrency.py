@@ -155,6 +155,34 @@ def test_marked_python_gate_probes_start_early(
     assert "no response within 1 s" in gates["test_early"]["message"]
 
 
+def test_a_tests_own_probe_wins_over_its_modules_of_the_same_name(
+    pytester: pytest.Pytester, read_report, hanging: HangingServer
+) -> None:
+    # Marks come closest first; the module's probe used to overwrite the test's own.
+    refused = free_port()
+    pytester.makefile(".toml", promotion="[environments.staging]\ntimeout = 1\n")
+    pytester.makepyfile(
+        f"""
+        import pytest
+        pytestmark = [pytest.mark.staging, pytest.mark.probe("tcp", "127.0.0.1:{hanging.port}")]
+        @pytest.mark.probe("tcp", "127.0.0.1:{refused}")
+        def test_own(probe):
+            probe.result("tcp")
+        @pytest.mark.probe("tcp", "127.0.0.1:{hanging.port}", no_such_key=1, name="bad")
+        def test_bad_key(probe):
+            probe.result("bad")
+        """
+    )
+    result = pytester.runpytest("--env=staging", "--promotion-report=decision.json")
+    gates = {g["id"].split("::")[-1]: g for g in read_report()["gates"]}
+    assert gates["test_own"]["outcome"] == "failed"
+    assert f"connection refused by 127.0.0.1:{refused}" in gates["test_own"]["message"]
+    assert gates["test_bad_key"]["message"].startswith(
+        "AssertionError: @pytest.mark.probe 'bad': probe tcp: unknown key 'no_such_key'"
+    )
+    assert "CheckConfigError" not in result.stdout.str()
+
+
 def test_ctrl_c_cancels_pending_probes_and_blocks(
     pytester: pytest.Pytester, hanging: HangingServer
 ) -> None:
