@@ -5,7 +5,9 @@
     promotion validate --config conf/gates.toml
 
 Exit 0 when valid, 4 (pytest's usage-error code) with one line naming file, table and key
-when not. Resolving ``${VAR}`` needs the variables (or the dotenv file) of that environment.
+when not: also when there is no config to validate, or a rollback template that could not
+be rendered (a misspelt placeholder). Resolving ``${VAR}`` needs the variables (or the
+dotenv file) of that environment.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .config import ConfigError, canonical, load_config
+from .rollback import RenderError, render
 
 __all__ = ["main"]
 
@@ -37,18 +40,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    rootdir = Path(args.rootdir).resolve()
     try:
-        config = load_config(Path(args.rootdir).resolve(), args.config)
+        if not rootdir.is_dir():
+            raise ConfigError(f"--rootdir {args.rootdir}: not a directory")
+        config = load_config(rootdir, args.config)
+        if config.path is None:
+            raise ConfigError(
+                f"{rootdir}: no promotion.toml, nor [tool.promotion] in pyproject.toml: "
+                "nothing to validate"
+            )
         names = [canonical(args.env)] if args.env else list(config.chain)
         print(f"{config.label}: chain {' -> '.join(config.chain)}")
         for name in names:
             environment = config.environment(name)
+            _check_rollback(config.label, name, environment.rollback)
             checks = ", ".join(c.id for c in environment.checks) or "no declarative checks"
             print(f"  {name}: {checks}")
     except ConfigError as exc:
-        print(f"ERROR: {exc}", file=sys.stderr)
+        # the plugin's option is --promotion-config; here it is --config
+        message = str(exc).replace("--promotion-config ", "--config ", 1)
+        print(f"ERROR: {message}", file=sys.stderr)
         return USAGE_ERROR
     return 0
+
+
+def _check_rollback(label: str, env: str, template: Sequence[str] | None) -> None:
+    """The rollback template renders (with stand-in versions), as a run would render it."""
+    if template is None:
+        return
+    try:
+        render(template, {"env": env, "version": "0.0.0", "previous_version": "0.0.0"})
+    except RenderError as exc:
+        raise ConfigError(f"{label}: [environments.{env}] key 'rollback': {exc}") from None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -36,6 +36,42 @@ def test_validate_reports_one_line_and_exit_4(
     )
 
 
+@pytest.mark.parametrize(
+    ("setup", "args", "error"),
+    [
+        # a misspelt placeholder: the run would have had no rollback command at all
+        (
+            {"promotion.toml": '[environments.dev]\nrollback = "deploy --to {enviroment}"\n'},
+            [],
+            "promotion.toml: [environments.dev] key 'rollback': unknown placeholder "
+            "{enviroment} (known: env, previous_version, version)",
+        ),
+        # nothing to validate is not "valid"
+        (
+            {},
+            [],
+            "{root}: no promotion.toml, nor [tool.promotion] in pyproject.toml: nothing to validate",
+        ),
+        ({}, ["--rootdir", "/nonexistent/dir"], "--rootdir /nonexistent/dir: not a directory"),
+        ({}, ["--config", "missing.toml"], "--config missing.toml: file not found"),
+    ],
+)
+def test_validate_refuses_what_a_run_could_not_use(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    setup: dict[str, str],
+    args: list[str],
+    error: str,
+) -> None:
+    for name, text in setup.items():
+        (tmp_path / name).write_text(text)
+    monkeypatch.chdir(tmp_path)
+    rootdir = [] if "--rootdir" in args else ["--rootdir", str(tmp_path)]
+    assert main(["validate", *rootdir, *args]) == 4
+    assert capsys.readouterr().err == f"ERROR: {error.replace('{root}', str(tmp_path))}\n"
+
+
 def test_console_script_is_installed(tmp_path: Path) -> None:
     script = Path(sys.executable).parent / "promotion"  # beside the interpreter, as pip puts it
     assert script.is_file()
