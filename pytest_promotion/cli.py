@@ -5,8 +5,8 @@
     promotion validate --config conf/gates.toml
 
 Exit 0 when valid, 4 (pytest's usage-error code) with one line naming file, table and key
-when not: also when there is no config to validate, or a rollback template that could not
-be rendered (a misspelt placeholder). Resolving ``${VAR}`` needs the variables (or the
+when not (a rollback template with a misspelt placeholder included), and when there is no
+config to validate. Resolving ``${VAR}`` needs the variables (or the
 dotenv file) of that environment.
 """
 
@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .config import ConfigError, canonical, load_config
-from .rollback import RenderError, render
 
 __all__ = ["main"]
 
@@ -54,7 +53,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{config.label}: chain {' -> '.join(config.chain)}")
         for name in names:
             environment = config.environment(name)
-            _check_rollback(config.label, name, environment.rollback)
             checks = ", ".join(c.id for c in environment.checks) or "no declarative checks"
             print(f"  {name}: {checks}")
     except ConfigError as exc:
@@ -63,16 +61,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ERROR: {message}", file=sys.stderr)
         return USAGE_ERROR
     return 0
-
-
-def _check_rollback(label: str, env: str, template: Sequence[str] | None) -> None:
-    """The rollback template renders (with stand-in versions), as a run would render it."""
-    if template is None:
-        return
-    try:
-        render(template, {"env": env, "version": "0.0.0", "previous_version": "0.0.0"})
-    except RenderError as exc:
-        raise ConfigError(f"{label}: [environments.{env}] key 'rollback': {exc}") from None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -117,6 +117,12 @@ def resolve_environment(config: PromotionConfig, name: str) -> Environment:
             raise ConfigError(
                 f"{file}: [{table_name}] key 'rollback': expected a command, found an empty string"
             )
+        from .rollback import RenderError, render
+
+        try:  # a misspelt placeholder would leave a failed run without its rollback command
+            render(argv, {"env": name, "version": "0.0.0", "previous_version": "0.0.0"})
+        except RenderError as exc:
+            raise ConfigError(f"{file}: [{table_name}] key 'rollback': {exc}") from None
     last = name == config.chain[-1]
     services: dict[str, str] = {
         k: settings[k] for k in ("redis", "postgres", "prometheus", "grafana") if k in settings

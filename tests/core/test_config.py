@@ -425,3 +425,19 @@ def test_redact_url_passwords_wherever_the_url_starts(text: str, expected: str) 
     from pytest_promotion.redact import redact
 
     assert redact(text, []) == expected
+
+
+def test_a_rollback_template_with_an_unknown_placeholder_is_a_usage_error(
+    pytester: pytest.Pytester, read_report
+) -> None:
+    # It used to be a warning at the end of a failed run, which then had no rollback command.
+    pytester.makefile(
+        ".toml", promotion='[environments.dev]\nrollback = "deploy --to {enviroment}"\n'
+    )
+    pytester.makepyfile("import pytest\n@pytest.mark.dev\ndef test_a(): pass\n")
+    result = pytester.runpytest_subprocess("--env=dev", "--promotion-report=decision.json")
+    assert one_line_error(result) == (
+        "ERROR: promotion.toml: [environments.dev] key 'rollback': unknown placeholder "
+        "{enviroment} (known: env, previous_version, version)"
+    )
+    assert read_report()["decision"] == "block"
