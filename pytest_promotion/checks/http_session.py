@@ -109,10 +109,19 @@ class BoundSession:
     def request(
         self, method: str, url: str, *, timeout: float | None = None, **kwargs: Any
     ) -> requests.Response:
-        """The response, its body read (``.content``, ``.json()`` work), or CheckFailed."""
+        """The response, its body read (``.content``, ``.json()`` work), or CheckFailed.
+
+        A redirect this session does not follow (to another scheme, host or port) is a
+        failure, not a 3xx response that ``response.ok`` would call a success; with
+        ``allow_redirects=False`` every redirect is returned as it is."""
+        follow = kwargs.pop("allow_redirects", True)
+        if not follow:
+            kwargs["expect_status"] = range(300, 400)
         response, truncated = self.fetch(method, url, timeout=timeout, **kwargs)
         if truncated:
             raise CheckFailed(self.redact(f"response body larger than {self.max_body_bytes} bytes"))
+        if follow and response.is_redirect:
+            raise CheckFailed(self.redact(f"{response.status_code} {response.reason}"))
         return response
 
     def fetch(

@@ -244,11 +244,17 @@ def test_redirect_to_another_host_is_not_followed(servers: Servers) -> None:
     assert out.message == (
         f"expected 2xx, got 302 (redirect to {other.url}/health not followed (another host))"
     )
-    # the same through the session a Python gate uses
+    # the same through the session a Python gate uses: a failure, not a 302 that
+    # response.ok would call a success; allow_redirects=False asks for the redirect itself
     with http.session_for(
         target(servers, first.url), headers={"Authorization": "Bearer tok-1"}
     ) as s:
-        assert s.get("/go").status_code == 302
+        with pytest.raises(CheckFailed) as info:
+            s.get("/go")
+        assert info.value.message == (
+            f"302 redirect to {other.url}/health not followed (another host)"
+        )
+        assert s.get("/go", allow_redirects=False).status_code == 302
     assert other.requests == []  # nothing, and so no Authorization, reached the other host
     # asked for explicitly, the redirect itself is the expected answer
     assert check(servers, first.url, "/go", expect_status=302).passed
