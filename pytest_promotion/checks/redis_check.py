@@ -24,13 +24,11 @@ answer a byte at a time fails at the deadline), and every reply by ``REPLY_CAP``
 
 from __future__ import annotations
 
-import os
 import socket
 import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -177,16 +175,17 @@ def _connect_and_probe(
 ) -> Outcome:
     context = None
     if server.tls:
-        cafile = None
-        if target.ca_bundle and not target.insecure:
-            cafile = str(target.path(target.ca_bundle))
+        from .tls import client_context  # one shared context per trust setting
+
         try:
-            stamp = (os.stat(cafile).st_mtime_ns, os.stat(cafile).st_size) if cafile else None
-            context = _tls_context(cafile, stamp, not target.insecure)
+            context = client_context(target, verify=not target.insecure)
         except OSError as exc:  # ssl.SSLError too
-            raise CheckFailed(
-                f"redis {shown}: ca_bundle {cafile} cannot be read ({_one_line(exc)})"
-            ) from None
+            where = (
+                f"ca_bundle {target.path(target.ca_bundle)}"
+                if target.ca_bundle
+                else "the trust store"
+            )
+            raise CheckFailed(f"redis {shown}: {where} cannot be read ({_one_line(exc)})") from None
     try:  # the host name's lookup too is bounded by the deadline
         sock = connect(server.host, server.port, deadline, budget=budget)
     except CheckFailed as failed:
@@ -216,16 +215,6 @@ def _connect_and_probe(
     finally:
         conn.close()
         sock.close()
-
-
-@lru_cache(maxsize=8)
-def _tls_context(cafile: str | None, stamp: object, verify: bool) -> ssl.SSLContext:
-    """Built once per trust setting (loading a bundle costs CPU); a rewritten bundle again."""
-    context = ssl.create_default_context(cafile=cafile)
-    if not verify:  # insecure = true: the reported way off
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 def _login_and_probe(exchange: Exchange, spec: Mapping[str, Any], server: _Server) -> Outcome:

@@ -31,6 +31,7 @@ __all__ = [
     "KEYS",
     "ROLLBACK",
     "CertificateInfo",
+    "client_context",
     "describe_ssl_error",
     "inspect_certificate",
     "run",
@@ -162,7 +163,7 @@ def _ca_file(target: Target) -> str | None:
     return str(target.path(target.ca_bundle)) if target.ca_bundle else None
 
 
-def _context(target: Target, verify: bool, min_version: str | None) -> ssl.SSLContext:
+def client_context(target: Target, verify: bool, min_version: str | None = None) -> ssl.SSLContext:
     """One context per trust setting, shared by every handshake: loading the system store
     costs ~90 ms of CPU here, which 200 concurrent checks would queue behind under the GIL.
     A CA bundle rewritten on disk is loaded again."""
@@ -233,7 +234,7 @@ def _handshake(
 ) -> CertificateInfo:
     sock = connect(host, port, deadline, budget=budget)
     late = f"no TLS handshake with {format_hostport(host, port)} within {budget:g} s"
-    tls = _context(target, verify, min_version).wrap_socket(
+    tls = client_context(target, verify, min_version).wrap_socket(
         sock, server_hostname=server_name, do_handshake_on_connect=False
     )
     # the socket timeout bounds each read; this bounds the whole handshake
