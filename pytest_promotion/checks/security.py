@@ -35,6 +35,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..process import Tail, collect, kill_group
 from ..redact import redact
 from .base import CheckConfigError, CheckFailed, Outcome, Target
 from .findings import LEVELS, Finding
@@ -242,30 +243,35 @@ def _run_bandit(
         if exclude:
             argv += ["-x", ",".join(exclude)]
         argv += ["-r", "--", *paths]  # "--": a path is never read as an option
-        # stdout is not used (the report goes to -o); stderr goes to a file, only its tail is read
-        with open(Path(tmp) / "stderr", "w+b") as err:
-            try:
-                proc = subprocess.run(
-                    argv,
-                    cwd=target.rootdir,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=err,
-                    timeout=timeout,
-                    check=False,
-                    env={**os.environ, "PYTHONIOENCODING": "utf-8"},
-                )
-            except subprocess.TimeoutExpired:
-                raise CheckFailed(f"bandit timed out after {timeout:g} s") from None
-            except OSError as exc:
-                raise CheckFailed(f"bandit could not start: {exc}") from None
-            err.seek(max(0, err.seek(0, os.SEEK_END) - 4000))
-            stderr = err.read(4000).decode("utf-8", "replace").strip()
+        # stdout is not used (the report goes to -o); of stderr only the tail is kept
+        # (process.py: bounded pipe, deadline, the process group killed however it ends)
+        try:
+            proc = subprocess.Popen(
+                argv,
+                cwd=target.rootdir,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise CheckFailed(f"bandit could not start: {exc}") from None
+        assert proc.stderr is not None
+        err = Tail(proc.stderr.fileno(), 4000)
+        try:
+            code = collect(proc, [err], timeout)
+        finally:
+            kill_group(proc)
+            proc.stderr.close()
+        if code is None:
+            raise CheckFailed(f"bandit timed out after {timeout:g} s")
+        stderr = err.text().strip()
         last = stderr.splitlines()[-1] if stderr else "no output"
-        if proc.returncode not in (0, 1):
-            raise CheckFailed(f"bandit failed (exit {proc.returncode}): {last}")
+        if code not in (0, 1):
+            raise CheckFailed(f"bandit failed (exit {code}): {last}")
         if not out.is_file() or out.stat().st_size == 0:
-            raise CheckFailed(f"bandit wrote no report (exit {proc.returncode}): {last}")
+            raise CheckFailed(f"bandit wrote no report (exit {code}): {last}")
         return _load_json(out, "bandit report")
 
 
