@@ -1,66 +1,48 @@
-"""The ``promotion`` console script: check a config without running any gate.
+"""The ``promotion`` console script: one subcommand per module of ``pytest_promotion.commands``.
 
-    promotion validate                      # every environment of promotion.toml
-    promotion validate --env staging        # one environment, ${VAR} resolved
-    promotion validate --config conf/gates.toml
+    promotion validate --env staging
+    promotion <command> --help
 
-Exit 0 when valid, 4 (pytest's usage-error code) with one line naming file, table and key
-when not (a rollback template with a misspelt placeholder included), and when there is no
-config to validate. Resolving ``${VAR}`` needs the variables (or the
-dotenv file) of that environment.
+Exit codes, for every subcommand: 0 ok, 1 a negative answer (a refused approval, a
+policy that does not hold), 4 a usage or configuration error, printed as one line.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
-from pathlib import Path
+from typing import NoReturn
 
-from .config import ConfigError, canonical, load_config
+from .commands import USAGE_ERROR
 
-__all__ = ["main"]
+__all__ = ["COMMANDS", "main"]
 
-USAGE_ERROR = 4
+# Module names under pytest_promotion.commands, in the order `--help` lists them. Each
+# module has ``register(subparsers)``, which adds its parser and sets ``handler``.
+COMMANDS: tuple[str, ...] = ("validate",)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line and exit 4 like every other usage error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE_ERROR, f"ERROR: {self.prog}: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="promotion", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name in COMMANDS:
+        importlib.import_module(f"{__package__}.commands.{name}").register(sub)
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="promotion", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    validate = sub.add_parser(
-        "validate", help="validate the config; list each environment's checks"
-    )
-    validate.add_argument(
-        "--config", help="config file (default: promotion.toml, else pyproject.toml)"
-    )
-    validate.add_argument("--env", help="validate only this environment, with ${VAR} resolved")
-    validate.add_argument(
-        "--rootdir", default=".", help="where to look for the config (default: .)"
-    )
-    args = parser.parse_args(argv)
-
-    rootdir = Path(args.rootdir).resolve()
-    try:
-        if not rootdir.is_dir():
-            raise ConfigError(f"--rootdir {args.rootdir}: not a directory")
-        config = load_config(rootdir, args.config)
-        if config.path is None:
-            raise ConfigError(
-                f"{rootdir}: no promotion.toml, nor [tool.promotion] in pyproject.toml: "
-                "nothing to validate"
-            )
-        names = [canonical(args.env)] if args.env else list(config.chain)
-        print(f"{config.label}: chain {' -> '.join(config.chain)}")
-        for name in names:
-            environment = config.environment(name)
-            checks = ", ".join(c.id for c in environment.checks) or "no declarative checks"
-            print(f"  {name}: {checks}")
-    except ConfigError as exc:
-        # the plugin's option is --promotion-config; here it is --config
-        message = str(exc).replace("--promotion-config ", "--config ", 1)
-        print(f"ERROR: {message}", file=sys.stderr)
-        return USAGE_ERROR
-    return 0
+    args = build_parser().parse_args(argv)
+    result: int = args.handler(args)
+    return result
 
 
 if __name__ == "__main__":  # pragma: no cover
