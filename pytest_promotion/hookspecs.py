@@ -36,3 +36,36 @@ def pytest_promotion_decision(config: pytest.Config, decision: Decision) -> None
             if decision.decision != "promote":
                 notify_chat(f"{decision.environment}: {decision.decision}")
     """
+
+
+@pytest.hookspec(firstresult=True)
+def pytest_promotion_previous_version(
+    config: pytest.Config, environment: Environment
+) -> tuple[str | None, str] | None:
+    """Return ``(version, source)``: the version a rollback of ``environment`` goes back
+    to, and where that answer came from (``"ledger sqlite:///..."``). ``version`` is None
+    when the source knows there is none (the environment's first promotion). Return None
+    for no answer. Asked at the start of a run, only when neither
+    ``--promotion-previous-version`` nor ``PROMOTION_PREVIOUS_VERSION`` is given.
+
+    Example (conftest.py)::
+
+        def pytest_promotion_previous_version(config, environment):
+            return (read_deployed_version(environment.name), "deploy tool")
+    """
+
+
+@pytest.hookspec()
+def pytest_promotion_finalize(config: pytest.Config, decision: Decision) -> list[str] | None:
+    """Return reasons to block this run (never to promote it), once the gates are decided
+    and before the rollback, the reports and the exit status. Called once, on the
+    controller. Every reason returned turns a promote into a block and is added to the
+    decision's reasons; an implementation that raises blocks the run with one line
+    naming it. The ledger uses it when the run's record cannot be written.
+
+    Example (conftest.py)::
+
+        def pytest_promotion_finalize(config, decision):
+            if decision.promote and not change_window_open():
+                return ["outside the change window (Mon-Thu 09:00-16:00)"]
+    """
