@@ -27,6 +27,7 @@ KINDS: dict[str, str] = {
     "sarif": "security",
     "command": "command",
     "benchmark": "benchmark",
+    "file": "host_file",
 }
 
 

@@ -11,7 +11,7 @@ import trustme
 from tests.http.conftest import Route, Server, Servers
 from tests.http.conftest import servers as servers  # the fixture, reused
 
-__all__ = ["Server", "Servers", "posture_server", "servers"]
+__all__ = ["Route", "Server", "Servers", "posture_server", "servers"]
 
 
 def posture_server(
