@@ -3,15 +3,19 @@ cipher suites must be refused; what the local library cannot offer is said, not 
 
 from __future__ import annotations
 
+import json
 import ssl
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pytest_promotion.checks import tls, tls_posture
 from pytest_promotion.checks.base import CheckConfigError, Outcome, Target
-from tests.support import IN_CI
+from tests.support import IN_CI, child_environ
 
 from .conftest import Server, Servers, posture_server
 
@@ -150,3 +154,56 @@ def test_validate(spec: dict[str, Any], message: str) -> None:
     with pytest.raises(CheckConfigError) as info:
         tls.validate({"tls": "h:443", **spec}, "W")
     assert str(info.value) == message
+
+
+NO_OLD_TLS = """\
+openssl_conf = openssl_init
+[openssl_init]
+ssl_conf = ssl_sect
+[ssl_sect]
+system_default = system_default_sect
+[system_default_sect]
+Protocol = -TLSv1, -TLSv1.1
+"""
+
+PROBE = """\
+import json, sys
+from pathlib import Path
+from pytest_promotion.checks import tls
+from pytest_promotion.checks.base import Target
+from tests.http.conftest import Servers
+
+servers = Servers(Path(sys.argv[1]))
+server = servers.https()
+target = Target(env="prod", ca_bundle=str(servers.ca_file), timeout=3.0)
+out = tls.run({"tls": f"localhost:{server.port}", "refuse_below": "1.2"}, target)
+print(json.dumps([out.passed, out.message, out.measured, out.details["warnings"]]))
+servers.close()
+"""
+
+
+def test_versions_the_library_cannot_offer_are_warnings(tmp_path: Path) -> None:
+    # A real OpenSSL configured (as some distributions ship it) never to speak TLS 1.0/1.1:
+    # the check cannot tell whether the server refuses them, and says so.
+    (tmp_path / "openssl.cnf").write_text(NO_OLD_TLS)
+    env = child_environ(OPENSSL_CONF=str(tmp_path / "openssl.cnf"))
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, str(tmp_path)],
+        cwd=Path(__file__).parent.parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    passed, message, measured, warnings_ = json.loads(proc.stdout)
+    untested = "refuse_below 1.2 untested (the local library offers no older version)"
+    assert passed, message
+    assert warnings_ == [
+        "TLS 1.0 not tested: the local library cannot offer it",
+        "TLS 1.1 not tested: the local library cannot offer it",
+        untested,
+    ]
+    assert "; TLS 1.0 not tested: the local library cannot offer it;" in message
+    assert measured.startswith("TLSv1.3 TLS_") and measured.endswith(f" days; {untested}")
