@@ -8,7 +8,8 @@ and the paths it must not expose.
 - ``forbid_paths = ["/debug/pprof/", "/.env"]``: each must answer one of
   ``forbid_paths_status`` (default 401, 403, 404), never anything else: a 2xx is exposed,
   a redirect is not followed (a 302 to a login page counts only if listed there). The
-  paths are probed concurrently, against the origin of the check's URL, within what is
+  paths are probed concurrently, as an anonymous client (without the check's ``headers``:
+  hidden means hidden from the public), against the origin of the check's URL, within what is
   left of the check's deadline, and counted in one line: "3 of 4 paths hidden; /metrics
   answered 200".
 
