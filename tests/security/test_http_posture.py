@@ -146,3 +146,12 @@ def test_validate(spec: dict[str, Any], message: str) -> None:
     with pytest.raises(CheckConfigError) as info:
         http.validate({"http": "/", **spec}, "W")
     assert str(info.value) == message
+
+
+def test_forbidden_paths_are_probed_without_credentials(servers: Servers) -> None:
+    server = servers.https(ROUTES)
+    out = run(servers, server, headers={"Authorization": "Bearer s3cret"}, forbid_paths=["/.env"])
+    assert out.passed, out.message
+    seen = {r["path"]: r["headers"] for r in server.requests}
+    assert seen["/"]["Authorization"] == "Bearer s3cret"
+    assert "Authorization" not in seen["/.env"]
