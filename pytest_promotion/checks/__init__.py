@@ -25,8 +25,11 @@ KINDS: dict[str, str] = {
     "coverage": "coverage_check",
     "bandit": "security",
     "sarif": "security",
+    "pip_audit": "security",
+    "vex": "security",
     "command": "command",
     "benchmark": "benchmark",
+    "file": "host_file",
 }
 
 
