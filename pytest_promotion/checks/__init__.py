@@ -27,6 +27,13 @@ KINDS: dict[str, str] = {
     "sarif": "security",
     "command": "command",
     "benchmark": "benchmark",
+    "requires_previous": "policy",  # the ledger's policy kinds (docs/ledger.md)
+    "approval": "policy",
+    "approvals": "policy",
+    "same_artifact": "policy",
+    "version_pattern": "policy",
+    "no_downgrade": "policy",
+    "rollback_ready": "policy",
 }
 
 
