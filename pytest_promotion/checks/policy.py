@@ -70,6 +70,11 @@ def policy_kinds() -> tuple[str, ...]:
 
 def validate(spec: Mapping[str, Any], where: str) -> None:
     kind = _kind(spec)
+    if spec.get("trigger") == "rollback":
+        raise CheckConfigError(
+            f"{where}: key 'trigger': a {kind} check blocks, it never rolls back "
+            '(remove trigger = "rollback")'
+        )
     if {"approval", "approvals"} <= set(spec):
         raise CheckConfigError(f"{where}: give approval = true or approvals = N, not both")
     for key in KEYS:
