@@ -204,11 +204,13 @@ class LedgerPlugin:
         try:
             if self.store_error:
                 raise LedgerError(self.store_error)
-            self._store().append([record])
+            store = self._store()
+            store.append([record])
             self.record_id = record.id
-            self.notes.append(
-                f"promotion ledger: recorded {record.id[:12]} in {self._store().shown}"
-            )
+            self.notes.append(f"promotion ledger: recorded {record.id[:12]} in {store.shown}")
+            note = getattr(store, "tls_note", "")
+            if note:  # sslmode=disable: said in every report
+                decision.warnings.append(f"ledger {store.shown}: {note}")
         except LedgerError as exc:
             mine += self._spool(record, str(exc), decision)
         return [*others, mine] if mine else others

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import psycopg  # noqa: F401 - loaded once: pytester's in-process runs would re-import it
+import psycopg
 import pytest
 
 import pytest_promotion.checks.policy
@@ -125,3 +125,50 @@ def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Proje
                  "PROMOTION_ARTIFACT", "GITHUB_RUN_ID", "CI_JOB_URL", "BUILD_URL", "GATE_FAIL"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
     return Project(pytester)
+
+
+def fresh_database(server: PostgresServer, **params: str) -> str:
+    """A new database on the shared test server: the URL of an empty ledger."""
+    import os
+
+    name = "ledger_" + os.urandom(4).hex()
+    with psycopg.connect(server.url(), autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return server.url(**params).replace(f":{server.port}/postgres", f":{server.port}/{name}", 1)
+
+
+@pytest.fixture
+def private_postgres(pg_cluster: Any, tls_files: Any) -> Any:  # noqa: F811 - the fixtures above
+    """A PostgreSQL of this test's own (password, TLS), which the test may stop and start."""
+    import os
+
+    from tests.services.conftest import _pg_ready, wait_until
+    from tests.support import free_port
+
+    password = "pg-Pa55-" + os.urandom(6).hex()
+    datadir = pg_cluster.root / f"private-{os.urandom(3).hex()}"
+    pwfile = pg_cluster.write(f"pw-{datadir.name}", password + "\n")
+    pg_cluster.run(str(pg_cluster.bin / "initdb"), "-D", str(datadir), "-U", "postgres",
+                   "--auth=scram-sha-256", f"--pwfile={pwfile}", "--no-sync", "--no-instructions")  # fmt: skip
+    port = free_port()
+    tls = pg_cluster.server_tls(tls_files)
+    server = PostgresServer(port, password, datadir, tls_files.ca)
+
+    class Control:
+        def __init__(self) -> None:
+            self.server = server
+
+        def start(self) -> None:
+            pg_cluster.start(datadir, port, tls)
+            wait_until("postgres", lambda: _pg_ready(server))
+
+        def stop(self) -> None:
+            pg_cluster.run(
+                str(pg_cluster.bin / "pg_ctl"), "-D", str(datadir), "-m", "immediate", "-w", "stop"
+            )
+
+    control = Control()
+    control.start()
+    yield control
+    with __import__("contextlib").suppress(BaseException):
+        control.stop()
