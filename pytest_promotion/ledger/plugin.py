@@ -19,6 +19,7 @@ import pytest
 
 from ..config import Environment, PromotionConfig, load_config
 from ..decision import Decision
+from ..records import MESSAGE_KEY
 from ..redact import redact
 from . import open_context_store
 from .context import RunContext, clear, set_current
@@ -56,6 +57,7 @@ class LedgerPlugin:
         self.started_at: str | None = None
         self.record_id: str | None = None
         self.notes: list[str] = []
+        self.evidence: dict[str, str] = {}  # policy gate id -> its passing message
 
     # -- set-up ------------------------------------------------------------------------
     def _setup(
@@ -149,6 +151,20 @@ class LedgerPlugin:
             node.workerinput[WORKER_KEY] = self.context.to_json()
 
     # -- the record --------------------------------------------------------------------
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # A passing gate's message is not kept in its record: for a policy gate it is the
+        # evidence (which upstream record, when), so the ledger keeps it.
+        if report.when == "teardown" and report.nodeid in self._policy_ids():
+            for key, value in report.user_properties:
+                if key == MESSAGE_KEY:
+                    self.evidence[report.nodeid] = str(value)
+
+    def _policy_ids(self) -> set[str]:
+        if self.environment is None:
+            return set()
+        return {c.id for c in self.environment.checks if c.kind in POLICY_KINDS}
+
     def _needs_record(self) -> bool:
         assert self.context is not None and self.environment is not None
         last = self.context.environment == self.context.chain[-1]
@@ -191,6 +207,9 @@ class LedgerPlugin:
         self, config: pytest.Config, decision: Decision
     ) -> Generator[None, list[list[str] | None], list[list[str] | None]]:
         others = yield
+        for gate in decision.gates:
+            if gate.id in self.evidence and not gate.message:
+                gate.message = self.evidence[gate.id]  # every report shows the evidence
         if self.context is None or self.environment is None or self.context.url is None:
             return others
         mine = [self.lease_block] if self.lease_block else []

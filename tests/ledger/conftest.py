@@ -72,13 +72,15 @@ class Project:
 
     def cli(self, *argv: str) -> tuple[int, str, str]:
         """Run the promotion command in this directory: (exit code, stdout, stderr)."""
-        capture = self.pytester  # noqa: F841 - the directory is the cwd
         import contextlib
         import io
 
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = promotion_main([*argv, "--rootdir", str(self.path)])
+            try:
+                code = promotion_main([*argv, "--rootdir", str(self.path)])
+            except SystemExit as exc:  # argparse's usage errors
+                code = int(exc.code or 0)
         return code, out.getvalue(), err.getvalue()
 
     def cli_json(self, *argv: str) -> Any:
