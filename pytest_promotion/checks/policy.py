@@ -24,9 +24,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..ledger import context as run_context
-from ..ledger import open_context_store, policy
+from ..ledger import open_context_store, policy, queries
 from ..ledger.identity import parse_duration
-from ..ledger.model import parse_time
+from ..ledger.model import Record, parse_time
 from ..ledger.store import LedgerError, Store
 from .base import CheckConfigError, Outcome, Target
 
@@ -182,16 +182,18 @@ def _judge(
             expiry=parse_duration(spec.get("approval_expiry", DEFAULT_EXPIRY), "approval_expiry"),
             actor=ctx.actor, self_ok=bool(spec.get("self_approval", False)), now=now, ci_approver=ci,
         ))  # fmt: skip
-    records = store.query(environments=[ctx.environment, "*"])
     if kind == "no_downgrade":
-        return _outcome(policy.no_downgrade(records, ctx.environment, version))
-    return _rollback_ready(spec, ctx, records)
+        _, record = queries.current_in(store, ctx.environment)
+        return _outcome(policy.no_downgrade([record] if record else [], ctx.environment, version))
+    good = queries.last_known_good_in(store, ctx.environment, exclude=ctx.version)
+    return _rollback_ready(spec, ctx, good)
 
 
-def _rollback_ready(spec: Mapping[str, Any], ctx: run_context.RunContext, records: Any) -> Outcome:
+def _rollback_ready(
+    spec: Mapping[str, Any], ctx: run_context.RunContext, good: Record | None
+) -> Outcome:
     from ..rollback import RenderError, render, run_rollback
 
-    good = policy.last_known_good(records, ctx.environment, exclude=ctx.version)
     if good is None or good.version is None:
         return Outcome(False, f"no last-known-good version in {ctx.environment} to roll back to")
     values = {"env": ctx.environment, "version": ctx.version, "previous_version": good.version}

@@ -23,7 +23,7 @@ from ..config import ConfigError
 from ..ledger.identity import actor, ci_run_url
 from ..ledger.lease import Lease, describe
 from ..ledger.model import Record
-from ..ledger.policy import current, last_known_good
+from ..ledger.queries import current_in, last_known_good_in
 from ..ledger.store import LeaseInfo
 from ..redact import redact
 from ..rollback import RenderError, render, run_rollback
@@ -49,11 +49,10 @@ def run(args: argparse.Namespace) -> int:
     def body(ledger: Ledger) -> int:
         env = ledger.env(args.env)
         environment = ledger.config.environment(env)
-        records = ledger.store.query(environments=[env, "*"])
-        running, _ = current(records, env)
+        running, _ = current_in(ledger.store, env)
         target = args.to
         if target is None:
-            good = last_known_good(records, env, exclude=running)
+            good = last_known_good_in(ledger.store, env, exclude=running)
             if good is None or good.version is None:
                 raise ConfigError(
                     f"{env}: no last-known-good version in the ledger: give --to VERSION"

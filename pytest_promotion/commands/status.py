@@ -20,6 +20,7 @@ from typing import Any
 from ..ledger import policy
 from ..ledger.identity import actor, parse_duration
 from ..ledger.model import Record, parse_time, short_time
+from ..ledger.queries import current_in, last_known_good_in
 from . import OK, Subparsers
 from .ledger_common import Ledger, add_common, print_json, print_table, run_command
 
@@ -70,26 +71,23 @@ def _blockers(
 
 def run(args: argparse.Namespace) -> int:
     def body(ledger: Ledger) -> int:
-        chain = ledger.config.chain
-        records = ledger.store.query(environments=[*chain, "*"])
-        now = parse_time(ledger.store.now())
+        chain, store = ledger.config.chain, ledger.store
+        now = parse_time(store.now())
         me = actor(os.environ)[0]
         rows: list[dict[str, Any]] = []
         for i, env in enumerate(chain):
-            version, since = policy.current(records, env)
-            last = next(
-                (r for r in reversed(records) if r.environment == env and r.kind == "decision"),
-                None,
-            )
-            good = policy.last_known_good(records, env)
+            version, since = current_in(store, env)
+            last = next(iter(store.query(environments=[env], kinds=["decision"], limit=1)), None)
+            good = last_known_good_in(store, env)
             checks = (
                 ledger.config.tables.get(chain[i + 1], {}).get("checks", [])
                 if i + 1 < len(chain)
                 else []
             )
-            blockers = (
-                _blockers(records, chain, i, version, checks, now, me) if version and checks else []
-            )
+            blockers = []
+            if version and checks:
+                records = store.query(environments=[*chain, "*"], version=version)
+                blockers = _blockers(records, chain, i, version, checks, now, me)
             rows.append({
                 "environment": env, "version": version,
                 "since": since.recorded_at if since else None,

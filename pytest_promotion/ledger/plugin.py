@@ -25,7 +25,7 @@ from . import open_context_store
 from .context import RunContext, clear, set_current
 from .lease import Lease, describe
 from .model import POLICY_KINDS, Record, now_text
-from .policy import last_known_good
+from .queries import last_known_good_in
 from .settings import build_context
 from .spool import spool
 from .store import LeaseInfo, LedgerError, Store
@@ -110,10 +110,9 @@ class LedgerPlugin:
             return None
         try:
             store = self._store()
-            records = store.query(environments=[environment.name])
+            good = last_known_good_in(store, environment.name, exclude=context.version)
         except LedgerError as exc:
             return None, f"{exc}: no last-known-good version"
-        good = last_known_good(records, environment.name, exclude=context.version)
         if good is None:
             return None, f"ledger {store.shown}: first promotion of {environment.name}"
         return good.version, f"ledger {store.shown} (record {good.id[:8]})"
