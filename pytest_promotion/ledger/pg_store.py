@@ -156,15 +156,15 @@ class PostgresStore(Store):
     ) -> list[Record]:
         where: list[str] = []
         args: list[Any] = []
-        if environments is not None:
-            where.append("environment = ANY(%s)")
-            args.append(list(environments))
+        if environments is not None:  # equality for one: the planner then walks the index
+            where.append("environment = %s" if len(environments) == 1 else "environment = ANY(%s)")
+            args.append(environments[0] if len(environments) == 1 else list(environments))
         if version is not None:
             where.append("version = %s")
             args.append(version)
         if kinds is not None:
-            where.append("kind = ANY(%s)")
-            args.append(list(kinds))
+            where.append("kind = %s" if len(kinds) == 1 else "kind = ANY(%s)")
+            args.append(kinds[0] if len(kinds) == 1 else list(kinds))
         body = "body" if full else "CASE WHEN kind = 'decision' THEN NULL ELSE body END"
         # constant column lists; every value is a bound parameter
         sql = f"SELECT {COLUMNS}, {body} FROM promotion_records"  # noqa: S608
