@@ -401,6 +401,9 @@ class PromotionSession:
                 "deselected_unmarked": self.facts.unmarked,
             },
         }
+        ledger = self.config.pluginmanager.get_plugin("promotion-ledger")
+        if ledger is not None:  # ledger seam: core wires this
+            extra["ledger"] = ledger.report_extra()
         writers = report_writers(self.report_path, extra, os.environ)
         write_reports(writers, decision, on_block=self._rollback, say=self._say)
         add_properties(self.config, decision, self.environment.secrets)

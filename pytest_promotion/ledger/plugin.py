@@ -26,7 +26,7 @@ from .context import RunContext, clear, set_current
 from .lease import Lease, describe
 from .model import POLICY_KINDS, Record, now_text
 from .queries import last_known_good_in
-from .settings import build_context
+from .settings import build_context, shown
 from .spool import spool
 from .store import LeaseInfo, LedgerError, Store
 
@@ -58,6 +58,7 @@ class LedgerPlugin:
         self.record_id: str | None = None
         self.notes: list[str] = []
         self.evidence: dict[str, str] = {}  # policy gate id -> its passing message
+        self.spooled: str | None = None
 
     # -- set-up ------------------------------------------------------------------------
     def _setup(
@@ -240,6 +241,7 @@ class LedgerPlugin:
         directory = Path(self.context.base) / ".promotion" / "spool"
         try:
             path = spool(directory, record, why)
+            self.spooled = str(path)
             where = f"spooled to {path}: run `promotion ledger sync` when the ledger is back"
         except OSError as exc:
             where = f"and it cannot be spooled to {directory} either ({exc.strerror})"
@@ -284,6 +286,17 @@ class LedgerPlugin:
             with contextlib.suppress(LedgerError):
                 self.lease.release()
             self.lease = None
+
+    def report_extra(self) -> dict[str, Any]:
+        """The ledger's part of the JSON report: the record, where, the policy evidence."""
+        store = self.store.shown if self.store is not None else None
+        return {
+            "url": store or (shown(self.context.url) if self.context else None),
+            "record": self.record_id,
+            "spooled": self.spooled,
+            "version_source": self.context.version_source if self.context else None,
+            "evidence": dict(self.evidence),
+        }
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         for note in self.notes:

@@ -3,6 +3,7 @@ table, {previous_version} from the ledger, a ledger that cannot be written."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import pytest
@@ -77,11 +78,20 @@ def test_staging_requires_a_promote_in_dev_that_still_stands(
         "*reason: gate staging::after-dev failed: v1.4.0 has no promote in dev: no dev decision recorded for it",
     ])  # fmt: skip
     assert project.run("dev", "--promotion-version=v1.4.0").ret == 0
-    passed = project.run("staging", "--promotion-version=v1.4.0")
+    passed = project.run("staging", "--promotion-version=v1.4.0", "--promotion-report=d.json")
     assert passed.ret == 0
     passed.stdout.fnmatch_lines(
         ["staging::after-dev * PASS", "decision: PROMOTE v1.4.0 -> staging"]
     )
+    report = json.loads((project.path / "d.json").read_text())
+    dev_record = project.records()[-2]["id"]
+    assert report["ledger"]["record"] == project.records()[-1]["id"]
+    evidence = report["ledger"]["evidence"]["staging::after-dev"]
+    assert (
+        evidence.startswith("v1.4.0 promoted in dev at ")
+        and f"(record {dev_record[:8]})" in evidence
+    )
+    assert report["gates"][-1]["message"] == evidence
     monkeypatch.setenv("GATE_FAIL", "1")
     assert project.run("dev", "--promotion-version=v1.4.0").ret == 1  # a health failure in dev
     monkeypatch.delenv("GATE_FAIL")
