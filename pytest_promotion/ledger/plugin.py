@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import sys
 from collections.abc import Generator
 from pathlib import Path
@@ -21,6 +22,7 @@ from ..config import Environment, PromotionConfig, load_config
 from ..decision import Decision
 from ..records import MESSAGE_KEY
 from ..redact import redact
+from ..rollback import RenderError, render
 from . import open_context_store
 from .context import RunContext, clear, set_current
 from .lease import Lease, describe
@@ -194,9 +196,28 @@ class LedgerPlugin:
                 "gates": gates,
                 "waivers": decision.waivers,
                 "previous_version": self._previous(),
+                "rollback_command": None if verdict == "promote" else self._rollback_command(),
                 "lease": "timeout" if self.lease_block else "held",
             },
         )
+
+    def _rollback_command(self) -> str | None:
+        """The environment's template rendered for this run (a rollback_command hook may
+        still replace it; an executed rollback is recorded with its real argv)."""
+        assert self.context is not None and self.environment is not None
+        if self.environment.rollback is None:
+            return None
+        values = {"env": self.context.environment, "version": self._version_value(),
+                  "previous_version": self._previous()}  # fmt: skip
+        try:
+            argv = render(self.environment.rollback, values)
+        except RenderError as exc:
+            return f"(cannot be rendered: {exc})"
+        return redact(shlex.join(argv), self.environment.secrets)
+
+    def _version_value(self) -> str | None:
+        run = self.config.pluginmanager.get_plugin("promotion-session")
+        return getattr(run, "version", None)
 
     def _previous(self) -> str | None:
         run = self.config.pluginmanager.get_plugin("promotion-session")

@@ -166,6 +166,9 @@ def test_the_rollback_target_is_the_last_known_good_version(
     # v1.4.0 failed in prod: a later failure of v1.5.0 goes back to v1.3.0, not v1.4.0
     again = project.run("prod", "--promotion-version=v1.5.0")
     again.stdout.fnmatch_lines(["rollback command: deploy --env prod --version v1.3.0"])
+    record = project.cli_json("show", project.records()[-1]["id"])
+    assert record["body"]["rollback_command"] == "deploy --env prod --version v1.3.0"
+    assert record["body"]["previous_version"] == "v1.3.0"
 
 
 def test_an_unreachable_ledger_spools_blocks_prod_and_syncs_once(project: Project) -> None:
@@ -191,6 +194,14 @@ def test_an_unreachable_ledger_spools_blocks_prod_and_syncs_once(project: Projec
     )
     assert project.cli("ledger", "sync")[1].startswith("synced 0 spooled")
     assert sorted(r["environment"] for r in project.records()) == ["dev", "prod"]
+    project.config(STAGING_POLICY)  # the policy gate cannot read the ledger: it fails
+    staging = project.run("staging", "--promotion-version=v1.4.0", f"--promotion-ledger={down}")
+    assert staging.ret == 1
+    staging.stdout.fnmatch_lines(
+        [
+            "*requires_previous: ledger postgresql://u:***@*: cannot connect*a policy gate never passes without its ledger"
+        ]
+    )
 
 
 def test_ledger_false_turns_it_off_and_policy_gates_fail(project: Project) -> None:
@@ -209,6 +220,17 @@ def test_a_bad_ledger_setting_is_a_one_line_usage_error(project: Project) -> Non
     result.stderr.fnmatch_lines(
         [
             "ERROR: promotion.toml ?promotion? key 'ledger': 'mysql://x': expected sqlite:///PATH or postgresql://*"
+        ]
+    )
+
+
+def test_a_bad_lock_timeout_is_a_one_line_usage_error(project: Project) -> None:
+    project.config(CHAIN.replace("[promotion]\n", '[promotion]\nlock_timeout = "soon"\n'))
+    result = project.run("dev")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: promotion.toml: ?promotion? key 'lock_timeout': expected a duration like 90m, 24h or 7d, found 'soon'"
         ]
     )
 
