@@ -28,6 +28,7 @@ from .context import RunContext, clear, set_current
 from .lease import Lease, describe
 from .model import POLICY_KINDS, Record, now_text
 from .queries import last_known_good_in
+from .reports import add_junit_properties, append_github_summary
 from .settings import build_context, shown
 from .spool import spool
 from .store import LeaseInfo, LedgerError, Store
@@ -278,6 +279,10 @@ class LedgerPlugin:
         try:
             if decision.rollback_result is not None and self.context is not None:
                 self._record_rollback(decision)
+            if self.context is not None and self.context.url is not None:
+                extra = self.report_extra()
+                add_junit_properties(config, extra)
+                append_github_summary(os.environ, extra)
         finally:
             self._release()
 

@@ -52,6 +52,26 @@ def test_every_run_is_recorded_with_its_evidence(
     assert full["body"]["started_at"] <= full["recorded_at"]
 
 
+def test_junit_and_the_github_summary_name_the_record(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.config(STAGING_POLICY.replace('soak = "24h"\n', ""))
+    assert project.run("dev", "--promotion-version=v1.4.0").ret == 0
+    summary = project.path / "summary.md"
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    result = project.run("staging", "--promotion-version=v1.4.0", "--junitxml=gate.xml")
+    assert result.ret == 0
+    record = project.records()[-1]["id"]
+    xml = (project.path / "gate.xml").read_text()
+    assert f'name="promotion.ledger.record" value="{record}"' in xml
+    assert (
+        'name="promotion.ledger.evidence.staging::after-dev" value="v1.4.0 promoted in dev at'
+        in xml
+    )
+    assert f"Ledger record `{record}` in `sqlite:///" in summary.read_text()
+
+
 def test_the_version_comes_from_git_describe(project: Project) -> None:
     git = require_binary("git")
     project.config(CHAIN)
