@@ -91,10 +91,18 @@ class LedgerPlugin:
         set_current(self.context)
         return self.context
 
-    def _store(self) -> Store:
+    def _store(self, retry: bool = False) -> Store:
+        """The run's store, opened once; a failure is remembered (an unreachable server is
+        not asked again at every step) until ``retry`` (the end of the run)."""
         if self.store is None:
             assert self.context is not None
-            self.store = open_context_store(self.context)
+            if self.store_error and not retry:
+                raise LedgerError(self.store_error)
+            try:
+                self.store = open_context_store(self.context)
+            except LedgerError as exc:
+                self.store_error = str(exc)
+                raise
         return self.store
 
     def _say(self, line: str) -> None:
@@ -141,6 +149,7 @@ class LedgerPlugin:
             self.started_at = info.started_at or store.now()
         except LedgerError as exc:
             self.store_error = str(exc)
+            self._say(f"promotion: {exc}: running without the lease")
             return
         if holder is not None:
             self.lease_block = (
@@ -228,24 +237,31 @@ class LedgerPlugin:
     def pytest_promotion_finalize(
         self, config: pytest.Config, decision: Decision
     ) -> Generator[None, list[list[str] | None], list[list[str] | None]]:
-        others = yield
+        try:
+            others = yield
+        except Exception as exc:  # another implementation failed: the run blocks; record it
+            self._finalize(decision, [f"a pytest_promotion_finalize hook raised {exc!r}"])
+            raise
+        mine = self._finalize(decision, [r for rs in others for r in rs or ()])
+        return [*others, mine] if mine else others
+
+    def _finalize(self, decision: Decision, others: list[str]) -> list[str]:
+        """Write the run's record (spool it when it cannot be written): this run's own
+        block reasons, if any."""
         for gate in decision.gates:
             if gate.id in self.evidence and not gate.message:
                 gate.message = self.evidence[gate.id]  # every report shows the evidence
         if self.context is None or self.environment is None or self.context.url is None:
-            return others
+            return []
         mine = [self.lease_block] if self.lease_block else []
-        reasons = list(decision.reasons) + [r for rs in others for r in rs or ()] + mine
-        verdict = (
-            "block"
-            if decision.promote and len(reasons) > len(decision.reasons)
-            else decision.decision
-        )
+        if self.lease is None and self.store_error:
+            unleased = f"{self.context.environment}'s lease was not taken ({self.store_error})"
+            mine += [unleased] if self._needs_record() else []
+        reasons = list(decision.reasons) + others + mine
+        verdict = "block" if decision.promote and reasons else decision.decision
         record = self._record(decision, verdict, reasons)
         try:
-            if self.store_error:
-                raise LedgerError(self.store_error)
-            store = self._store()
+            store = self._store(retry=True)
             store.append([record])
             self.record_id = record.id
             self.notes.append(f"promotion ledger: recorded {record.id[:12]} in {store.shown}")
@@ -254,7 +270,7 @@ class LedgerPlugin:
                 decision.warnings.append(f"ledger {store.shown}: {note}")
         except LedgerError as exc:
             mine += self._spool(record, str(exc), decision)
-        return [*others, mine] if mine else others
+        return mine
 
     def _spool(self, record: Record, why: str, decision: Decision) -> list[str]:
         assert self.context is not None

@@ -72,6 +72,20 @@ def test_junit_and_the_github_summary_name_the_record(
     assert f"Ledger record `{record}` in `sqlite:///" in summary.read_text()
 
 
+def test_the_record_carries_another_finalize_hooks_block(project: Project) -> None:
+    project.config(CHAIN)
+    project.pytester.makeconftest(
+        "def pytest_promotion_finalize(config, decision):\n"
+        "    return ['outside the change window']\n"
+    )
+    result = project.run("dev", "--promotion-version=v1.4.0")
+    assert result.ret == 1
+    [record] = project.records()
+    assert record["decision"] == "block"
+    body = project.cli_json("show", record["id"])["body"]
+    assert body["reasons"] == ["outside the change window"]
+
+
 def test_the_version_comes_from_git_describe(project: Project) -> None:
     git = require_binary("git")
     project.config(CHAIN)
