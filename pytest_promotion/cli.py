@@ -21,7 +21,16 @@ __all__ = ["COMMANDS", "main"]
 
 # Module names under pytest_promotion.commands, in the order `--help` lists them. Each
 # module has ``register(subparsers)``, which adds its parser and sets ``handler``.
-COMMANDS: tuple[str, ...] = ("validate",)
+COMMANDS: tuple[str, ...] = (
+    "validate",
+    "history",
+    "show",
+    "status",
+    "approve",
+    "invalidate",
+    "rollback",
+    "ledger",
+)
 
 
 class _Parser(argparse.ArgumentParser):

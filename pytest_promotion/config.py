@@ -119,6 +119,7 @@ class PromotionConfig:
     # The tables as written: a URL in them may carry a password.
     tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, repr=False)
     shared_checks: tuple[Mapping[str, Any], ...] = field(default=(), repr=False)
+    options: Mapping[str, Any] = field(default_factory=dict, repr=False)  # [promotion] as written
 
     @property
     def label(self) -> str:
@@ -258,4 +259,5 @@ def _validate(path: Path, rootdir: Path, data: dict[str, Any], prefix: str) -> P
         concurrency=concurrency,
         tables=tables,
         shared_checks=shared,
+        options=promotion,
     )

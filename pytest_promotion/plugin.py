@@ -77,6 +77,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"the version to roll back to, for {{previous_version}} (also ${PREVIOUS_VERSION_VAR})",
     )
     group.addoption(
+        "--promotion-artifact",
+        metavar="DIGEST",
+        help="what identifies the bits being promoted, e.g. an image digest (also $PROMOTION_ARTIFACT)",
+    )
+    group.addoption(
+        "--promotion-ledger",
+        metavar="URL",
+        help="the ledger: sqlite:///PATH, postgresql://... or false (also $PROMOTION_LEDGER)",
+    )
+    group.addoption(
         "--promotion-rollback",
         choices=("print", "execute"),
         default="print",
@@ -215,8 +225,10 @@ def pytest_configure(config: pytest.Config) -> None:
     env = _resolve_env(config)
     if env is None:
         return
+    from .ledger.plugin import install as install_ledger
     from .session import PromotionSession
 
+    install_ledger(config)  # the ledger's plugin (controller) or run context (worker)
     session = PromotionSession.start(config, env)
     for name in session.promotion.chain:  # a custom chain's names are markers too
         if name not in BASE_MARKERS:

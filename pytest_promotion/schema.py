@@ -43,8 +43,15 @@ _TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "list[str]": ((list,), "a list of strings"),
     "table": ((dict,), "a table"),
     "argv": ((str, list), "a string or a list of strings"),
+    "ledger": ((str, bool), "a sqlite:/// or postgresql:// URL, or false"),
+    "duration": ((str, int, float), "a duration (90m, 24h) or a number of seconds"),
 }
-PROMOTION_KEYS = {"environments": "list[str]", "concurrency": "int"}
+PROMOTION_KEYS = {
+    "environments": "list[str]",
+    "concurrency": "int",
+    "ledger": "ledger",  # the ledger (docs/ledger.md)
+    "lock_timeout": "duration",
+}
 ENV_KEYS = {
     "base_url": "str",
     "ca_bundle": "str",

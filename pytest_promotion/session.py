@@ -98,6 +98,11 @@ class PromotionSession:
         previous = config.getoption("promotion_previous_version") or os.environ.get(
             "PROMOTION_PREVIOUS_VERSION"
         )
+        if previous is None:  # ledger seam: core wires this
+            answer = config.hook.pytest_promotion_previous_version(
+                config=config, environment=environment
+            )
+            previous = answer[0] if answer else None
         self = cls(config, promotion, environment, version, previous, waivers)
         # --hosts exists when pytest-testinfra is installed; an explicit --hosts wins.
         if environment.hosts and "hosts" in vars(config.option) and not config.option.hosts:
@@ -333,6 +338,13 @@ class PromotionSession:
             decision.warnings.insert(
                 0, f"TLS verification is disabled for {decision.environment} (insecure = true)"
             )
+        # ledger seam: core wires this
+        for extra in self.config.hook.pytest_promotion_finalize(
+            config=self.config, decision=decision
+        ):
+            decision.reasons += extra
+            if extra and decision.promote:
+                decision.decision = "block"
         self._rollback(decision)
         self.decision = decision
         self._write_reports(decision)  # may turn a promote into a block
@@ -389,6 +401,9 @@ class PromotionSession:
                 "deselected_unmarked": self.facts.unmarked,
             },
         }
+        ledger = self.config.pluginmanager.get_plugin("promotion-ledger")
+        if ledger is not None:  # ledger seam: core wires this
+            extra["ledger"] = ledger.report_extra()
         writers = report_writers(self.report_path, extra, os.environ)
         write_reports(writers, decision, on_block=self._rollback, say=self._say)
         add_properties(self.config, decision, self.environment.secrets)

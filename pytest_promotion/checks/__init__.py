@@ -30,6 +30,13 @@ KINDS: dict[str, str] = {
     "command": "command",
     "benchmark": "benchmark",
     "file": "host_file",
+    "requires_previous": "policy",  # the ledger's policy kinds (docs/ledger.md)
+    "approval": "policy",
+    "approvals": "policy",
+    "same_artifact": "policy",
+    "version_pattern": "policy",
+    "no_downgrade": "policy",
+    "rollback_ready": "policy",
 }
 
 

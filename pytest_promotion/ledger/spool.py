@@ -1,0 +1,62 @@
+"""``.promotion/spool/``: the records a run could not write to its ledger, one JSON file
+each, written atomically, until ``promotion ledger sync`` stores them."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from .model import Record
+from .store import LedgerError, Store
+
+__all__ = ["pending", "spool", "sync"]
+
+
+def spool(directory: Path, record: Record, why: str) -> Path:
+    """Write ``record`` to ``directory`` (atomically: a temporary file renamed)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    data = record.to_json()
+    data["spooled"] = {"why": why}
+    target = directory / f"{record.id}.json"
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1, default=str)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def pending(directory: Path) -> list[tuple[Path, Record]]:
+    """The spooled records, oldest file first; a file that does not parse is an error."""
+    if not directory.is_dir():
+        return []
+    found = []
+    for path in sorted(directory.glob("*.json"), key=lambda p: p.stat().st_mtime):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            record = Record.from_json(data)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise LedgerError(f"spool file {path}: not a ledger record ({exc})") from None
+        record.body.setdefault("spooled", data.get("spooled"))
+        found.append((path, record))
+    return found
+
+
+def sync(directory: Path, store: Store) -> tuple[int, int]:
+    """Write every spooled record (a known id is skipped) and remove its file once the
+    ledger has it: (written, already there)."""
+    written = known = 0
+    for path, record in pending(directory):
+        if store.append([record]):
+            written += 1
+        else:
+            known += 1
+        path.unlink()
+    return written, known

@@ -1,0 +1,205 @@
+"""The ledger's storage: what every store does, the schema, and the URL that picks one.
+
+    sqlite:///.promotion/ledger.sqlite3     (the default; relative to the config's directory)
+    sqlite:////var/lib/promotion/ledger.sqlite3
+    postgresql://user:${LEDGER_PASSWORD}@db.internal/promotion
+
+Records are appended and never changed; an id already stored is skipped, so writing the
+same record twice (``promotion ledger sync`` after a partial failure) stores it once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..redact import redact_url
+from .model import Record
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "LeaseHeld",
+    "LeaseInfo",
+    "LedgerError",
+    "Store",
+    "open_store",
+    "summary_of",
+]
+
+SCHEMA_VERSION = 1
+DEFAULT_URL = "sqlite:///.promotion/ledger.sqlite3"
+COLUMNS = (
+    "id, seq, kind, environment, version, digest, decision, actor, recorded_at, against, summary"
+)
+
+
+class LedgerError(Exception):
+    """The ledger cannot be opened, read or written: one line naming it and why."""
+
+
+@dataclass
+class LeaseInfo:
+    """Who holds (or asks for) an environment's lease."""
+
+    environment: str
+    holder: str
+    actor: str
+    version: str | None
+    run_url: str | None
+    started_at: str
+    host: str = ""
+    pid: int = 0
+
+    @classmethod
+    def mine(
+        cls, environment: str, holder: str, actor: str, version: str | None, run_url: str | None
+    ) -> LeaseInfo:
+        return cls(
+            environment, holder, actor, version, run_url, "", socket.gethostname(), os.getpid()
+        )
+
+
+class LeaseHeld(Exception):
+    """Another run holds the lease."""
+
+    def __init__(self, info: LeaseInfo | None) -> None:
+        super().__init__(info)
+        self.info = info
+
+
+def summary_of(record: Record) -> tuple[int, str]:
+    """(whether the record is evidence against its version, a short "why") for a decision:
+    a rollback, or a failed gate that is not a policy gate and carries no waiver. Errors
+    (nothing measured), interrupts, lease time-outs and policy failures are not evidence."""
+    if record.kind == "rollback":
+        return 1, "rollback"
+    if record.kind != "decision":
+        return 0, ""
+    failed = [
+        str(g.get("id"))
+        for g in record.body.get("gates", ())
+        if g.get("outcome") == "failed" and not g.get("waiver") and not g.get("policy")
+    ]
+    if failed:
+        return 1, "gate " + ", ".join(failed[:3]) + (", ..." if len(failed) > 3 else "")
+    reasons = record.body.get("reasons") or []
+    if record.decision == "rollback":
+        return 1, str(reasons[0])[:200] if reasons else "rollback"
+    return 0, str(reasons[0])[:200] if reasons else ""
+
+
+def row_to_record(row: Sequence[Any], body: str | None) -> Record:
+    return Record(
+        id=row[0],
+        seq=int(row[1]),
+        kind=row[2],
+        environment=row[3],
+        version=row[4],
+        digest=row[5],
+        decision=row[6],
+        actor=row[7],
+        recorded_at=row[8],
+        body={**(json.loads(body) if body else {}), "against": bool(row[9]), "summary": row[10]},
+    )
+
+
+class Store(ABC):
+    """One ledger. ``shown`` is its URL without a password, for every message."""
+
+    shown: str
+
+    @abstractmethod
+    def now(self) -> str:
+        """The ledger's clock (UTC, :func:`~.model.format_time`): every time in a record."""
+
+    @abstractmethod
+    def append(self, records: Sequence[Record]) -> list[str]:
+        """Store the records in one transaction; the ids newly written (known ones skipped).
+        A record without ``recorded_at`` gets the ledger's clock."""
+
+    @abstractmethod
+    def query(
+        self,
+        *,
+        environments: Sequence[str] | None = None,
+        version: str | None = None,
+        kinds: Sequence[str] | None = None,
+        limit: int | None = None,
+        full: bool = False,
+    ) -> list[Record]:
+        """Records, oldest first (the newest ``limit`` ones when given). Without ``full`` a
+        decision's body (its gates) is not read: the columns and summary suffice."""
+
+    @abstractmethod
+    def get(self, prefix: str) -> list[Record]:
+        """The records whose id starts with ``prefix`` (whole)."""
+
+    @abstractmethod
+    def try_lease(self, info: LeaseInfo, ttl: float) -> LeaseInfo | None:
+        """Take or renew the environment's lease: None when ours, else the holder's info."""
+
+    @abstractmethod
+    def release(self, info: LeaseInfo) -> None:
+        """Give the lease back (no-op when not ours)."""
+
+    @abstractmethod
+    def schema_version(self) -> int: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def records_to_rows(
+        self, records: Sequence[Record], now: Callable[[], str]
+    ) -> list[tuple[Any, ...]]:
+        rows = []
+        for r in records:
+            against, summary = summary_of(r)
+            body = {k: v for k, v in r.body.items() if k not in ("against", "summary")}
+            rows.append(
+                (r.id, r.kind, r.environment, r.version, r.digest, r.decision, r.actor,
+                 r.recorded_at or now(), against, summary, json.dumps(body, default=str))
+            )  # fmt: skip
+        return rows
+
+
+def resolve_url(value: str, base: Path) -> tuple[str, Path | None]:
+    """(the URL, the SQLite file it names, or None for PostgreSQL)."""
+    if value.startswith("sqlite:///"):
+        raw = value.removeprefix("sqlite:///")
+        if not raw:
+            raise LedgerError(f"ledger {value}: expected sqlite:///PATH, found no path")
+        path = Path(raw)
+        return value, path if path.is_absolute() else base / path
+    if value.startswith(("postgresql://", "postgres://")):
+        return value, None
+    raise LedgerError(
+        f"ledger {redact_url(value)!r}: expected sqlite:///PATH or postgresql://..., or false"
+    )
+
+
+def open_store(
+    url: str, base: Path, *, timeout: float = 10.0, secrets: Sequence[str] = ()
+) -> Store:
+    """Open (and create or migrate) the ledger at ``url``; relative SQLite paths are from
+    ``base`` (the config file's directory)."""
+    url, path = resolve_url(url, base)
+    if path is not None:
+        from .sqlite_store import SqliteStore
+
+        return SqliteStore(path, timeout=timeout)
+    from .pg_store import PostgresStore
+
+    return PostgresStore(url, timeout=timeout, secrets=secrets)
+
+
+def newer_schema(found: int, shown: str) -> LedgerError:
+    return LedgerError(
+        f"ledger {shown}: schema version {found} is newer than this pytest-promotion knows "
+        f"({SCHEMA_VERSION}): upgrade pytest-promotion; nothing was written"
+    )
