@@ -223,7 +223,10 @@ def pytest_configure(config: pytest.Config) -> None:
             config.addinivalue_line("markers", f"{name}(only=False): promotion gate for {name}")
     config.pluginmanager.register(session, "promotion-session")
     if not session.is_worker:
+        from .checks.fleet import configure as configure_fleet
         from .probing import ProbeStarter
+
+        configure_fleet(session.promotion.concurrency)
 
         starter = ProbeStarter(config, session.environment, session.promotion.concurrency)
         config.pluginmanager.register(starter, "promotion-probes")

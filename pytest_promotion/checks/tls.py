@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ..redact import redact
-from . import deadlines
+from . import deadlines, fleet
 from .base import CheckConfigError, CheckFailed, Outcome, Target
 from .tcp import check_hostport, connect, format_hostport, split_hostport
 
@@ -44,6 +44,7 @@ KEYS: dict[str, type | tuple[type, ...]] = {
     "min_version": str,
     "server_name": str,
 }
+KEYS.update(fleet.KEYS["tls"])  # targets, quorum: a fleet check (fleet.py)
 ROLLBACK = True
 # A network probe: started with the others when the run begins (see checks/pool.py).
 CONCURRENT = True
@@ -306,6 +307,8 @@ def inspect_certificate(
 
 
 def validate(spec: Mapping[str, Any], where: str) -> None:
+    if fleet.wanted(spec):
+        return fleet.validate(spec, where, "tls")
     check_hostport(spec, "tls", where)
     days = spec.get("min_days_valid", DEFAULT_MIN_DAYS)
     if isinstance(days, bool) or not isinstance(days, int | float) or days < 0:
@@ -326,6 +329,8 @@ def validate(spec: Mapping[str, Any], where: str) -> None:
 
 
 def run(spec: Mapping[str, Any], target: Target) -> Outcome:
+    if fleet.wanted(spec):
+        return fleet.run(spec, target, "tls")
     host, port = split_hostport(spec["tls"])
     name = spec.get("server_name") or host
     min_days = spec.get("min_days_valid", DEFAULT_MIN_DAYS)
