@@ -5,8 +5,11 @@ asyncio loop in a thread; and a DNS server (dnslib's) that answers for the fleet
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
 import ssl
-import threading
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +29,6 @@ class Fleet:
 
     ca_file: Path
     members: dict[str, list[str]] = field(default_factory=dict)
-    loop: asyncio.AbstractEventLoop | None = None
 
     def targets(self, *behaviours: str) -> list[str]:
         return [t for b in behaviours for t in self.members.get(b, [])]
@@ -74,17 +76,15 @@ def _contexts(tmp: Path) -> tuple[Path, ssl.SSLContext, ssl.SSLContext]:
     return ca_file, good, bad
 
 
-@pytest.fixture(scope="session")
-def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    """300 targets on 127.0.0.1-8: 240 valid, and 12 of each kind of broken."""
-    ca_file, good, bad = _contexts(tmp_path_factory.mktemp("fleet"))
+def _serve(tmp: Path) -> None:
+    """The fleet's process: start every listener, print the members as JSON, serve until
+    stdin closes (the test session ended or died)."""
+    ca_file, good, bad = _contexts(tmp)
     plan = ["ok"] * 240 + [b for b in BEHAVIOURS[1:] for _ in range(12)]
-    fleet = Fleet(ca_file)
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    listening: list[asyncio.Server] = []
+    members: dict[str, list[str]] = {}
 
-    async def start() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
         for index, how in enumerate(plan):
             host = f"127.0.0.{1 + index % 8}"
             if how == "refused":
@@ -94,22 +94,99 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
                 server = await asyncio.start_server(
                     lambda r, w, how=how: _answer(r, w, how), host, 0, ssl=context, backlog=64
                 )
-                listening.append(server)
                 port = server.sockets[0].getsockname()[1]
-            fleet.members.setdefault(how, []).append(f"{host}:{port}")
+            members.setdefault(how, []).append(f"{host}:{port}")
+        print(json.dumps({"ca_file": str(ca_file), "members": members}), flush=True)
+        await loop.run_in_executor(None, sys.stdin.read)
 
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(start())
-        ready.set()
-        loop.run_forever()
+    asyncio.run(main())
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert ready.wait(30)
-    fleet.loop = loop
-    yield fleet
-    for server in listening:
-        loop.call_soon_threadsafe(server.close)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
+
+@pytest.fixture(scope="session")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    """300 targets on 127.0.0.1-8 (240 valid, 12 of each kind of broken), served by their
+    own process so that its handshakes do not share the probing process's CPU."""
+    tmp = tmp_path_factory.mktemp("fleet")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from pathlib import Path; from tests.fleet.conftest import _serve; "
+            f"_serve(Path({str(tmp)!r}))",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).parents[2],
+    )
+    assert proc.stdout is not None and proc.stdin is not None
+    line = proc.stdout.readline()
+    assert line, "the fleet server did not start"
+    data = json.loads(line)
+    try:
+        yield Fleet(Path(data["ca_file"]), data["members"])
+    finally:
+        proc.stdin.close()
+        proc.kill()
+        proc.wait(10)
+
+
+@dataclass
+class Dns:
+    """A DNS server on 127.0.0.1 (UDP) answering from ``records`` (name -> [(type, value)])."""
+
+    port: int
+    records: dict[str, list[tuple[str, str]]]
+
+    @property
+    def resolver(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+def dns_server() -> Iterator[Dns]:
+    from dnslib import QTYPE, RR, SRV, A, DNSRecord
+    from dnslib.server import BaseResolver, DNSServer
+
+    records: dict[str, list[tuple[str, str]]] = {}
+
+    class Zone(BaseResolver):  # type: ignore[misc]
+        def resolve(self, request: DNSRecord, handler: object) -> DNSRecord:
+            reply = request.reply()
+            name = str(request.q.qname).rstrip(".")
+            wanted = QTYPE[request.q.qtype]
+            found = [(t, v) for t, v in records.get(name, []) if t == wanted]
+            for kind, value in found:
+                if kind == "A":
+                    reply.add_answer(RR(name, QTYPE.A, rdata=A(value), ttl=5))
+                else:
+                    priority, weight, port, host = value.split()
+                    rdata = SRV(int(priority), int(weight), int(port), host)
+                    reply.add_answer(RR(name, QTYPE.SRV, rdata=rdata, ttl=5))
+            if name not in records:
+                reply.header.rcode = 3  # NXDOMAIN
+            return reply
+
+    port = free_port()
+    server = DNSServer(Zone(), port=port, address="127.0.0.1")
+    server.start_thread()
+    try:
+        yield Dns(port, records)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def same_port_listeners() -> Iterator[tuple[int, list[socket.socket]]]:
+    """One port open on 127.0.0.1 to 127.0.0.4 (what a DNS name with four addresses
+    would point at)."""
+    port = free_port()
+    sockets = []
+    for i in range(1, 5):
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((f"127.0.0.{i}", port))
+        sock.listen(16)
+        sockets.append(sock)
+    yield port, sockets
+    for sock in sockets:
+        sock.close()
