@@ -59,7 +59,8 @@ def failure(target: str, exc: BaseException, where: str, budget: float, late: st
     if isinstance(exc, ConnectionRefusedError):
         return Result(target, False, "refused", f"connection refused by {where}")
     if isinstance(exc, socket.gaierror):
-        return Result(target, False, "dns", f"cannot resolve host {where.rsplit(':', 1)[0]}")
+        host = where.rsplit(":", 1)[0].strip("[]")
+        return Result(target, False, "dns", f"cannot resolve host {host}: {exc.strerror}")
     reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
     return Result(target, False, "connection", f"cannot connect to {where}: {reason}")
 
@@ -158,16 +159,20 @@ class TlsProbe:
         return self._judge(member, _parse(der, host, port, name, version, self.verify))
 
     def _judge(self, member: str, info: Any) -> Result:
-        from .tls import _tls_version
+        """The verdict and the message of the threaded ``tls`` kind."""
+        from .tls import _days, _tls_version
 
-        days = info.days_left
+        days, name = info.days_left, info.server_name
         got = info.tls_version or "unknown"
         if got == "unknown" or _tls_version(got) < _tls_version(self.min_version):
-            text = f"negotiated {got}, below min_version {self.min_version}"
+            where = _where(info.host, info.port)
+            text = f"{where} negotiated {got}, below min_version {self.min_version}"
             return Result(member, False, "TLS", text)
         if days < 0:
-            return Result(member, False, "TLS", f"certificate expired on {info.not_after:%Y-%m-%d}")
-        if days < self.min_days:
-            text = f"certificate expires in {days:.1f} days (< {self.min_days:g})"
+            text = f"certificate for {name} expired on {info.not_after:%Y-%m-%d}"
             return Result(member, False, "TLS", text)
-        return Result(member, True, "ok", f"certificate valid for {days:.0f} days, {got}")
+        if days < self.min_days:
+            text = f"certificate for {name} expires in {_days(days)} (< {self.min_days:g})"
+            return Result(member, False, "TLS", text)
+        text = f"certificate for {name} valid for {_days(days)} (until {info.not_after:%Y-%m-%d}), {got}"
+        return Result(member, True, "ok", text)
