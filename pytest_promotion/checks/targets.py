@@ -212,7 +212,8 @@ def _from_command(value: Any, target: Target, timeout: float) -> list[Member]:
         raise DiscoveryFailed(f"{name} did not finish within {timeout:g} s")
     if code != 0:
         last = (err.text().strip().splitlines() or [""])[-1][:200]
-        raise DiscoveryFailed(redact(f"{name} exited with {code}: {last}", target.secrets))
+        said = f": {last}" if last else ""
+        raise DiscoveryFailed(redact(f"{name} exited with {code}{said}", target.secrets))
     if out.truncated:
         raise DiscoveryFailed(f"{name}: output larger than {MAX_LISTING_BYTES} bytes")
     return parse_listing(out.text(), name)

@@ -5,6 +5,7 @@ asyncio loop in a thread; and a DNS server (dnslib's) that answers for the fleet
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import socket
 import ssl
@@ -92,7 +93,7 @@ def _serve(tmp: Path) -> None:
             else:
                 context = bad if how == "wrong_cert" else good
                 server = await asyncio.start_server(
-                    lambda r, w, how=how: _answer(r, w, how), host, 0, ssl=context, backlog=64
+                    functools.partial(_answer, how=how), host, 0, ssl=context, backlog=64
                 )
                 port = server.sockets[0].getsockname()[1]
             members.setdefault(how, []).append(f"{host}:{port}")
@@ -144,8 +145,8 @@ class Dns:
 
 @pytest.fixture
 def dns_server() -> Iterator[Dns]:
-    from dnslib import QTYPE, RR, SRV, A, DNSRecord
-    from dnslib.server import BaseResolver, DNSServer
+    from dnslib import QTYPE, RR, SRV, A, DNSRecord  # type: ignore[import-untyped]
+    from dnslib.server import BaseResolver, DNSServer  # type: ignore[import-untyped]
 
     records: dict[str, list[tuple[str, str]]] = {}
 

@@ -139,11 +139,12 @@ def test_tls_rules(servers: Servers, case: str, spec: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("case", ["open", "refused", "unresolvable"])
 def test_tcp_rules(servers: Servers, case: str) -> None:
-    address = {
-        "open": lambda: f"127.0.0.1:{servers.silent()}",
-        "refused": lambda: f"127.0.0.1:{free_port()}",
-        "unresolvable": lambda: "no-such-host.invalid:80",
-    }[case]()
+    if case == "open":
+        address = f"127.0.0.1:{servers.silent()}"
+    elif case == "refused":
+        address = f"127.0.0.1:{free_port()}"
+    else:
+        address = "no-such-host.invalid:80"
     target = Target(env="prod", timeout=TIMEOUT)
     single = tcp.run({"tcp": address}, target)
     one = tcp.run({"tcp": "*", "targets": [address]}, target).details["targets"][0]

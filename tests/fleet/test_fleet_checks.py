@@ -218,11 +218,15 @@ def test_concurrency_caps_the_probes_in_flight() -> None:
                 with lock:
                     open_now += 1
                     most = max(most, open_now)
-                conn.recv(65536)
-                conn.recv(65536)  # until the client gives up
-                with lock:
-                    open_now -= 1
-                conn.close()
+                try:
+                    while conn.recv(65536):  # the request, then nothing until the client gives up
+                        pass
+                except OSError:
+                    pass
+                finally:
+                    with lock:
+                        open_now -= 1
+                    conn.close()
 
             threading.Thread(target=hold, args=(conn,), daemon=True).start()
 
