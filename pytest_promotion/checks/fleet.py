@@ -121,12 +121,6 @@ async def _probe_all(
     kind: str, spec: Mapping[str, Any], target: Target, members: Sequence[str], limit: int
 ) -> list[Result]:
     """Every member probed, at most ``limit`` at once; the rest wait in order."""
-    gate = asyncio.Semaphore(limit)
-
-    async def bounded(probe: Callable[[str], Awaitable[Result]], member: str) -> Result:
-        async with gate:
-            return await probe(member)
-
     if kind == "http":
         import aiohttp
 
@@ -141,12 +135,26 @@ async def _probe_all(
             async def probe(member: str) -> Result:
                 return await http(session, member)
 
-            return list(await asyncio.gather(*(bounded(probe, m) for m in members)))
+            return await bounded(probe, members, limit)
     from .aio_net import TcpProbe, TlsProbe
 
     port = _default_port(kind, str(spec[kind]))
     net = (TlsProbe if kind == "tls" else TcpProbe)(spec, target, port)
-    return list(await asyncio.gather(*(bounded(net, m) for m in members)))
+    return await bounded(net, members, limit)
+
+
+async def bounded(
+    probe: Callable[[str], Awaitable[Result]], members: Sequence[str], limit: int
+) -> list[Result]:
+    """``probe`` over every member, at most ``limit`` at once; the others wait in order
+    (asyncio.Semaphore wakes its waiters first in, first out)."""
+    gate = asyncio.Semaphore(limit)
+
+    async def one(member: str) -> Result:
+        async with gate:
+            return await probe(member)
+
+    return list(await asyncio.gather(*(one(m) for m in members)))
 
 
 def _open_files(wanted: int) -> tuple[int, str | None]:

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 def config(fleet: Fleet, check: str) -> str:
     return f"""
 [environments.prod]
-timeout = 3
+timeout = 6
 ca_bundle = "{fleet.ca_file}"
 rollback = "undo {{env}}"
 

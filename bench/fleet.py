@@ -1,0 +1,199 @@
+"""Benchmark: one fleet check over 200, 2,000 and 10,000 targets, 10 % hanging (issue 15).
+
+The target server is bench/probes.py's (``probes.py --serve``: asyncio, its own process,
+127.0.0.1 only): ``/ok/...`` answers 200 ``{"status": "ok"}``, ``/hang/...`` reads the
+request and never answers. Target ``i`` is the base URL ``http://127.0.0.1:PORT/ok/i``
+(``/hang/i`` for every tenth), and the check's path ``/health`` is appended to it. Each
+size runs three ways, side by side in one invocation, timeout 2 s:
+
+(a) this plugin: ``pytest --env=bench``, one ``http`` check with ``targets_file`` and
+    ``min_healthy = "90%"`` (default concurrency: 1,024 on the event loop); whole process;
+(d) Prometheus blackbox_exporter (already started), asked for every ``/probe`` at once
+    (one thread per target up to 2,000; beyond, 2,000 threads take them in turn): from
+    the first request to the last answer, no start-up;
+(e) the floor: pytest alone, one test sleeping 2 s.
+
+Every run is verified: the plugin's JSON report must name exactly the hanging targets as
+unhealthy, the exporter must say probe_success 0 for exactly those. Wall time and peak RSS
+(the plugin's: ``wait4`` of the pytest process; the exporter's: its VmHWM).
+
+Run: ``.venv/bin/python bench/fleet.py [--sizes 200,2000,10000] [--runs 1]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+import probes  # noqa: E402 - bench/probes.py: its target server and its measuring wrapper
+
+TIMEOUT = probes.TIMEOUT
+HOST = probes.HOST
+EXPORTER_THREADS = 2000
+
+
+def hanging(i: int) -> bool:
+    return i % 10 == 9
+
+
+def base_url(port: int, i: int) -> str:
+    return f"http://{HOST}:{port}/{'hang' if hanging(i) else 'ok'}/{i:05d}"
+
+
+def run_plugin(root: Path, port: int, size: int, env: dict[str, str]) -> tuple[float, int, float]:
+    work = root / f"a{size}"
+    work.mkdir(parents=True)
+    (work / "pytest.ini").write_text("[pytest]\n")
+    (work / "agents.txt").write_text("\n".join(base_url(port, i) for i in range(size)) + "\n")
+    (work / "promotion.toml").write_text(
+        f"""[promotion]
+environments = ["bench"]
+
+[environments.bench]
+timeout = {TIMEOUT:g}
+
+[[environments.bench.checks]]
+name = "agents"
+http = "/health"
+targets_file = "agents.txt"
+min_healthy = "90%"
+expect_json = {{ status = "ok" }}
+"""
+    )
+    argv = [*probes.PYTEST, "--env=bench", "--promotion-report=d.json"]
+    wall, max_rss, _tree, code, output, cpu = probes.measure(argv, work, env)
+    report = json.loads((work / "d.json").read_text()) if (work / "d.json").exists() else {}
+    gates = report.get("gates", [{}])
+    unhealthy = {t["target"] for t in gates[0].get("targets", []) if not t["healthy"]}
+    expected = {base_url(port, i) for i in range(size) if hanging(i)}
+    if code != 0 or report.get("decision") != "promote" or unhealthy != expected:
+        sys.exit(f"plugin, {size} targets: broken run (exit {code}):\n{output[-3000:]}")
+    return wall, max_rss, cpu
+
+
+def run_floor(root: Path, env: dict[str, str]) -> tuple[float, int]:
+    work = root / "floor"
+    work.mkdir(exist_ok=True)
+    (work / "pytest.ini").write_text("[pytest]\n")
+    (work / "test_floor.py").write_text(probes.FLOOR.format(timeout=f"{TIMEOUT:g}"))
+    wall, max_rss, _tree, code, output, _cpu = probes.measure(
+        [*probes.PYTEST, "-p", "no:promotion"], work, env
+    )
+    if code != 0:
+        sys.exit(f"floor: broken run (exit {code}):\n{output[-2000:]}")
+    return wall, max_rss
+
+
+def start_exporter(root: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+    config = root / "blackbox.yml"
+    config.write_text(probes.EXPORTER_CONFIG)
+    port = probes.free_port()
+    proc = subprocess.Popen(
+        [
+            probes.EXPORTER,
+            f"--config.file={config}",
+            f"--web.listen-address={HOST}:{port}",
+            "--log.level=warn",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            if probes._get(port, "/-/healthy", 1.0)[0] == 200:
+                return proc, port
+        except OSError:
+            time.sleep(0.01)
+    probes._stop(proc)
+    sys.exit("blackbox_exporter did not start")
+
+
+def run_exporter(exporter: int, pid: int, target_port: int, size: int) -> tuple[float, int]:
+    failing: set[int] = set()
+    lock = threading.Lock()
+
+    def probe(i: int) -> None:
+        target = base_url(target_port, i) + "/health"
+        status, body = probes._get(exporter, f"/probe?module=http_ok&target={target}", 60.0)
+        success = re.search(r"^probe_success (\S+)$", body, re.M)
+        if status != 200 or not success:
+            raise RuntimeError(f"/probe {target}: {status} {body[:200]!r}")
+        if float(success.group(1)) != 1:
+            with lock:
+                failing.add(i)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(min(size, EXPORTER_THREADS)) as pool:
+        list(pool.map(probe, range(size)))
+    wall = time.perf_counter() - start
+    if failing != {i for i in range(size) if hanging(i)}:
+        sys.exit(f"exporter, {size} targets: {len(failing)} failing, not the hanging ones")
+    with open(f"/proc/{pid}/status") as f:
+        hwm = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    return wall, hwm
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="200,2000,10000")
+    parser.add_argument("--runs", type=int, default=1)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    if not os.path.exists(probes.EXPORTER):
+        sys.exit(f"{probes.EXPORTER} not found (apt-get install prometheus-blackbox-exporter)")
+    with open("/proc/loadavg") as f:
+        print(f"load average before: {' '.join(f.read().split()[:3])}")
+    server = probes.TargetServer()
+    root = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
+    env = probes.child_env(str(root / "pycache"))
+    exporter, exporter_port = start_exporter(root, env)
+    rows = []
+    try:
+        run_floor(root, env)  # warm-up: bytecode compiled into the private cache
+        for size in sizes:
+            plugin, floor, black = [], [], []
+            for _ in range(args.runs):
+                plugin.append(run_plugin(root / f"r{len(plugin)}", server.port, size, env))
+                black.append(run_exporter(exporter_port, exporter.pid, server.port, size))
+                floor.append(run_floor(root, env))
+            p_wall = statistics.median(w for w, _r, _c in plugin)
+            p_rss = max(r for _w, r, _c in plugin) / 1024
+            p_cpu = statistics.median(c for _w, _r, c in plugin)
+            d_wall = statistics.median(w for w, _r in black)
+            d_rss = max(r for _w, r in black) / 1024
+            e_wall = statistics.median(w for w, _r in floor)
+            rows.append(
+                f"| {size:,} ({size // 10:,}) | {p_wall:.2f} s | {p_cpu:.2f} s | {p_rss:.0f} MiB "
+                f"| {d_wall:.2f} s | {d_rss:.0f} MiB | {e_wall:.2f} s | {p_wall - e_wall:+.2f} s |"
+            )
+            print(rows[-1], flush=True)
+    finally:
+        probes._stop(exporter)
+        server.stop()
+    with open("/proc/loadavg") as f:
+        print(f"load average after: {' '.join(f.read().split()[:3])}")
+    print()
+    print(
+        "| targets (hanging) | plugin wall | plugin CPU | plugin peak RSS | blackbox_exporter "
+        "wall (no start-up) | exporter peak RSS | floor: pytest sleeping 2 s | plugin - floor |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
