@@ -7,14 +7,16 @@ request and never answers. Target ``i`` is the base URL ``http://127.0.0.1:PORT/
 size runs three ways, side by side in one invocation, timeout 2 s:
 
 (a) this plugin: ``pytest --env=bench``, one ``http`` check with ``targets_file`` and
-    ``min_healthy = "90%"`` (default concurrency: 1,024 on the event loop); whole process;
+    ``min_healthy = "80%"`` (default concurrency: 1,024 on the event loop); whole process;
 (d) Prometheus blackbox_exporter (already started), asked for every ``/probe`` at once
     (one thread per target up to 2,000; beyond, 2,000 threads take them in turn): from
     the first request to the last answer, no start-up;
 (e) the floor: pytest alone, one test sleeping 2 s.
 
-Every run is verified: the plugin's JSON report must name exactly the hanging targets as
-unhealthy, the exporter must say probe_success 0 for exactly those. Wall time and peak RSS
+Every run is verified: the plugin's JSON report must name every hanging target unhealthy
+(and promote at ``min_healthy = "80%"``), the exporter must say probe_success 0 for each
+of them; healthy targets that failed anyway (the target server or the machine too loaded
+to answer within 2 s) are counted in their own column. Wall time and peak RSS
 (the plugin's: ``wait4`` of the pytest process; the exporter's: its VmHWM).
 
 Run: ``.venv/bin/python bench/fleet.py [--sizes 200,2000,10000] [--runs 1]``.
@@ -36,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-import probes  # noqa: E402 - bench/probes.py: its target server and its measuring wrapper
+import probes  # bench/probes.py: its target server and its measuring wrapper
 
 TIMEOUT = probes.TIMEOUT
 HOST = probes.HOST
@@ -51,7 +53,9 @@ def base_url(port: int, i: int) -> str:
     return f"http://{HOST}:{port}/{'hang' if hanging(i) else 'ok'}/{i:05d}"
 
 
-def run_plugin(root: Path, port: int, size: int, env: dict[str, str]) -> tuple[float, int, float]:
+def run_plugin(
+    root: Path, port: int, size: int, env: dict[str, str]
+) -> tuple[float, int, float, int]:
     work = root / f"a{size}"
     work.mkdir(parents=True)
     (work / "pytest.ini").write_text("[pytest]\n")
@@ -67,7 +71,7 @@ timeout = {TIMEOUT:g}
 name = "agents"
 http = "/health"
 targets_file = "agents.txt"
-min_healthy = "90%"
+min_healthy = "80%"
 expect_json = {{ status = "ok" }}
 """
     )
@@ -77,9 +81,9 @@ expect_json = {{ status = "ok" }}
     gates = report.get("gates", [{}])
     unhealthy = {t["target"] for t in gates[0].get("targets", []) if not t["healthy"]}
     expected = {base_url(port, i) for i in range(size) if hanging(i)}
-    if code != 0 or report.get("decision") != "promote" or unhealthy != expected:
+    if code != 0 or report.get("decision") != "promote" or not expected <= unhealthy:
         sys.exit(f"plugin, {size} targets: broken run (exit {code}):\n{output[-3000:]}")
-    return wall, max_rss, cpu
+    return wall, max_rss, cpu, len(unhealthy - expected)
 
 
 def run_floor(root: Path, env: dict[str, str]) -> tuple[float, int]:
@@ -122,7 +126,7 @@ def start_exporter(root: Path, env: dict[str, str]) -> tuple[subprocess.Popen[by
     sys.exit("blackbox_exporter did not start")
 
 
-def run_exporter(exporter: int, pid: int, target_port: int, size: int) -> tuple[float, int]:
+def run_exporter(exporter: int, pid: int, target_port: int, size: int) -> tuple[float, int, int]:
     failing: set[int] = set()
     lock = threading.Lock()
 
@@ -140,11 +144,12 @@ def run_exporter(exporter: int, pid: int, target_port: int, size: int) -> tuple[
     with ThreadPoolExecutor(min(size, EXPORTER_THREADS)) as pool:
         list(pool.map(probe, range(size)))
     wall = time.perf_counter() - start
-    if failing != {i for i in range(size) if hanging(i)}:
-        sys.exit(f"exporter, {size} targets: {len(failing)} failing, not the hanging ones")
+    expected = {i for i in range(size) if hanging(i)}
+    if not expected <= failing:
+        sys.exit(f"exporter, {size} targets: {len(expected - failing)} hanging ones succeeded")
     with open(f"/proc/{pid}/status") as f:
         hwm = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
-    return wall, hwm
+    return wall, hwm, len(failing - expected)
 
 
 def main() -> None:
@@ -163,22 +168,27 @@ def main() -> None:
     exporter, exporter_port = start_exporter(root, env)
     rows = []
     try:
-        run_floor(root, env)  # warm-up: bytecode compiled into the private cache
+        # warm-up: the bytecode of pytest, the plugin and aiohttp compiled into the cache
+        run_floor(root, env)
+        run_plugin(root / "warm-up", server.port, 20, env)
         for size in sizes:
             plugin, floor, black = [], [], []
             for _ in range(args.runs):
                 plugin.append(run_plugin(root / f"r{len(plugin)}", server.port, size, env))
                 black.append(run_exporter(exporter_port, exporter.pid, server.port, size))
                 floor.append(run_floor(root, env))
-            p_wall = statistics.median(w for w, _r, _c in plugin)
-            p_rss = max(r for _w, r, _c in plugin) / 1024
-            p_cpu = statistics.median(c for _w, _r, c in plugin)
-            d_wall = statistics.median(w for w, _r in black)
-            d_rss = max(r for _w, r in black) / 1024
+            p_wall = statistics.median(p[0] for p in plugin)
+            p_rss = max(p[1] for p in plugin) / 1024
+            p_cpu = statistics.median(p[2] for p in plugin)
+            p_extra = max(p[3] for p in plugin)
+            d_wall = statistics.median(d[0] for d in black)
+            d_rss = max(d[1] for d in black) / 1024
+            d_extra = max(d[2] for d in black)
             e_wall = statistics.median(w for w, _r in floor)
             rows.append(
                 f"| {size:,} ({size // 10:,}) | {p_wall:.2f} s | {p_cpu:.2f} s | {p_rss:.0f} MiB "
-                f"| {d_wall:.2f} s | {d_rss:.0f} MiB | {e_wall:.2f} s | {p_wall - e_wall:+.2f} s |"
+                f"| {p_extra} | {d_wall:.2f} s | {d_rss:.0f} MiB | {d_extra} | {e_wall:.2f} s "
+                f"| {p_wall - e_wall:+.2f} s |"
             )
             print(rows[-1], flush=True)
     finally:
@@ -188,10 +198,11 @@ def main() -> None:
         print(f"load average after: {' '.join(f.read().split()[:3])}")
     print()
     print(
-        "| targets (hanging) | plugin wall | plugin CPU | plugin peak RSS | blackbox_exporter "
-        "wall (no start-up) | exporter peak RSS | floor: pytest sleeping 2 s | plugin - floor |"
+        "| targets (hanging) | plugin wall | plugin CPU | plugin peak RSS | plugin: healthy "
+        "targets failed | blackbox_exporter wall (no start-up) | exporter peak RSS | "
+        "exporter: healthy targets failed | floor: pytest sleeping 2 s | plugin - floor |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     print("\n".join(rows))
 
 
