@@ -222,11 +222,11 @@ def pytest_configure(config: pytest.Config) -> None:
         if name not in BASE_MARKERS:
             config.addinivalue_line("markers", f"{name}(only=False): promotion gate for {name}")
     config.pluginmanager.register(session, "promotion-session")
-    if not session.is_worker:
-        from .checks.fleet import configure as configure_fleet
-        from .probing import ProbeStarter
+    from .checks.fleet import configure as configure_fleet
 
-        configure_fleet(session.promotion.concurrency)
+    configure_fleet(session.promotion.concurrency)  # xdist workers run fleet checks too
+    if not session.is_worker:
+        from .probing import ProbeStarter
 
         starter = ProbeStarter(config, session.environment, session.promotion.concurrency)
         config.pluginmanager.register(starter, "promotion-probes")
