@@ -54,15 +54,17 @@ def base_url(port: int, i: int) -> str:
 
 
 def run_plugin(
-    root: Path, port: int, size: int, env: dict[str, str]
+    root: Path, port: int, size: int, env: dict[str, str], concurrency: int | None = None
 ) -> tuple[float, int, float, int]:
-    work = root / f"a{size}"
+    work = root / f"a{size}-{concurrency}"
     work.mkdir(parents=True)
+    knob = f"concurrency = {concurrency}" if concurrency else ""
     (work / "pytest.ini").write_text("[pytest]\n")
     (work / "agents.txt").write_text("\n".join(base_url(port, i) for i in range(size)) + "\n")
     (work / "promotion.toml").write_text(
         f"""[promotion]
 environments = ["bench"]
+{knob}
 
 [environments.bench]
 timeout = {TIMEOUT:g}
@@ -156,6 +158,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="200,2000,10000")
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument(
+        "--also-concurrency",
+        type=int,
+        default=4096,
+        help="a second plugin row with this [promotion] concurrency (0: none)",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     if not os.path.exists(probes.EXPORTER):
@@ -172,25 +180,32 @@ def main() -> None:
         run_floor(root, env)
         run_plugin(root / "warm-up", server.port, 20, env)
         for size in sizes:
-            plugin, floor, black = [], [], []
-            for _ in range(args.runs):
-                plugin.append(run_plugin(root / f"r{len(plugin)}", server.port, size, env))
+            plugin, wide, floor, black = [], [], [], []
+            for n in range(args.runs):
+                plugin.append(run_plugin(root / f"r{n}", server.port, size, env))
+                if args.also_concurrency:
+                    wide.append(
+                        run_plugin(root / f"r{n}", server.port, size, env, args.also_concurrency)
+                    )
                 black.append(run_exporter(exporter_port, exporter.pid, server.port, size))
                 floor.append(run_floor(root, env))
-            p_wall = statistics.median(p[0] for p in plugin)
-            p_rss = max(p[1] for p in plugin) / 1024
-            p_cpu = statistics.median(p[2] for p in plugin)
-            p_extra = max(p[3] for p in plugin)
+            e_wall = statistics.median(w for w, _r in floor)
             d_wall = statistics.median(d[0] for d in black)
             d_rss = max(d[1] for d in black) / 1024
             d_extra = max(d[2] for d in black)
-            e_wall = statistics.median(w for w, _r in floor)
-            rows.append(
-                f"| {size:,} ({size // 10:,}) | {p_wall:.2f} s | {p_cpu:.2f} s | {p_rss:.0f} MiB "
-                f"| {p_extra} | {d_wall:.2f} s | {d_rss:.0f} MiB | {d_extra} | {e_wall:.2f} s "
-                f"| {p_wall - e_wall:+.2f} s |"
-            )
-            print(rows[-1], flush=True)
+            for label, runs in (("1,024 (default)", plugin), (str(args.also_concurrency), wide)):
+                if not runs:
+                    continue
+                p_wall = statistics.median(p[0] for p in runs)
+                p_rss = max(p[1] for p in runs) / 1024
+                p_cpu = statistics.median(p[2] for p in runs)
+                p_extra = max(p[3] for p in runs)
+                rows.append(
+                    f"| {size:,} ({size // 10:,}) | {label} | {p_wall:.2f} s | {p_cpu:.2f} s "
+                    f"| {p_rss:.0f} MiB | {p_extra} | {d_wall:.2f} s | {d_rss:.0f} MiB "
+                    f"| {d_extra} | {e_wall:.2f} s | {p_wall - e_wall:+.2f} s |"
+                )
+                print(rows[-1], flush=True)
     finally:
         probes._stop(exporter)
         server.stop()
@@ -198,11 +213,11 @@ def main() -> None:
         print(f"load average after: {' '.join(f.read().split()[:3])}")
     print()
     print(
-        "| targets (hanging) | plugin wall | plugin CPU | plugin peak RSS | plugin: healthy "
+        "| targets (hanging) | plugin concurrency | plugin wall | plugin CPU | plugin peak RSS | plugin: healthy "
         "targets failed | blackbox_exporter wall (no start-up) | exporter peak RSS | "
         "exporter: healthy targets failed | floor: pytest sleeping 2 s | plugin - floor |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     print("\n".join(rows))
 
 
