@@ -79,6 +79,11 @@ def validate(spec: Mapping[str, Any], where: str, kind: str) -> None:
                 f"{where}: key 'http': expected the path each target's base URL gets "
                 f"(like /health) when the check has targets, found {value!r}"
             )
+        name = spec.get("server_name", "x")
+        if not isinstance(name, str) or not name or any(c in name for c in " /:@"):
+            raise CheckConfigError(
+                f"{where}: key 'server_name': expected a host name, found {name!r}"
+            )
         if spec.get("scheme", "https") not in ("http", "https"):
             raise CheckConfigError(
                 f'{where}: key \'scheme\': expected "http" or "https", found {spec["scheme"]!r}'
@@ -113,8 +118,19 @@ def run(spec: Mapping[str, Any], target: Target, kind: str) -> Outcome:
     if note:
         outcome.details.setdefault("warnings", []).append(note)
         outcome.message += f"; {note}"
-    outcome.message = redact(outcome.message, target.secrets)
+    outcome.message = _mask(outcome.message, target.secrets)
+    for entry in outcome.details["targets"]:  # the JSON report's copy: masked the same way
+        entry["target"] = _mask(entry["target"], target.secrets)
+        entry["message"] = _mask(entry["message"], target.secrets)
     return outcome
+
+
+def _mask(text: str, secrets: tuple[str, ...]) -> str:
+    """Credentials in URLs, secret-looking query values and the environment's secrets."""
+    from ..redact import redact_url
+    from .http_session import _QUERY_SECRET
+
+    return redact(_QUERY_SECRET.sub(r"\1***", redact_url(text)), secrets)
 
 
 async def _probe_all(

@@ -113,6 +113,18 @@ def test_ip_target_is_verified_against_server_name_or_its_address(fleet: Fleet) 
     assert first["message"] == "certificate does not match hostname other.test"
 
 
+def test_credentials_in_targets_never_reach_the_report(fleet: Fleet) -> None:
+    refused = fleet.targets("refused")[0]
+    out = http.run(
+        {"http": "/health?token=abc123", "targets": [f"https://agent:hunter2@{refused}"]},
+        Target(env="prod", timeout=1.0, secrets=("abc123",)),
+    )
+    assert not out.passed
+    shown = json.dumps(out.details["targets"]) + out.message
+    assert "hunter2" not in shown and "abc123" not in shown
+    assert f"https://agent:***@{refused}" in out.message
+
+
 def test_targets_command_prints_json(fleet: Fleet) -> None:
     listing = json.dumps(fleet.targets("ok")[:4] + fleet.targets("refused")[:1])
     out = tcp.run(
@@ -257,6 +269,10 @@ def test_the_configured_concurrency_reaches_the_engine() -> None:
             {"tcp": ":80", "targets_dns": "web"},
             't: key \'targets_dns\': expected "name:port" (A/AAAA) or "_service._tcp.name" '
             "(SRV), found 'web'",
+        ),
+        (
+            {"http": "/", "targets": ["a:1"], "server_name": "https://x"},
+            "t: key 'server_name': expected a host name, found 'https://x'",
         ),
         (
             {"tls": "*", "targets": ["a:1"], "min_days_valid": -1},
