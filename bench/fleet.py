@@ -56,6 +56,7 @@ def base_url(port: int, i: int) -> str:
 def run_plugin(
     root: Path, port: int, size: int, env: dict[str, str], concurrency: int | None = None
 ) -> tuple[float, int, float, int]:
+    strict = concurrency is None
     work = root / f"a{size}-{concurrency}"
     work.mkdir(parents=True)
     knob = f"concurrency = {concurrency}" if concurrency else ""
@@ -83,7 +84,10 @@ expect_json = {{ status = "ok" }}
     gates = report.get("gates", [{}])
     unhealthy = {t["target"] for t in gates[0].get("targets", []) if not t["healthy"]}
     expected = {base_url(port, i) for i in range(size) if hanging(i)}
-    if code != 0 or report.get("decision") != "promote" or not expected <= unhealthy:
+    # the second row may overwhelm the target server: its healthy targets that failed are
+    # counted, not fatal; the default row must promote
+    promoted = code == 0 and report.get("decision") == "promote"
+    if not gates[0].get("targets") or not expected <= unhealthy or (not promoted and strict):
         sys.exit(f"plugin, {size} targets: broken run (exit {code}):\n{output[-3000:]}")
     return wall, max_rss, cpu, len(unhealthy - expected)
 

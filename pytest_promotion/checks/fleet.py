@@ -10,14 +10,16 @@ and the quorum (:mod:`.quorum`) decides. A fleet that cannot be seen blocks (the
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..redact import redact
-from .aio_net import Result
 from .base import CheckConfigError, Outcome, Target
-from .targets import SOURCES, DiscoveryFailed
+
+if TYPE_CHECKING:  # imported when a fleet check runs: tcp, tls and http import this module
+    from .aio_net import Result
+
+SOURCES = ("targets", "targets_file", "targets_dns", "targets_prometheus", "targets_command")
 
 __all__ = ["EVENT_LOOP_CONCURRENCY", "KEYS", "configure", "run", "validate", "wanted"]
 
@@ -102,11 +104,13 @@ def validate(spec: Mapping[str, Any], where: str, kind: str) -> None:
 
 
 def run(spec: Mapping[str, Any], target: Target, kind: str) -> Outcome:
+    import asyncio
+
     from . import quorum, targets
 
     try:
         members, origin = targets.discover(spec, target)
-    except DiscoveryFailed as exc:
+    except targets.DiscoveryFailed as exc:
         text = redact(f"fleet not seen, nothing was probed: {exc}", target.secrets)
         return Outcome(False, text, rollback=False, details={"fleet_unseen": True})
     if "timeout" in spec:
@@ -164,6 +168,8 @@ async def bounded(
 ) -> list[Result]:
     """``probe`` over every member, at most ``limit`` at once; the others wait in order
     (asyncio.Semaphore wakes its waiters first in, first out)."""
+    import asyncio
+
     gate = asyncio.Semaphore(limit)
 
     async def one(member: str) -> Result:

@@ -17,10 +17,10 @@ from typing import Any
 
 from ..redact import redact
 from .base import CheckConfigError, CheckFailed, Target
+from .fleet import SOURCES
 
 __all__ = ["SOURCES", "DiscoveryFailed", "Member", "discover", "parse_listing", "validate"]
 
-SOURCES = ("targets", "targets_file", "targets_dns", "targets_prometheus", "targets_command")
 DISCOVERY_TIMEOUT = 30.0
 MAX_LISTING_BYTES = 16 << 20  # a command's or a file's listing: 16 MiB
 
