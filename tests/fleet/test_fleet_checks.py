@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -286,3 +287,24 @@ def test_config_mistakes_are_one_line(spec: dict[str, Any], message: str) -> Non
     with pytest.raises(CheckConfigError) as info:
         module.validate(spec, "t")
     assert str(info.value) == message
+
+
+def test_a_low_open_file_limit_lowers_the_concurrency_and_says_so() -> None:
+    """In a child whose hard limit is 300: the soft limit is raised to it, and the
+    concurrency lowered to what fits (the hard limit cannot be raised unprivileged)."""
+    code = (
+        "import resource\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (100, 300))\n"
+        "from pytest_promotion.checks.fleet import _open_files\n"
+        "print(_open_files(1024)[1])\n"
+        "print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])\n"
+        "print(_open_files(100))\n"
+    )
+    lines = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert lines == [
+        "concurrency lowered to 172: the open-file limit is 300 (hard limit 300)",
+        "300",
+        "(100, None)",
+    ]

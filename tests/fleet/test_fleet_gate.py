@@ -82,3 +82,26 @@ def test_a_discovery_that_fails_blocks_and_never_rolls_back(
     assert report["gates"][0]["message"] == (
         "fleet not seen, nothing was probed: targets_command false exited with 1"
     )
+
+
+def test_variables_in_targets_are_resolved(
+    pytester: pytest.Pytester,
+    read_report: Callable[..., Any],
+    fleet: Fleet,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first, second = fleet.targets("ok")[:2]
+    monkeypatch.setenv("AGENT_A", first)
+    pytester.makefile(
+        ".toml",
+        promotion=config(
+            fleet,
+            f'tcp = "*"\ntargets = ["${{AGENT_A}}", {{ target = "{second}", labels = {{ env = "{{env}}" }} }}]',
+        ),
+    )
+    result = pytester.runpytest("--env=prod", "--promotion-report=decision.json")
+    assert result.ret == 0
+    gate = read_report()["gates"][0]
+    # a ${VAR} value is a secret like any other: masked wherever it shows
+    assert [t["target"] for t in gate["targets"]] == ["***", second]
+    assert gate["targets"][1]["labels"] == {"env": "prod"}
