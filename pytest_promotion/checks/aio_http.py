@@ -147,6 +147,10 @@ class HttpProbe:
                             latency = round((time.monotonic() - start) * 1000, 1)
                             stage = "response body not complete"
                             body, truncated = await self._read(r)
+                            if latency > self.budget * 1000:  # the loop fired the timer late
+                                stage = "no response"
+                            if time.monotonic() - start > self.budget:
+                                raise TimeoutError
                             return self._judge(member, r, body, truncated, latency)
                         following = urljoin(url, location)
                         if _origin(following) != _origin(url):

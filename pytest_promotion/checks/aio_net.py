@@ -89,6 +89,8 @@ class TcpProbe:
             return result
         elapsed = round((time.monotonic() - start) * 1000, 1)
         writer.transport.abort()
+        if elapsed > self.budget * 1000:  # connected, but after the deadline (a late timer)
+            return failure(member, TimeoutError(), where, self.budget, f"no connection to {where}")
         return Result(member, True, "ok", f"connected in {elapsed:.0f} ms", elapsed)
 
 
@@ -154,6 +156,9 @@ class TlsProbe:
             return Result(member, False, "TLS", text)
         except (OSError, TimeoutError) as exc:
             return failure(member, exc, where, self.budget, f"no TLS handshake with {where}")
+        if time.monotonic() > deadline:  # done, but after the deadline (a late timer)
+            late = f"no TLS handshake with {where}"
+            return failure(member, TimeoutError(), where, self.budget, late)
         if der is None:
             return Result(member, False, "TLS", f"{where} sent no certificate")
         return self._judge(member, _parse(der, host, port, name, version, self.verify))
