@@ -37,49 +37,70 @@ class Member:
     labels: Mapping[str, str] = field(default_factory=dict)
 
 
+def _bad(where: str, key: str, expected: str, found: Any) -> CheckConfigError:
+    return CheckConfigError(f"{where}: key {key!r}: expected {expected}, found {found!r}")
+
+
+def _check_inline(value: Any, where: str) -> None:
+    if not isinstance(value, list) or not value:
+        raise _bad(where, "targets", "a non-empty list of targets", value)
+    for item in value:
+        _member(item, f"{where}: key 'targets'", bad_type=CheckConfigError)
+
+
+def _check_file(value: Any, where: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise _bad(where, "targets_file", "a path", value)
+
+
+def _check_dns(value: Any, where: str) -> None:
+    if not isinstance(value, str) or not _dns_form(value):
+        expected = '"name:port" (A/AAAA) or "_service._tcp.name" (SRV)'
+        raise _bad(where, "targets_dns", expected, value)
+
+
+def _check_prometheus(value: Any, where: str) -> None:
+    shape = isinstance(value, Mapping) and set(value) <= {"url", "job"}
+    if not shape or not all(isinstance(value.get(k), str) for k in ("url", "job")):
+        expected = '{ url = "{prometheus}", job = "NAME" }'
+        raise _bad(where, "targets_prometheus", expected, value)
+
+
+def _check_command(value: Any, where: str) -> None:
+    from .command import argv_of
+
+    try:
+        argv_of(value)
+    except ValueError as exc:
+        raise _bad(where, "targets_command", f"an argv ({exc})", value) from None
+
+
+_CHECKS = {
+    "targets": _check_inline,
+    "targets_file": _check_file,
+    "targets_dns": _check_dns,
+    "targets_prometheus": _check_prometheus,
+    "targets_command": _check_command,
+}
+
+
 def validate(spec: Mapping[str, Any], where: str) -> None:
     """Exactly one source, each of the shape it takes."""
-
-    def bad(key: str, expected: str, found: Any) -> CheckConfigError:
-        return CheckConfigError(f"{where}: key {key!r}: expected {expected}, found {found!r}")
-
     given = [k for k in SOURCES if k in spec]
     if len(given) != 1:
         raise CheckConfigError(
             f"{where}: expected exactly one of {', '.join(SOURCES)}, found {', '.join(given)}"
         )
-    value = spec[given[0]]
-    if given[0] == "targets":
-        if not isinstance(value, list) or not value:
-            raise bad("targets", "a non-empty list of targets", value)
-        for item in value:
-            _member(item, f"{where}: key 'targets'", bad_type=CheckConfigError)
-    elif given[0] == "targets_file" and (not isinstance(value, str) or not value.strip()):
-        raise bad("targets_file", "a path", value)
-    elif given[0] == "targets_dns":
-        if not isinstance(value, str) or not _dns_form(value):
-            raise bad("targets_dns", '"name:port" (A/AAAA) or "_service._tcp.name" (SRV)', value)
-    elif given[0] == "targets_prometheus":
-        if not isinstance(value, Mapping) or not isinstance(value.get("url"), str):
-            raise bad("targets_prometheus", '{ url = "{prometheus}", job = "NAME" }', value)
-        if not isinstance(value.get("job"), str) or set(value) - {"url", "job"}:
-            raise bad("targets_prometheus", '{ url = "{prometheus}", job = "NAME" }', value)
-    elif given[0] == "targets_command":
-        from .command import argv_of
-
-        try:
-            argv_of(value)
-        except ValueError as exc:
-            raise bad("targets_command", f"an argv ({exc})", value) from None
+    _CHECKS[given[0]](spec[given[0]], where)
     if "resolver" in spec:
         from .tcp import check_hostport
 
         if given[0] != "targets_dns":
-            raise bad("resolver", "only with targets_dns", spec["resolver"])
+            raise _bad(where, "resolver", "only with targets_dns", spec["resolver"])
         check_hostport(spec, "resolver", where)
     seconds = spec.get("discovery_timeout", 1)
     if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
-        raise bad("discovery_timeout", "a number of seconds > 0", seconds)
+        raise _bad(where, "discovery_timeout", "a number of seconds > 0", seconds)
 
 
 def _dns_form(value: str) -> bool:
