@@ -12,6 +12,7 @@ import pytest
 
 from .checks.base import Outcome
 from .gate import recorder_for
+from .records import FLEET_TARGETS_KEY
 from .redact import redact
 
 if TYPE_CHECKING:
@@ -99,6 +100,8 @@ class CheckItem(pytest.Item):
             self.user_properties.append(
                 ("promotion.warning", redact(str(warning), self.environment.secrets))
             )
+        if "targets" in outcome.details:  # a fleet check: each target's outcome, for the report
+            self.user_properties.append((FLEET_TARGETS_KEY, outcome.details["targets"]))
         if not outcome.passed:
             raise CheckFailure(outcome)
 

@@ -234,6 +234,9 @@ def pytest_configure(config: pytest.Config) -> None:
         if name not in BASE_MARKERS:
             config.addinivalue_line("markers", f"{name}(only=False): promotion gate for {name}")
     config.pluginmanager.register(session, "promotion-session")
+    from .checks.fleet import configure as configure_fleet
+
+    configure_fleet(session.promotion.concurrency)  # xdist workers run fleet checks too
     if not session.is_worker:
         from .probing import ProbeStarter
 

@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ..redact import redact
-from . import deadlines, tls_posture
+from . import deadlines, fleet, tls_posture
 from .base import CheckConfigError, CheckFailed, Outcome, Target
 from .tcp import check_hostport, connect, format_hostport, split_hostport
 
@@ -45,6 +45,7 @@ KEYS: dict[str, type | tuple[type, ...]] = {
     "server_name": str,
     **tls_posture.KEYS,  # refuse_below, forbid_ciphers, require_forward_secrecy
 }
+KEYS.update(fleet.KEYS["tls"])  # targets, quorum: a fleet check (fleet.py)
 ROLLBACK = True
 # A network probe: started with the others when the run begins (see checks/pool.py).
 CONCURRENT = True
@@ -307,6 +308,8 @@ def inspect_certificate(
 
 
 def validate(spec: Mapping[str, Any], where: str) -> None:
+    if fleet.wanted(spec):
+        return fleet.validate(spec, where, "tls")
     check_hostport(spec, "tls", where)
     days = spec.get("min_days_valid", DEFAULT_MIN_DAYS)
     if isinstance(days, bool) or not isinstance(days, int | float) or days < 0:
@@ -328,6 +331,8 @@ def validate(spec: Mapping[str, Any], where: str) -> None:
 
 
 def run(spec: Mapping[str, Any], target: Target) -> Outcome:
+    if fleet.wanted(spec):
+        return fleet.run(spec, target, "tls")
     host, port = split_hostport(spec["tls"])
     name = spec.get("server_name") or host
     min_days = spec.get("min_days_valid", DEFAULT_MIN_DAYS)
