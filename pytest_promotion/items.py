@@ -157,9 +157,9 @@ prefetch_key = pytest.StashKey[Prefetch]()
 
 
 def _concurrent(check: CheckSpec) -> bool:
-    from .checks import kind_module
+    from .checks import registry
 
-    return bool(getattr(kind_module(check.kind), "CONCURRENT", False))
+    return registry.get(check.kind).CONCURRENT
 
 
 def _prepare(kinds: set[str]) -> None:
@@ -167,13 +167,11 @@ def _prepare(kinds: set[str]) -> None:
     threads importing at once queue on the import lock, and with pytest's assertion-
     rewriting import hook CPython 3.11 can even fail ("AST constructor recursion depth
     mismatch")."""
-    from .checks import KINDS, kind_module
+    from .checks import registry
     from .checks.runner import run_check  # noqa: F401
 
-    for kind in sorted(kinds & KINDS.keys()):  # an unknown kind fails in its own item
-        prepare = getattr(kind_module(kind), "prepare", None)
-        if prepare is not None:
-            prepare()
+    for kind in sorted(kinds & set(registry.names())):  # an unknown kind fails in its item
+        registry.get(kind).prepare()
 
 
 class EarlyStart:

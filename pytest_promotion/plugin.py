@@ -215,8 +215,10 @@ def pytest_configure(config: pytest.Config) -> None:
     env = _resolve_env(config)
     if env is None:
         return
+    from .checks import registry
     from .session import PromotionSession
 
+    config.add_cleanup(registry.add_from_hook(config))  # third-party kinds, before the config
     session = PromotionSession.start(config, env)
     for name in session.promotion.chain:  # a custom chain's names are markers too
         if name not in BASE_MARKERS:
