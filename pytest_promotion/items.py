@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -250,16 +251,27 @@ def start_early(
 
 
 def progress_writer(reporter: Any) -> Callable[[str, int, Outcome], None]:
-    """One writer for all waiting checks: a failed attempt becomes a terminal line."""
+    """One writer for all waiting checks: each failed attempt becomes a terminal line at
+    once, while the gate runs too (pytest's capture suspended for the line, as live
+    logging does), so a two-minute wait shows every attempt, not only the first."""
     lock = threading.Lock()
+    capture = reporter.config.pluginmanager.get_plugin("capturemanager")
 
     def write(check_id: str, attempt: int, outcome: Outcome) -> None:
         if outcome.passed:
             return
-        with lock:
+        line = f"waiting for {check_id}: attempt {attempt}: {outcome.message}"
+        with lock, _capture_suspended(capture):
             reporter.ensure_newline()
-            reporter.write_line(
-                f"waiting for {check_id}: attempt {attempt}: {outcome.message}", yellow=True
-            )
+            reporter.write_line(line, yellow=True)
 
     return write
+
+
+@contextlib.contextmanager
+def _capture_suspended(capture: Any) -> Iterator[None]:
+    if capture is None:
+        yield
+        return
+    with capture.global_and_fixture_disabled():
+        yield
