@@ -131,8 +131,8 @@ def resolve_environment(config: PromotionConfig, name: str) -> Environment:
     values, source, notes = _variables(config, table, where)
     resolve = _Resolver(values, source, frozenset(table.get("public", ())))
     settings = {k: resolve(v, k, where) for k, v in table.items() if k != "checks"}
-    _check_base_url(settings.get("base_url"), where)
     services = {k: settings[k] for k in registry.services() if k in settings}
+    _check_urls({"base_url": settings.get("base_url"), **services}, where, resolve.secrets.values)
     placeholders: dict[str, str] = {
         "env": name,
         "base_url": settings.get("base_url", ""),
@@ -226,11 +226,13 @@ def _variables(
     return values, f"{table['dotenv']} or the process environment", []
 
 
-def _check_base_url(base_url: Any, where: str) -> None:
-    if isinstance(base_url, str):
-        problem = url_problem(base_url)
+def _check_urls(urls: Mapping[str, Any], where: str, secrets: tuple[str, ...]) -> None:
+    """base_url and the services' URLs: a port out of range is a mistake found now, not a
+    check that crashes later."""
+    for key, url in urls.items():
+        problem = url_problem(url) if isinstance(url, str) else None
         if problem:
-            raise ConfigError(f"{where} key 'base_url': {problem}")
+            raise ConfigError(redact(f"{where} key {key!r}: {problem}", secrets))
 
 
 def url_problem(url: str) -> str | None:

@@ -63,7 +63,7 @@ class Target:
     ca_bundle: str | None = None
     insecure: bool = False
     timeout: float = 5.0
-    rootdir: Path = field(default_factory=Path.cwd)
+    rootdir: Path = field(default_factory=Path.cwd)  # the config file's directory
     secrets: tuple[str, ...] = field(default=(), repr=False)
     settings: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
@@ -83,7 +83,7 @@ class Target:
         return dataclasses.replace(self, timeout=float(timeout))
 
     def path(self, value: str) -> Path:
-        """A path from the config, relative to the rootdir."""
+        """A path from the config, relative to the config file's directory."""
         p = Path(value)
         return p if p.is_absolute() else self.rootdir / p
 

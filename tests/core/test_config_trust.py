@@ -178,6 +178,11 @@ def test_two_tables_for_one_environment_are_a_config_error(pytester: pytest.Pyte
             "a port from 1 to 65535, found 'https://127.0.0.1:99999' (Port out of range*",
         ),
         (
+            '[environments.staging]\nredis = "redis://:pw-secret@127.0.0.1:99999/0"\n',
+            "ERROR: promotion.toml: [[]environments.staging] key 'redis': expected a URL with "
+            "a port from 1 to 65535, found 'redis://:***@127.0.0.1:99999/0' *",
+        ),
+        (
             '[[environments.staging.checks]]\nname = "h"\nhttp = "https://127.0.0.1:99999/x"\n',
             "ERROR: promotion.toml: [[][[]environments.staging.checks]] 'h' key 'http': "
             "expected a URL with a port from 1 to 65535, found 'https://127.0.0.1:99999/x' *",

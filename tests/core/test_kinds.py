@@ -257,3 +257,33 @@ def test_a_class_satisfies_the_protocol() -> None:
     kind: CheckKind = _Typed()
     assert isinstance(kind, CheckKind)
     assert "http" in registry and "nope" not in registry
+
+
+def test_a_service_kind_from_the_hook_is_an_environment_key_and_a_placeholder(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(
+        """
+        from pytest_promotion import Outcome
+
+        class Queue:
+            KEYS = {"queue": str}
+            ROLLBACK = True
+            SERVICE = True
+
+            def run(self, spec, target):
+                url = target.settings["queue"]
+                return Outcome(spec["queue"] == url + "/depth", f"asked {spec['queue']}")
+
+        def pytest_promotion_add_kinds(config):
+            return {"queue": Queue()}
+        """
+    )
+    pytester.makefile(
+        ".toml",
+        promotion='[environments.staging]\nqueue = "amqp://mq.test"\n'
+        '[[environments.staging.checks]]\nname = "q"\nqueue = "{queue}/depth"\n',
+    )
+    result, report = run(pytester)
+    assert result.ret == 0, result.stdout.str() + result.stderr.str()
+    assert [(g["id"], g["outcome"]) for g in report["gates"]] == [("staging::q", "passed")]
