@@ -106,7 +106,7 @@ class _Resolver:
                     )
                 return m["default"]  # written in the config file: not a secret
             if name not in self.public:
-                if len(found) < _SHORTEST_SECRET:
+                if 0 < len(found) < _SHORTEST_SECRET:  # empty: nothing to hide
                     raise ConfigError(
                         f"{where} key {key!r}: ${{{name}}} has {len(found)} character(s), too "
                         f'short to mask as a secret (list it in public = ["{name}"] if it is '

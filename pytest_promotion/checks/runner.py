@@ -16,7 +16,7 @@ from .registry import Kind, registry
 from .wait import policy_for, wait_until_healthy
 
 if TYPE_CHECKING:
-    from ..config import CheckSpec
+    from ..environment import CheckSpec
 
 __all__ = ["run_check", "run_once"]
 
