@@ -108,7 +108,10 @@ def find_config(
         return path, path.name == "pyproject.toml"
     if explicit == NO_CONFIG:
         return None, False
-    for directory in [rootdir, *_upwards(invocation_dir or Path.cwd())]:
+    found = _in_dir(rootdir)  # the usual case: no walk up the tree
+    if found[0] is not None:
+        return found
+    for directory in _upwards(invocation_dir or Path.cwd()):
         found = _in_dir(directory)
         if found[0] is not None:
             return found
@@ -118,12 +121,15 @@ def find_config(
 def _shown_as(path: Path, invocation_dir: Path, rootdir: Path) -> str:
     """How reports name the config file: relative to where pytest was started, or to the
     rootdir, when it is there or below; else its absolute path."""
+    if path.parent == invocation_dir:  # the usual case, no file system call
+        return path.name
+    resolved = path.resolve()
     for base in (invocation_dir, rootdir):
         try:
-            return str(path.resolve().relative_to(base.resolve()))
+            return str(resolved.relative_to(base.resolve()))
         except ValueError:
             continue
-    return str(path.resolve())
+    return str(resolved)
 
 
 def load_config(

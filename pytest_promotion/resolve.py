@@ -333,7 +333,7 @@ def _checks(
     seen: set[str] = set()
     table_name = f"{config.prefix}environments.{name}"
     for where_table, raw in _raw_checks(config, name, table):
-        kind = next(k for k in raw if k in registry)
+        kind = registry.kinds_in(raw)[0]  # exactly one: validated at load
         check_name = raw.get("name", kind)
         if check_name in seen:
             raise ConfigError(

@@ -181,12 +181,12 @@ def validate_check(file: str, table: str, index: int, check: dict[str, Any], sha
 
 
 def _kind_of(check: Mapping[str, Any], where: str) -> str:
-    names = registry.names()
-    kinds = [k for k in check if k in names]
+    kinds = registry.kinds_in(check)
     if len(kinds) != 1:
         found = ", ".join(sorted(kinds)) if kinds else "none"
         raise ConfigError(
-            f"{where}: expected exactly one check kind ({', '.join(names)}), found {found}"
+            f"{where}: expected exactly one check kind ({', '.join(registry.names())}), "
+            f"found {found}"
         )
     try:
         registry.get(kinds[0])  # a third-party kind that cannot load: named here
