@@ -225,9 +225,11 @@ def pytest_configure(config: pytest.Config) -> None:
     env = _resolve_env(config)
     if env is None:
         return
+    from .checks import registry
     from .ledger.plugin import install as install_ledger
     from .session import PromotionSession
 
+    config.add_cleanup(registry.add_from_hook(config))  # third-party kinds, before the config
     install_ledger(config)  # the ledger's plugin (controller) or run context (worker)
     session = PromotionSession.start(config, env)
     for name in session.promotion.chain:  # a custom chain's names are markers too

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .base import CheckConfigError, Outcome
+from .base import CheckConfigError, Outcome, crash_outcome
 
 __all__ = ["WaitPolicy", "parse_wait", "policy_for", "run_with_wait", "wait_until_healthy"]
 
@@ -123,7 +123,7 @@ def run_with_wait(
         try:
             outcome = run()
         except Exception as exc:  # a crashing check is a failing check, never a pass
-            outcome = Outcome(passed=False, message=f"{type(exc).__name__}: {exc}")
+            outcome = crash_outcome(exc)
         if on_attempt is not None:
             on_attempt(attempt, outcome)
         now = clock()
