@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .checks import registry
+from .checks import fleet, registry
 from .checks.base import CheckConfigError
 from .environment import (
     DEFAULT_CHAIN,
@@ -379,7 +379,7 @@ def _check_spec(
         if problem:
             raise ConfigError(redact(f"{where} key {kind!r}: {problem}", secrets))
         # An http path joins base_url (a fleet's targets give base URLs of their own).
-        if kind == "http" and "://" not in value and not base_url and "targets" not in spec:
+        if kind == "http" and "://" not in value and not base_url and not fleet.wanted(spec):
             raise ConfigError(
                 f"{where} key 'http': {value!r} is a path, but [{table_name}] has no "
                 "base_url (set base_url, or give a full URL)"

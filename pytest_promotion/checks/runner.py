@@ -84,9 +84,10 @@ def run_check(
 
     policy = policy_for(spec, check.where)
     outcome = once() if policy is None else wait_until_healthy(once, policy, on_attempt=on_attempt)
-    if outcome.details.get("crashed") or outcome.details.get("fleet_unseen"):
+    crashed = bool(outcome.details.get("crashed"))
+    if crashed or outcome.details.get("fleet_unseen"):
         outcome.rollback = False  # no evidence about the environment: block, never roll back
-        if kind.builtin:
+        if crashed and kind.builtin:
             outcome.message += ": a bug in pytest-promotion, please report it"
     elif check.trigger is not None:
         outcome.rollback = check.trigger == "rollback"
