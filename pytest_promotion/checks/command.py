@@ -13,10 +13,13 @@ Keys:
   of each of stdout and stderr is kept, the tail, default 1 MiB: the output is read
   through pipes, the rest is counted, never stored).
 
-A tool not on PATH fails "ruff is not installed (not found on PATH)"; a timeout kills
-the whole process group. ``Outcome.details["output_tail"]`` holds the last 40 lines of
-output, redacted, after a ``[stdout truncated: kept the last N of M bytes]`` line when
-the cap was passed; ``expect_empty_output`` is judged on all of stdout, not on the tail.
+A tool is looked for on PATH, then next to the running interpreter (a venv's ``bin``);
+one found in neither fails "ruff is not installed (looked on PATH and in .../bin)". The
+command runs without the ``PROMOTION_*`` run variables (see :mod:`..process`), and when it
+exits or times out everything it started is killed, however deep.
+``Outcome.details["output_tail"]`` holds the last 40 lines of output, redacted, after a
+``[stdout truncated: kept the last N of M bytes]`` line when the cap was passed;
+``expect_empty_output`` is judged on all of stdout, not on the tail.
 """
 
 from __future__ import annotations
@@ -25,17 +28,18 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
+import sys
+import sysconfig
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..process import Tail, collect, kill_group
+from ..process import Tail, child_environment, collect, kill_group, spawn
 from ..redact import redact
 from .base import CheckConfigError, CheckFailed, Outcome, Target
 
-__all__ = ["KEYS", "ROLLBACK", "argv_of", "junit_counts", "run", "validate"]
+__all__ = ["KEYS", "ROLLBACK", "argv_of", "find_program", "junit_counts", "run", "validate"]
 
 KEYS: dict[str, type | tuple[type, ...]] = {
     "command": (list, str),
@@ -139,36 +143,19 @@ def run(spec: Mapping[str, Any], target: Target) -> Outcome:
     cap = int(spec.get("max_output_bytes", DEFAULT_MAX_OUTPUT))
     expect = int(spec.get("expect_exit", 0))
     cwd = target.path(spec.get("cwd", "."))
-    env = {**os.environ, **{str(k): str(v) for k, v in spec.get("env", {}).items()}}
+    env = child_environment({str(k): str(v) for k, v in spec.get("env", {}).items()})
     shown = redact(shlex.join(argv), target.secrets)
     threshold = f"exit {expect}" + (", empty output" if spec.get("expect_empty_output") else "")
     if not cwd.is_dir():
         return Outcome(False, f"{shown}: cwd {cwd} is not a directory", threshold=threshold)
-    program = argv[0]
-    resolved: str | None
-    if "/" in program or os.sep in program:
-        candidate = program if Path(program).is_absolute() else str(cwd / program)
-        executable = os.path.isfile(candidate) and os.access(candidate, os.X_OK)
-        resolved = candidate if executable else None
-    else:
-        resolved = shutil.which(program, path=env.get("PATH"))
+    resolved, looked = find_program(argv[0], cwd, env.get("PATH"))
     if resolved is None:
-        return Outcome(
-            False, f"{program} is not installed (not found on PATH)", threshold=threshold
-        )
+        return Outcome(False, f"{argv[0]} is not installed (looked {looked})", threshold=threshold)
     junit = target.path(spec["junit"]) if "junit" in spec else None
     before = _stamp(junit) if junit else None
     start = time.monotonic()
     try:
-        proc = subprocess.Popen(
-            [resolved, *argv[1:]],
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # its own process group, killed as a whole
-        )
+        proc = spawn([resolved, *argv[1:]], cwd=cwd, env=env)
     except OSError as exc:
         return Outcome(
             False, redact(f"{shown}: cannot start: {exc}", target.secrets), threshold=threshold
@@ -242,6 +229,30 @@ def run(spec: Mapping[str, Any], target: Target) -> Outcome:
     if not sum(counts.values()) or counts["passed"] == 0:
         return fail(f"{shown}: {spec['junit']} lists no passed test ({summary})", summary)
     return Outcome(True, f"{shown}: {summary}", summary, threshold, details=details)
+
+
+def find_program(program: str, cwd: Path, path: str | None) -> tuple[str | None, str]:
+    """Where ``program`` is, and where it was looked for (for the "not installed" message).
+
+    A name without a slash is looked up on ``path``, then next to the running interpreter
+    (``.venv/bin/pytest`` run without activating the venv: its ruff and bandit are there,
+    not on PATH). A path is taken as it is, relative to ``cwd``."""
+    if "/" in program or os.sep in program:
+        candidate = program if Path(program).is_absolute() else str(cwd / program)
+        runnable = os.path.isfile(candidate) and os.access(candidate, os.X_OK)
+        return (candidate if runnable else None), f"at {candidate}"
+    found = shutil.which(program, path=path)
+    if found is not None:
+        return found, "on PATH"
+    scripts = [str(Path(sys.executable).parent)]
+    sysconfig_scripts = sysconfig.get_path("scripts")
+    if sysconfig_scripts and sysconfig_scripts not in scripts:
+        scripts.append(sysconfig_scripts)
+    for directory in scripts:
+        found = shutil.which(program, path=directory)
+        if found is not None:
+            return found, f"in {directory}"
+    return None, f"on PATH and in {' and '.join(scripts)}"
 
 
 def _last_line(text: str) -> str:
