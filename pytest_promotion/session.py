@@ -241,8 +241,7 @@ class PromotionSession:
             # worker before the report is sent): a traceback, a skip reason or captured
             # output may show a URL with a password or a ${VAR} value.
             mask_report(report, self.environment.secrets)
-        if self.environment.secrets:
-            mask_properties(report, self.environment.secrets)
+        mask_properties(report, self.environment.secrets)  # also URL passwords, escapes
         if self.is_worker:
             return
         update_record(self.records, report, self.environment.secrets)
