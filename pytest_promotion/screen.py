@@ -28,12 +28,42 @@ __all__ = ["MaskedStream"]
 _SESSION = "promotion-session"
 
 
+HOLD_CAP = 1 << 20  # bytes of output held back at most while the secrets are not known
+
+
 class _Secrets:
-    """The run's secrets, once its environment is resolved (none before)."""
+    """The run's secrets, once its environment is resolved (none before). From configure
+    until then, in a gate run, what is written is held back (a conftest's
+    ``pytest_configure`` that warns with a secret runs before the environment is read)."""
 
     def __init__(self, config: pytest.Config) -> None:
         self._config = config
         self._values: tuple[str, ...] | None = None
+        self.holding = False
+        self._held: list[tuple[TextIO, str]] = []
+        self._held_size = 0
+        self._dropped = 0
+
+    def hold(self, stream: TextIO, text: str) -> None:
+        if self._held_size + len(text) > HOLD_CAP:
+            self._dropped += len(text)
+            return
+        self._held.append((stream, text))
+        self._held_size += len(text)
+
+    def release(self) -> None:
+        """Write what was held back, masked with what is known now."""
+        self.holding = False
+        held, self._held, self._held_size = self._held, [], 0
+        for stream, text in held:
+            stream.write(self.mask(text))
+        if self._dropped and held:
+            held[-1][0].write(
+                f"promotion: {self._dropped} characters of output written before the "
+                "environment was resolved were dropped\n"
+            )
+        for stream in {id(s): s for s, _ in held}.values():
+            stream.flush()
 
     def __call__(self) -> tuple[str, ...]:
         if self._values is None:
@@ -51,12 +81,15 @@ class _Secrets:
 class MaskedStream:
     """A text stream whose writes are masked; everything else is the wrapped stream's."""
 
-    def __init__(self, stream: TextIO, mask: Callable[[str], str]) -> None:
+    def __init__(self, stream: TextIO, secrets: _Secrets) -> None:
         self._stream = stream
-        self._mask = mask
+        self._secrets = secrets
 
     def write(self, text: str) -> int:
-        self._stream.write(self._mask(text) if isinstance(text, str) else text)
+        if self._secrets.holding and isinstance(text, str):
+            self._secrets.hold(self._stream, text)
+        else:
+            self._stream.write(self._secrets.mask(text) if isinstance(text, str) else text)
         return len(text)
 
     def writelines(self, lines: Any) -> None:
@@ -98,10 +131,11 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None
     secrets = _Secrets(early_config)
     wrapped = {name: getattr(sys, name) for name in ("stdout", "stderr")}
     for name, stream in wrapped.items():
-        setattr(sys, name, MaskedStream(stream, secrets.mask))
+        setattr(sys, name, MaskedStream(stream, secrets))
     undo_records = _masked_records(secrets)
 
     def restore() -> None:  # registered first: runs after capture has restored ours
+        secrets.release()
         undo_records()
         for name, stream in wrapped.items():
             if isinstance(getattr(sys, name), MaskedStream):
@@ -115,10 +149,24 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None
 _SECRETS_KEY = pytest.StashKey[_Secrets]()
 
 
+def pytest_plugin_registered(plugin: object, plugin_name: str, manager: Any) -> None:
+    """The gate run's session is registered: its secrets are known."""
+    if plugin_name == _SESSION:
+        config = getattr(plugin, "config", None)
+        secrets = config.stash.get(_SECRETS_KEY, None) if config is not None else None
+        if secrets is not None:
+            secrets.release()
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    """``--debug``: pytest writes every hook call, with its arguments, to its debug file."""
+    """Hold output back until the environment is resolved, in a gate run; and wrap the
+    ``--debug`` writer (pytest writes every hook call, with its arguments, to that file)."""
+    from .plugin import _requested_env
+
     secrets = config.stash.get(_SECRETS_KEY, None)
+    if secrets is not None and _requested_env(config) is not None:
+        secrets.holding = True
     root = getattr(config.trace, "root", None)
     writer = getattr(root, "_writer", None)  # pluggy's TagTracer has no public getter
     if secrets is not None and root is not None and writer is not None:

@@ -139,3 +139,26 @@ def test_a_tool_next_to_the_interpreter_is_found(
     assert missing.message == (
         f"no-such-linter-xyz is not installed (looked on PATH and in {Path(sys.executable).parent})"
     )
+
+
+def test_the_rollback_does_not_inherit_the_run_target(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PROMOTION_ENV=staging (the documented CI way): the rollback command, a deploy tool
+    that may itself run pytest, must not see it."""
+    code = "import os; print('env:', os.environ.get('PROMOTION_ENV'))"
+    pytester.makefile(
+        ".toml",
+        promotion=f"[environments.staging]\nrollback = {json.dumps([sys.executable, '-c', code])}\n",
+    )
+    pytester.makepyfile(
+        test_g="import pytest\n@pytest.mark.staging\n"
+        "@pytest.mark.gate(trigger='rollback')\ndef test_health(): assert False\n"
+    )
+    monkeypatch.setenv("PROMOTION_ENV", "staging")
+    result = pytester.runpytest_subprocess(
+        "--promotion-report=decision.json", "--promotion-rollback=execute"
+    )
+    assert result.ret == 1
+    report = json.loads((pytester.path / "decision.json").read_text())
+    assert report["rollback"]["result"]["output"] == "env: None\n"

@@ -39,6 +39,22 @@ def test_passes(client):
     log.warning("passing %s", client)
 """
 
+# Warnings and log lines outside any test: at configure, session start and finish.
+CONFTEST = """
+import logging, os, warnings
+
+def pytest_configure(config):
+    warnings.warn(f"configure warning {os.environ['API_TOKEN']}")
+
+def pytest_sessionstart(session):
+    logging.getLogger("setup").warning("sessionstart %s", os.environ["API_TOKEN"])
+    warnings.warn(f"sessionstart warning {os.environ['API_TOKEN']}")
+
+def pytest_sessionfinish(session):
+    warnings.warn(f"sessionfinish warning {os.environ['API_TOKEN']}")
+    print("sessionfinish print", os.environ["API_TOKEN"])
+"""
+
 CHANNELS = {
     "default": [],
     "no capture (-s)": ["-s"],
@@ -46,6 +62,8 @@ CHANNELS = {
     "live logging": ["--log-cli-level=DEBUG"],
     "log file": ["--log-file=run.log", "--log-file-level=DEBUG"],
     "debug file": ["--debug=debug.log"],
+    "default debug file": ["--debug"],
+    "xdist": ["-n", "2", "-rA"],
     "showlocals, -rA, long tracebacks": ["--showlocals", "-rA", "--tb=long", "-vv"],
     "junit logging all": ["-o", "junit_logging=all", "-o", "junit_log_passing_tests=true"],
     "warnings as errors at collection": ["-W", "error::UserWarning"],
@@ -59,6 +77,8 @@ def test_no_channel_shows_a_secret(
     monkeypatch.setenv("API_TOKEN", TOKEN)
     pytester.makefile(".toml", promotion='[environments.dev]\nvars = { t = "${API_TOKEN}" }\n')
     pytester.makepyfile(test_g=GATES)
+    if "error::UserWarning" not in args:  # there, a configure warning is an INTERNALERROR
+        pytester.makeconftest(CONFTEST)  # before any environment is resolved (item 14)
     result = pytester.runpytest_subprocess(
         "--env=dev", "--junitxml=j.xml", "--promotion-report=decision.json", *args
     )
