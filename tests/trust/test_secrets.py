@@ -154,3 +154,28 @@ def test_subtest_messages_and_arguments_are_masked(
 )
 def test_redact_forms(text: str, secrets: list[str], shown: str) -> None:
     assert redact(text, secrets) == shown
+
+
+def test_a_three_character_secret_is_masked_as_a_whole_token(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Values shorter than 4 characters were never masked, though the README said every
+    value is: now 3 characters are, where they stand as a token."""
+    monkeypatch.setenv("API_TOKEN", "q7z")
+    pytester.makefile(".toml", promotion=CONFIG.format(extra=""))
+    pytester.makepyfile(
+        test_g="""
+        import pytest
+        pytestmark = pytest.mark.dev
+
+        def test_pin(promotion_env):
+            pin = promotion_env.vars["api_token"]
+            print(f"pin {pin} in q7zebra")
+            assert pin == "other"
+        """
+    )
+    result = pytester.runpytest_subprocess(*ARGS)
+    assert result.ret == 1
+    out = result.stdout.str()
+    assert "pin *** in q7zebra" in out  # a whole token masked, a word containing it not
+    assert " q7z " not in out and "'q7z'" not in out
