@@ -79,11 +79,10 @@ def end_all() -> None:
             with contextlib.suppress(OSError):  # gone meanwhile
                 os.kill(pid, signal.SIGKILL)
         time.sleep(0.01)
-    try:  # without /proc or a subreaper: at least the process group
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        os.killpg(0, signal.SIGTERM)
-    except OSError:
-        pass
+    if os.getpgrp() == os.getpid():  # without /proc or a subreaper: at least our group
+        with contextlib.suppress(OSError):  # (only when we lead it: never the caller's)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            os.killpg(0, signal.SIGTERM)
 
 
 def _exit_like(status: int) -> None:
