@@ -315,13 +315,7 @@ def junit_counts(path: Path) -> tuple[dict[str, int], list[str]]:
         for event, elem in iterparse(str(path), events=("start", "end")):  # noqa: S314
             tag = elem.tag
             if event == "start":
-                if tag == "testsuite":
-                    suites.append(_Suite(elem.attrib, elem.get("name", "?")))
-                elif tag == "testcase":
-                    state = "passed"
-                elif state is not None and tag in _OUTCOMES:
-                    worse = _OUTCOMES[tag]
-                    state = worse if _RANK[worse] > _RANK[state] else state
+                state = _started(elem, suites, state)
                 continue
             if suites and tag in suites[-1].found:
                 suites[-1].found[tag] += 1
@@ -338,6 +332,19 @@ def junit_counts(path: Path) -> tuple[dict[str, int], list[str]]:
     except ValueError as exc:  # a suite's totals contradict its cases
         raise CheckFailed(f"JUnit report {path}: {exc}") from None
     return counts, failing
+
+
+def _started(elem: Any, suites: list[_Suite], state: str | None) -> str | None:
+    """The state of the test case after the start of ``elem`` (None outside a case)."""
+    tag = elem.tag
+    if tag == "testsuite":
+        suites.append(_Suite(elem.attrib, elem.get("name", "?")))
+    elif tag == "testcase":
+        return "passed"
+    elif state is not None and tag in _OUTCOMES:
+        worse = _OUTCOMES[tag]
+        return worse if _RANK[worse] > _RANK[state] else state
+    return state
 
 
 def _case_name(elem: Any) -> str:
