@@ -15,6 +15,7 @@ from .checks.base import Outcome
 from .gate import recorder_for
 from .records import FLEET_TARGETS_KEY
 from .redact import redact
+from .untrusted import block, one_line
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -109,10 +110,10 @@ class CheckItem(pytest.Item):
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, CheckFailure):
             outcome = excinfo.value.outcome
-            lines = [f"{self.check.id}: {outcome.message}"]
+            lines = [f"{self.check.id}: {one_line(outcome.message)}"]  # outside text
             tail = outcome.details.get("output_tail")
             if tail:
-                lines += ["", "output (tail):", redact(str(tail), self.environment.secrets)]
+                lines += ["", "output (tail):", block(redact(str(tail), self.environment.secrets))]
             return "\n".join(lines)
         # A crash in a check module is a bug of ours; still show it, with secrets masked.
         text = str(super().repr_failure(excinfo))

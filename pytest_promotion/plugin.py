@@ -16,6 +16,10 @@ import pytest
 
 from .fixtures import gate, http, probe, promotion_env  # noqa: F401 - fixtures exported to pytest
 
+# Masks what reaches the terminal, log files and --debug (a plugin: it wraps the streams
+# before capture starts, which a hook in this module, run inside capture, cannot do).
+pytest_plugins = ["pytest_promotion.screen"]
+
 ENV_VAR = "PROMOTION_ENV"
 VERSION_VAR = "PROMOTION_VERSION"
 PREVIOUS_VERSION_VAR = "PROMOTION_PREVIOUS_VERSION"

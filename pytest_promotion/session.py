@@ -22,7 +22,7 @@ from .items import EnvironmentCollector, Prefetch, prefetch_key
 from .outputs import mask_properties, mask_report, mask_warning, report_writers, write_reports
 from .plugin import DECISION_KEY, PLACEHOLDER_KEY, write_placeholder
 from .records import message_of, update_record
-from .redact import redact
+from .redact import mask_subtest, redact
 from .rollback import attach_rollback
 from .selection import dropped_gates, narrowed_by_lf, partition
 
@@ -246,13 +246,14 @@ class PromotionSession:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # Called three times per gate: attribute reads, not the report's properties.
         outcome = report.outcome
+        if "context" in report.__dict__:  # a subtest: its msg and arguments are shown
+            mask_subtest(report, self.environment.secrets)
         if report.sections or outcome != "passed" or "wasxfail" in report.__dict__:
             # Before any reporter, JUnit file or xdist controller sees it (tryfirst; on a
             # worker before the report is sent): a traceback, a skip reason or captured
             # output may show a URL with a password or a ${VAR} value.
             mask_report(report, self.environment.secrets)
-        if self.environment.secrets:
-            mask_properties(report, self.environment.secrets)
+        mask_properties(report, self.environment.secrets)  # also URL passwords, escapes
         if self.is_worker:
             return
         update_record(self.records, report, self.environment.secrets)

@@ -7,9 +7,10 @@ and the run blocks (no evidence about the environment is never a rollback, never
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from .base import CheckFailed, Outcome, Target, crash_outcome
 from .registry import Kind, registry
@@ -79,11 +80,15 @@ def run_check(
     if "timeout" in spec:
         target = target.with_timeout(spec["timeout"])
 
-    def once() -> Outcome:
-        return run_once(kind, spec, target)
+    def once(left: float | None = None) -> Outcome:
+        return run_once(kind, *_within(spec, target, left))
 
     policy = policy_for(spec, check.where)
-    outcome = once() if policy is None else wait_until_healthy(once, policy, on_attempt=on_attempt)
+    outcome = (
+        once()
+        if policy is None
+        else wait_until_healthy(once, policy, on_attempt=on_attempt, bounded=once)
+    )
     crashed = bool(outcome.details.get("crashed"))
     if crashed or outcome.details.get("fleet_unseen"):
         outcome.rollback = False  # no evidence about the environment: block, never roll back
@@ -94,3 +99,16 @@ def run_check(
     elif outcome.rollback is None:
         outcome.rollback = bool(kind.ROLLBACK)
     return outcome
+
+
+def _within(
+    spec: Mapping[str, Any], target: Target, left: float | None
+) -> tuple[Mapping[str, Any], Target]:
+    """The spec and target of one attempt that must end within ``left`` seconds (the time
+    a wait has left): its timeout, the check's own or the target's, cut to that."""
+    if left is None:
+        return spec, target
+    own = float(spec.get("timeout", math.inf))
+    if own <= left and target.timeout <= left:
+        return spec, target
+    return {**spec, "timeout": min(own, left)}, target.with_timeout(min(target.timeout, left))
