@@ -21,7 +21,7 @@ __all__ = ["COMMANDS", "main"]
 
 # Module names under pytest_promotion.commands, in the order `--help` lists them. Each
 # module has ``register(subparsers)``, which adds its parser and sets ``handler``.
-COMMANDS: tuple[str, ...] = ("validate",)
+COMMANDS: tuple[str, ...] = ("validate", "init", "plan", "demo")
 
 
 class _Parser(argparse.ArgumentParser):
