@@ -215,8 +215,10 @@ def pytest_configure(config: pytest.Config) -> None:
     env = _resolve_env(config)
     if env is None:
         return
+    from .launch import launch_target
     from .session import PromotionSession
 
+    launch_target(config, env)  # an environment that starts its own target (launch = [...])
     session = PromotionSession.start(config, env)
     for name in session.promotion.chain:  # a custom chain's names are markers too
         if name not in BASE_MARKERS:
@@ -227,6 +229,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
         starter = ProbeStarter(config, session.environment, session.promotion.concurrency)
         config.pluginmanager.register(starter, "promotion-probes")
+        from .progress import Heartbeat  # "running for 30 s" lines for long gates
+
+        config.pluginmanager.register(Heartbeat(config), "promotion-heartbeat")
 
 
 @pytest.hookimpl(trylast=True)
