@@ -91,6 +91,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="GATE=REASON",
         help="record a waiver for one gate (refused where the environment forbids waivers)",
     )
+    group.addoption(
+        "--promotion-plan",
+        action="store_true",
+        help="list the gates --env would run, with trigger and threshold; run nothing, decide nothing",
+    )
     parser.addini("promotion_env", "default target environment for promotion gates", default="")
 
 
@@ -133,7 +138,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     by the controller after every worker has ended."""
     namespace = early_config.known_args_namespace
     report = getattr(namespace, "promotion_report", None)
-    if report:
+    if report and not getattr(namespace, "promotion_plan", False):  # a dry run writes nothing
         env = _requested_env(early_config, namespace)
         if env:
             write_placeholder(early_config, report, env, namespace)
@@ -152,6 +157,7 @@ def pytest_cmdline_main(config: pytest.Config) -> Generator[None, Any, Any]:
         getattr(option, "help", False)
         or getattr(option, "version", 0)
         or getattr(option, "markers", False)
+        or getattr(option, "promotion_plan", False)  # a dry run decides nothing (plan.py)
     ):
         return result
     if result not in (0, pytest.ExitCode.OK):
@@ -214,6 +220,11 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     env = _resolve_env(config)
     if env is None:
+        return
+    if config.getoption("promotion_plan"):  # a dry run: plan.py lists, nothing runs
+        from .plan import PlanPlugin
+
+        config.pluginmanager.register(PlanPlugin(config, env), "promotion-plan")
         return
     from .launch import launch_target
     from .session import PromotionSession
