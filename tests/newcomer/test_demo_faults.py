@@ -15,6 +15,9 @@ from pytest_promotion.demo import DemoService
 from pytest_promotion.demo.suite import EXPECTED
 from tests.support import child_environ
 
+# real servers, subprocess pytest runs, external checkers: the integration tier
+pytestmark = pytest.mark.integration
+
 
 def _demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     argv = [sys.executable, "-m", "pytest_promotion.cli", "demo", *args]

@@ -15,6 +15,9 @@ from tests.support import child_environ
 
 LAYOUTS = ("bare", "python", "go", "docker")
 
+# real servers, subprocess pytest runs, external checkers: the integration tier
+pytestmark = pytest.mark.integration
+
 
 def _make_layout(root: Path, layout: str) -> None:
     if layout == "python":

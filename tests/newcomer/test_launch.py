@@ -25,6 +25,9 @@ expect_json = { status = "ok" }
 trigger = "rollback"
 """
 
+# real servers, subprocess pytest runs, external checkers: the integration tier
+pytestmark = pytest.mark.integration
+
 
 def test_launched_target_is_checked_then_stopped_and_torn_down(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
