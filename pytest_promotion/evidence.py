@@ -6,11 +6,12 @@
 The stamp records a fingerprint of what the reports depend on: the command, the Python,
 the installed distributions and the content of every file git knows of (tracked, and
 untracked but not ignored), plus a digest of each report and the command's exit code.
-The command is skipped, and its exit code replayed, only when all of that is unchanged
-and every report is byte for byte the one the run wrote. Anything else (an edit, a new
+The command is skipped only when its last run passed (exit 0), all of that is unchanged
+and every report is byte for byte the one that run wrote; a failure is never reused (a
+flaky test gets its rerun). Anything else (an edit, a new
 file, a report touched, no git, no stamp) runs the command again: this never vouches for
-a report older than the tree. The stamp is removed before a run and written only when the
-tree did not change while the command ran.
+a report older than the tree. The stamp is removed before a run and written only after a pass
+during which the tree did not change.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def _reusable(stamp: Path, tree: str | None, reports: list[Path]) -> int | None:
     if any(digests.get(str(r)) is None or digests.get(str(r)) != _sha(r) for r in reports):
         return None
     code = recorded.get("exit")
-    return code if isinstance(code, int) else None
+    return code if code == 0 else None  # only a pass is reused: a failure (a flake) runs again
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -98,7 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"evidence: running {' '.join(args.command)}", flush=True)
     code = subprocess.run(args.command, check=False).returncode
     if (
-        tree is not None
+        code == 0
+        and tree is not None
         and fingerprint(root, args.command) == tree
         and all(map(os.path.isfile, reports))
     ):
