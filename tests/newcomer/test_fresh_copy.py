@@ -52,8 +52,19 @@ def test_promote_dev_promotes_a_fresh_copy_and_leaves_it_clean(fresh_copy: Path)
         sys.executable, "-m", "pytest", "--env=dev", "gates/", "-p", "no:cacheprovider",
         "--junitxml=gate-dev.xml", "--promotion-report=decision-dev.json",
     ]  # fmt: skip
+    # Two benchmark tests of the unit tier compare wall-clock medians of two runs: nested
+    # in a loaded suite they flake, which says nothing of the README's steps. The outer
+    # suite runs them; the gate run here leaves them out (no gate has these ids).
+    timing = "tests/quality/test_benchmark.py::"
+    addopts = f"--deselect {timing}test_two_real_runs_regression_is_a_rollback "
+    addopts += f"--deselect {timing}test_only_unchanged_benchmarks_pass"
     run = subprocess.run(
-        argv, cwd=fresh_copy, env=child_environ(), capture_output=True, text=True, timeout=1500
+        argv,
+        cwd=fresh_copy,
+        env=child_environ(PYTEST_ADDOPTS=addopts),
+        capture_output=True,
+        text=True,
+        timeout=1500,
     )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert "decision: PROMOTE -> dev" in run.stdout
