@@ -68,6 +68,11 @@ ENV_KEYS = {
     "public": "list[str]",
     "vars": "table",
     "checks": "list",
+    # a target the run starts itself (launch.py)
+    "launch": "argv",
+    "ready": "argv",
+    "ready_timeout": "number",
+    "teardown": "argv",
 }
 CHECK_COMMON = {
     "name": "str",
