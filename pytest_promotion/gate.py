@@ -117,7 +117,9 @@ class GateRecorder:
             # Nothing was measured: the release is not vouched for, but nothing is shown
             # to be wrong with it either, so this blocks; it does not roll back.
             against = f" to compare with {self.threshold}" if self.threshold else ""
-            self._fail(f"{self.name}: no data ({value!r}){against}", block=True)
+            # "57.2" with min/max: a value, but text, never compared as a number.
+            what = "not a number" if isinstance(value, str) and value.strip() else "no data"
+            self._fail(f"{self.name}: {what} ({value!r}){against}", block=True)
         self.measured = f"{_fmt(value)}{suffix}"  # type: ignore[arg-type]
         if isinstance(number, str):
             return

@@ -117,6 +117,8 @@ def update_record(
         return record
     if report.when == "call":
         _set(record, PASSED, record.message)
+    if message and not record.message:  # a passing gate's message, as JUnit shows it
+        record.message = redact(message, secrets)
     if recorded_failure:
         # The gate recorded a failure (gate.measure, a failed probe) that the test caught
         # and went on from: the gate fails all the same.
