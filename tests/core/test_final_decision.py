@@ -322,3 +322,15 @@ def test_report_file_path_type(tmp_path: Path) -> None:
     from pytest_promotion.outputs import junit_path
 
     assert junit_path(str(tmp_path / "a" / ".." / "g.xml")) == tmp_path / "g.xml"
+
+
+def test_declarative_checks_are_counted_as_collected(pytester: pytest.Pytester) -> None:
+    pytester.makefile(
+        ".toml",
+        promotion='[[environments.staging.checks]]\nname = "agent-health"\ncommand = ["true"]\n',
+    )
+    pytester.makepyfile(
+        "import pytest\n@pytest.mark.staging\ndef test_a(): pass\ndef test_unit(): pass\n"
+    )
+    result = pytester.runpytest("--env=staging", "-k", "test_a")
+    result.stdout.fnmatch_lines(["collected 3 items / 2 deselected / 1 selected"])
