@@ -72,13 +72,13 @@ class Selector:
                 path=self.run.promotion.path or session.path,
                 environment=self.environment,
             )
-            checks = list(collector.collect())
+            checks: list[pytest.Item | pytest.Collector] = list(collector.collect())
             # Reported like any collected node: pytest's "N items / M deselected / K
             # selected" counts the checks too (it said "-1 selected" under -k).
             config.hook.pytest_collectreport(
                 report=pytest.CollectReport(collector.nodeid, "passed", None, checks)
             )
-            items.extend(checks)
+            items.extend(c for c in checks if isinstance(c, pytest.Item))
         gates, unmarked, other = partition(items, self.run.promotion.chain, self.environment.name)
         keep = [self._declare(item, marks) for item, marks in gates]
         self._check_waivers(keep)
