@@ -73,6 +73,8 @@ class RunFacts:
     # mistakes found at collection (a gate marker's trigger, a waiver naming no gate):
     # no gate runs, and the run ends in a usage error (exit 4)
     usage_errors: list[str] = field(default_factory=list)
+    # paths under the run's arguments excluded from collection (--ignore, collect_ignore...)
+    ignored: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,16 @@ def _dropped(facts: RunFacts) -> str:
     )
 
 
+def _ignored(facts: RunFacts) -> str:
+    n = len(facts.ignored)
+    first = ", ".join(facts.ignored[:3]) + (", ..." if n > 3 else "")
+    paths = "path" if n == 1 else "paths"
+    return (
+        f"{n} {paths} excluded from collection (--ignore, --ignore-glob, collect_ignore "
+        f"or a plugin): {first}"
+    )
+
+
 @dataclass
 class _Verdicts:
     """Reasons gathered while deciding: rollback triggers, blocks, warnings."""
@@ -178,6 +190,13 @@ def _judge_run(facts: RunFacts, out: _Verdicts) -> None:
     if facts.dropped:
         text = _dropped(facts)
         out.partial(facts, text, text)
+    if facts.ignored:
+        text = _ignored(facts)
+        out.partial(
+            facts,
+            f"{text}: this run vouches only for the rest",
+            f"{text}: a partial run cannot promote {facts.environment}",
+        )
     if facts.narrowed:
         out.partial(
             facts,

@@ -233,9 +233,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if env is None:
         return
     from .run import PromotionRun
-    from .session import Selector
+    from .session import Selector, fail_on_result_warnings
 
     run = PromotionRun.start(config, env, source)
+    fail_on_result_warnings(config)
     for name in run.promotion.chain:  # a custom chain's names are markers too
         if name not in BASE_MARKERS:
             config.addinivalue_line("markers", f"{name}(only=False): promotion gate for {name}")

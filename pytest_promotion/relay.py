@@ -41,6 +41,7 @@ class WorkerRelay:
             "deselected_other": counts.deselected_other,
             "leaky_ids": list(counts.leaky_ids),
             "usage_errors": list(facts.usage_errors),
+            "ignored": list(facts.ignored),
         }
 
 
@@ -70,6 +71,9 @@ class ControllerRelay:
         for leaky in said.get("leaky_ids", ()):
             if leaky not in counts.leaky_ids:
                 counts.leaky_ids.append(leaky)
+        for path in said.get("ignored", ()):
+            if path not in facts.ignored:
+                facts.ignored.append(path)
         for error_line in said.get("usage_errors", ()):
             if error_line not in facts.usage_errors:
                 facts.usage_errors.append(error_line)

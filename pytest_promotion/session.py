@@ -8,6 +8,10 @@ It decides nothing: the controller's :class:`.collector.Collector` does.
 from __future__ import annotations
 
 import difflib
+import fnmatch
+import itertools
+from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +23,22 @@ from .redact import redact
 from .run import PromotionRun
 from .selection import GateMarks, dropped_gates, narrowed_by_lf, partition
 
-__all__ = ["Selector", "waiver_matches"]
+__all__ = ["Selector", "fail_on_result_warnings", "waiver_matches"]
+
+# What pytest only warns about a test's own result: in a gate run, each fails the gate
+# (a gate that returns False, or whose check fails in a thread, has not passed).
+RESULT_WARNINGS = (
+    "PytestReturnNotNoneWarning",
+    "PytestUnhandledThreadExceptionWarning",
+    "PytestUnraisableExceptionWarning",
+)
+
+
+def fail_on_result_warnings(config: pytest.Config) -> None:
+    """Turn the warnings about a gate's own result into errors that fail it (as
+    ``-W error::...`` would; an explicit ``-W`` of the user's comes later and wins)."""
+    for category in RESULT_WARNINGS:
+        config.addinivalue_line("filterwarnings", f"error::pytest.{category}")
 
 
 def waiver_matches(key: str, gate_id: str, name: str) -> bool:
@@ -126,6 +145,24 @@ class Selector:
                 f"--waive {key}: names no gate of {self.environment.name}{hint}"
             )
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_ignore_collect(
+        self, collection_path: Path, config: pytest.Config
+    ) -> Generator[None, bool | None, bool | None]:
+        """A path under the run's arguments that something excluded from collection
+        (--ignore, --ignore-glob, a conftest's collect_ignore, a plugin's
+        pytest_ignore_collect) makes the run partial, like -k; pytest's own defaults
+        (norecursedirs, virtualenvs, __pycache__) and paths that hold no test file do not."""
+        ignored = yield
+        if ignored and _may_hold_gates(collection_path, config):
+            where = (
+                collection_path.relative_to(config.rootpath)
+                if collection_path.is_relative_to(config.rootpath)
+                else collection_path
+            )
+            self.run.facts.ignored.append(str(where))
+        return ignored
+
     def pytest_report_collectionfinish(
         self, config: pytest.Config, items: list[pytest.Item]
     ) -> list[str]:
@@ -177,6 +214,24 @@ class Selector:
 
             # pytest renders the repr with toterminal() wherever it shows it.
             excrepr.toterminal = toterminal
+
+
+def _may_hold_gates(path: Path, config: pytest.Config) -> bool:
+    """Whether an ignored path is one pytest would have collected tests from."""
+    patterns = config.getini("python_files")
+
+    def test_file(candidate: Path) -> bool:
+        return any(fnmatch.fnmatch(candidate.name, p) for p in patterns)
+
+    if not path.is_dir():
+        return test_file(path)
+    if path.name == "__pycache__" or (path / "pyvenv.cfg").exists():
+        return False
+    if any(fnmatch.fnmatch(path.name, p) for p in config.getini("norecursedirs")):
+        return False
+    # Bounded: the first test file found is enough.
+    found = (f for f in path.rglob("*.py") if test_file(f))
+    return any(itertools.islice(found, 1))
 
 
 def _gate_name(item: pytest.Item) -> str:

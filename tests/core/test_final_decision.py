@@ -334,3 +334,82 @@ def test_declarative_checks_are_counted_as_collected(pytester: pytest.Pytester) 
     )
     result = pytester.runpytest("--env=staging", "-k", "test_a")
     result.stdout.fnmatch_lines(["collected 3 items / 2 deselected / 1 selected"])
+
+
+# -- warnings about a gate's own result fail it ----------------------------------------------
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("    return False", "*PytestReturnNotNoneWarning*"),
+        ("    return True", "*PytestReturnNotNoneWarning*"),
+        (
+            "    import threading\n"
+            "    t = threading.Thread(target=lambda: 1 / 0)\n    t.start()\n    t.join()",
+            "*PytestUnhandledThreadExceptionWarning*",
+        ),
+        (
+            "    class Broken:\n        def __del__(self):\n            raise OSError('check')\n"
+            "    Broken()\n    import gc\n    gc.collect()",
+            "*PytestUnraisableExceptionWarning*",
+        ),
+    ],
+    ids=["return-false", "return-true", "thread", "unraisable"],
+)
+def test_a_warning_about_the_gate_result_fails_it(
+    pytester: pytest.Pytester, body: str, expected: str
+) -> None:
+    pytester.makepyfile(f"import pytest\n@pytest.mark.dev\ndef test_health():\n{body}\n")
+    result = pytester.runpytest_subprocess("--env=dev", REPORT)
+    assert result.ret == 1
+    assert report(pytester)["decision"] == "block"
+    result.stdout.fnmatch_lines([expected])
+    # Without a target environment pytest only warns, as before.
+    assert pytester.runpytest_subprocess().ret == 0
+
+
+# -- gate files excluded from collection make the run partial, like -k ----------------------
+@pytest.mark.parametrize(
+    ("args", "conftest"),
+    [
+        (["--ignore=gates/test_health.py"], ""),
+        (["--ignore-glob=*health*"], ""),
+        ([], "collect_ignore = ['gates/test_health.py']"),
+        (
+            [],
+            "def pytest_ignore_collect(collection_path, config):\n"
+            "    return True if collection_path.name == 'test_health.py' else None",
+        ),
+        (["--ignore=gates/test_health.py", "-n", "2"], ""),
+    ],
+    ids=["--ignore", "--ignore-glob", "collect_ignore", "plugin-hook", "xdist"],
+)
+def test_an_excluded_gate_file_makes_prod_partial(
+    pytester: pytest.Pytester, args: list[str], conftest: str
+) -> None:
+    pytester.mkpydir("gates")
+    (pytester.path / "gates" / "test_health.py").write_text(
+        "import pytest\n@pytest.mark.prod\ndef test_health(): assert False\n"
+    )
+    (pytester.path / "gates" / "test_ok.py").write_text(
+        "import pytest\n@pytest.mark.prod\ndef test_ok(): pass\n"
+    )
+    pytester.makeconftest(conftest)
+    result = pytester.runpytest_subprocess("--env=prod", REPORT, *args)
+    assert result.ret == 1
+    data = report(pytester)
+    assert data["decision"] == "block"
+    assert any(
+        "excluded from collection" in r and "test_health.py" in r and "cannot promote prod" in r
+        for r in data["reasons"]
+    ), data["reasons"]
+
+
+def test_defaults_and_non_test_paths_do_not_make_a_run_partial(pytester: pytest.Pytester) -> None:
+    pytester.mkdir("build")  # norecursedirs
+    (pytester.path / "build" / "test_old.py").write_text("def test_old(): pass\n")
+    (pytester.path / "setup.py").write_text("")
+    pytester.makeconftest("collect_ignore = ['setup.py']")
+    pytester.makepyfile("import pytest\n@pytest.mark.prod\ndef test_ok(): pass\n")
+    result = pytester.runpytest("--env=prod", REPORT)
+    assert result.ret == 0
+    assert report(pytester)["warnings"] == []
