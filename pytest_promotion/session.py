@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from .gate import declare_gate
-from .items import EnvironmentCollector, Prefetch, prefetch_key
+from .items import CheckItem, EnvironmentCollector, Prefetch, prefetch_key
 from .outputs import mask_properties, mask_report, mask_warning
 from .redact import redact
 from .run import PromotionRun
@@ -124,7 +124,9 @@ class Selector:
         if marks.probes:
             item.stash[prefetch_key] = Prefetch(self.environment, marks.probes)
         try:
-            declare_gate(item, nodeid, marks.gate.kwargs if marks.gate else None)
+            declare_gate(
+                item, nodeid, marks.gate.kwargs if marks.gate else None, _check_trigger(item)
+            )
         except pytest.UsageError as exc:
             self.run.facts.usage_errors.append(str(exc))
         return item
@@ -232,6 +234,19 @@ def _may_hold_gates(path: Path, config: pytest.Config) -> bool:
     # Bounded: the first test file found is enough.
     found = (f for f in path.rglob("*.py") if test_file(f))
     return any(itertools.islice(found, 1))
+
+
+def _check_trigger(item: pytest.Item) -> bool | None:
+    """A declarative check's trigger (its table's, else its kind's default), or None for
+    a Python gate."""
+    check = getattr(item, "check", None)
+    if not isinstance(item, CheckItem) or check is None:
+        return None
+    if check.trigger is not None:
+        return bool(check.trigger == "rollback")
+    from .checks import kind_module
+
+    return bool(kind_module(check.kind).ROLLBACK)
 
 
 def _gate_name(item: pytest.Item) -> str:

@@ -413,3 +413,35 @@ def test_defaults_and_non_test_paths_do_not_make_a_run_partial(pytester: pytest.
     result = pytester.runpytest("--env=prod", REPORT)
     assert result.ret == 0
     assert report(pytester)["warnings"] == []
+
+
+def test_a_passing_check_shows_the_trigger_of_its_kind(pytester: pytest.Pytester) -> None:
+    import socket
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        pytester.makefile(
+            ".toml",
+            promotion=f"""
+            [[environments.staging.checks]]
+            name = "db-port"
+            tcp = "127.0.0.1:{port}"
+
+            [[environments.staging.checks]]
+            name = "smoke"
+            command = ["true"]
+            trigger = "rollback"
+
+            [[environments.staging.checks]]
+            name = "lint"
+            command = ["true"]
+            """,
+        )
+        result = pytester.runpytest("--env=staging", REPORT, "--junitxml=gate.xml")
+    assert result.ret == 0
+    triggers = {g["name"]: g["rollback_trigger"] for g in report(pytester)["gates"]}
+    assert triggers == {"staging::db-port": True, "staging::smoke": True, "staging::lint": False}
+    xml = (pytester.path / "gate.xml").read_text()
+    assert xml.count('name="promotion.trigger" value="rollback"') == 2
