@@ -188,7 +188,7 @@ def pytest_cmdline_main(config: pytest.Config) -> Generator[None, Any, Any]:
             "promotion: the run ended before a decision was made (pytest.exit, or a plugin "
             f"that stopped it): exit {status}, not 0\n"
         )
-    return status if status != result else result
+    return status
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
