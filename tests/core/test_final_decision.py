@@ -445,3 +445,50 @@ def test_a_passing_check_shows_the_trigger_of_its_kind(pytester: pytest.Pytester
     assert triggers == {"staging::db-port": True, "staging::smoke": True, "staging::lint": False}
     xml = (pytester.path / "gate.xml").read_text()
     assert xml.count('name="promotion.trigger" value="rollback"') == 2
+
+
+# -- the one function the exit status comes from --------------------------------------------
+def _decision(verdict: str, usage_error: bool = False) -> Any:
+    from pytest_promotion.decision import Decision
+
+    return Decision(
+        decision=verdict,  # type: ignore[arg-type]
+        environment="prod",
+        version=None,
+        reasons=[],
+        gates=[],
+        waivers=[],
+        usage_error=usage_error,
+    )
+
+
+@pytest.mark.parametrize(
+    ("verdict", "usage_error", "pytest_status", "expected"),
+    [
+        (None, False, 0, 3),  # no decision: never 0
+        (None, False, 2, 2),
+        ("promote", False, 0, 0),
+        ("promote", False, 1, 0),  # every failure carries a waiver, or it would not promote
+        ("block", False, 0, 1),
+        ("rollback", False, 0, 1),
+        ("block", False, 2, 2),  # interrupted stays interrupted
+        ("block", False, 5, 5),
+        ("block", True, 1, 4),  # a usage error found at collection
+    ],
+)
+def test_exit_status_table(
+    verdict: str | None, usage_error: bool, pytest_status: int, expected: int
+) -> None:
+    from pytest_promotion.finalise import exit_status
+
+    decision = None if verdict is None else _decision(verdict, usage_error)
+    assert exit_status(decision, pytest_status) == expected
+
+
+def test_a_finalising_step_never_promotes() -> None:
+    from pytest_promotion.finalise import block
+
+    assert block(_decision("block")).decision == "block"
+    assert block(_decision("promote"), "late").decision == "block"
+    assert block(_decision("rollback"), "late").decision == "rollback"
+    assert block(_decision("promote")).decision == "promote"  # no reason, no change
