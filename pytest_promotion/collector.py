@@ -42,6 +42,7 @@ class Collector:
         self._old_sigterm: Any = None
         self._finishing = False
         self._rolling_back = False  # a SIGTERM then stops the rollback command too
+        self._pipeline: Pipeline | None = None
         check_github_files(os.environ)
         self.previous_version, self.no_target = self._previous_version()
         self._check_template()
@@ -212,8 +213,11 @@ class Collector:
         if self.no_target and not decision.promote:
             warnings.append(self.no_target)
         decision = finalise(decision, self.environment.secrets, warnings, self.environment.insecure)
-        pipeline = Pipeline(self.config, self._writers(), self._rollback, self._junit, self._say)
-        self.decision = pipeline.run(decision)
+        if self._pipeline is None:  # one: a rollback runs once, even if a step raised
+            self._pipeline = Pipeline(
+                self.config, self._writers(), self._rollback, self._junit, self._say
+            )
+        self.decision = self._pipeline.run(decision)
         self.config.stash[DECISION_KEY] = self.decision
         return self.decision
 
