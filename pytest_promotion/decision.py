@@ -150,13 +150,16 @@ def _ignored(facts: RunFacts) -> str:
     )
 
 
-@dataclass
 class _Verdicts:
-    """Reasons gathered while deciding: rollback triggers, blocks, warnings."""
+    """Reasons gathered while deciding: rollback triggers, blocks, warnings. (A plain
+    class: a dataclass compiles its methods at import, which every run pays.)"""
 
-    rollback: list[str] = field(default_factory=list)
-    block: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    __slots__ = ("block", "rollback", "warnings")
+
+    def __init__(self) -> None:
+        self.rollback: list[str] = []
+        self.block: list[str] = []
+        self.warnings: list[str] = []
 
     def partial(self, facts: RunFacts, warning: str, blocking: str) -> None:
         """Something ran only part of the gates: a warning, or a block where skips are

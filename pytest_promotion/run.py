@@ -9,7 +9,6 @@ under :data:`.keys.RUN_KEY`. Everything a user can get wrong here is a usage err
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
 import pytest
 
@@ -23,27 +22,39 @@ VERSION_VAR = "PROMOTION_VERSION"
 PREVIOUS_VERSION_VAR = "PROMOTION_PREVIOUS_VERSION"
 
 
-@dataclass
 class SelectionCounts:
     """What the selection deselected (the JSON ``selection`` and the header line), and the
     gate ids that show a credential; on the controller under xdist, as its workers said."""
 
-    deselected_other: int = 0
-    leaky_ids: list[str] = field(default_factory=list)
+    __slots__ = ("deselected_other", "leaky_ids")
+
+    def __init__(self) -> None:
+        self.deselected_other = 0
+        self.leaky_ids: list[str] = []
 
 
-@dataclass
 class PromotionRun:
-    """One run's target environment, versions, waivers and facts."""
+    """One run's target environment, versions, waivers and facts. (Plain classes here:
+    a dataclass compiles its methods at import, which every run pays.)"""
 
-    config: pytest.Config
-    promotion: PromotionConfig
-    environment: Environment
-    env_source: str
-    version: str | None
-    waivers: dict[str, str]
-    facts: RunFacts
-    counts: SelectionCounts = field(default_factory=SelectionCounts)
+    def __init__(
+        self,
+        config: pytest.Config,
+        promotion: PromotionConfig,
+        environment: Environment,
+        env_source: str,
+        version: str | None,
+        waivers: dict[str, str],
+        facts: RunFacts,
+    ) -> None:
+        self.config = config
+        self.promotion = promotion
+        self.environment = environment
+        self.env_source = env_source
+        self.version = version
+        self.waivers = waivers
+        self.facts = facts
+        self.counts = SelectionCounts()
 
     @classmethod
     def start(cls, config: pytest.Config, env: str, env_source: str) -> PromotionRun:

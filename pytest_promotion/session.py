@@ -7,7 +7,6 @@ It decides nothing: the controller's :class:`.collector.Collector` does.
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import itertools
 import warnings
@@ -164,6 +163,8 @@ class Selector:
         for key in waivers:
             if any(waiver_matches(key, i, n) for i, n in names.items()):
                 continue
+            import difflib  # only for a waiver that names no gate
+
             known = sorted({n.rpartition("::")[2] for n in names.values()} | set(names))
             close = difflib.get_close_matches(key, known, n=3)
             hint = f" (did you mean {' or '.join(close)}?)" if close else ""
