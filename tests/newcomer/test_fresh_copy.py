@@ -7,6 +7,7 @@ is in the integration tier, so that inner run does not start it again)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -67,7 +68,8 @@ def test_promote_dev_promotes_a_fresh_copy_and_leaves_it_clean(fresh_copy: Path)
         timeout=1500,
     )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
-    assert "decision: PROMOTE -> dev" in run.stdout
+    # the version is the clone's `git describe`, as the ledger finds it
+    assert re.search(r"^decision: PROMOTE \S+ -> dev$", run.stdout, re.M), run.stdout[-2000:]
     assert "promotion: dev's target is ready" in run.stdout
     for gate in ("dev::health", "dev::unit-tests", "dev::coverage", "dev::typecheck"):
         assert gate in run.stdout
