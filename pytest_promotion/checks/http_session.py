@@ -114,6 +114,7 @@ class BoundSession:
         A redirect this session does not follow (to another scheme, host or port) is a
         failure, not a 3xx response that ``response.ok`` would call a success; with
         ``allow_redirects=False`` every redirect is returned as it is."""
+        __tracebackhide__ = True  # pytest shows the gate's frame, not ours
         follow = kwargs.pop("allow_redirects", True)
         if not follow:
             kwargs["expect_status"] = range(300, 400)
@@ -137,6 +138,7 @@ class BoundSession:
 
         A redirect whose status is in ``expect_status`` is returned, not followed.
         """
+        __tracebackhide__ = True  # pytest shows the gate's frame, not ours
         import warnings
 
         if timeout is not None and (
@@ -191,6 +193,7 @@ class BoundSession:
         expected: Collection[int],
         kwargs: dict[str, Any],
     ) -> requests.Response:
+        __tracebackhide__ = True  # pytest shows the gate's frame, not ours
         for _hop in range(self.max_redirects + 1):
             with self._errors(dog, url, budget, "no response"):
                 response = self._session.request(
@@ -224,6 +227,7 @@ class BoundSession:
     def _read(
         self, dog: Watchdog, response: requests.Response, budget: float
     ) -> tuple[bytes, bool]:
+        __tracebackhide__ = True  # pytest shows the gate's frame, not ours
         chunks: list[bytes] = []
         size = 0
         with self._errors(dog, response.url, budget, "response body not complete"):
@@ -239,6 +243,7 @@ class BoundSession:
     @contextmanager
     def _errors(self, dog: Watchdog, url: str, budget: float, late: str) -> Iterator[None]:
         """Turn whatever requests raises into one actionable, redacted line."""
+        __tracebackhide__ = True  # pytest shows the gate's frame, not ours
         import requests
 
         try:
@@ -253,18 +258,23 @@ class BoundSession:
             raise CheckFailed(f"{late} within {_seconds(budget)} s")
 
     def get(self, url: str, **kwargs: Any) -> requests.Response:
+        __tracebackhide__ = True  # pytest shows the gate's frame, not ours
         return self.request("GET", url, **kwargs)
 
     def head(self, url: str, **kwargs: Any) -> requests.Response:
+        __tracebackhide__ = True  # pytest shows the gate's frame, not ours
         return self.request("HEAD", url, **kwargs)
 
     def post(self, url: str, **kwargs: Any) -> requests.Response:
+        __tracebackhide__ = True  # pytest shows the gate's frame, not ours
         return self.request("POST", url, **kwargs)
 
     def put(self, url: str, **kwargs: Any) -> requests.Response:
+        __tracebackhide__ = True  # pytest shows the gate's frame, not ours
         return self.request("PUT", url, **kwargs)
 
     def delete(self, url: str, **kwargs: Any) -> requests.Response:
+        __tracebackhide__ = True  # pytest shows the gate's frame, not ours
         return self.request("DELETE", url, **kwargs)
 
     def close(self) -> None:
@@ -301,6 +311,11 @@ def _describe(
         return f"{where} closed the connection without a response"
     if any(isinstance(e, TimeoutError) for e in causes):
         return f"{late} within {_seconds(budget)} s"
+    if any(isinstance(e, ConnectionResetError) for e in causes):
+        hint = ""
+        if _origin(url)[0] == "http":  # plain HTTP to a port that speaks TLS, most often
+            hint = ": if it serves TLS, use https://"
+        return f"{where} reset the connection{hint}"
     return f"request to {url} failed: {type(exc).__name__}: {exc}"
 
 

@@ -484,3 +484,35 @@ def test_target_repr_shows_no_secret() -> None:
         == "Target(env='dev', base_url='https://deploy:***@127.0.0.1:8443/app', insecure=False)"
     )
     assert "SECRET" not in shown and "hunter2" not in shown
+
+
+def test_plain_http_to_a_tls_port_says_reset_and_suggests_https(servers: Servers) -> None:
+    server = servers.https()
+    plain = server.url.replace("https://", "http://", 1)
+    out = check(servers, None, plain + "/health")
+    assert not out.passed
+    hostport = plain.split("://", 1)[1]
+    assert out.message == f"{hostport} reset the connection: if it serves TLS, use https://"
+
+
+def test_the_http_fixture_fails_a_gate_in_the_gate_authors_frame(
+    pytester: pytest.Pytester, servers: Servers
+) -> None:
+    """A connection error in a Python gate: the traceback shows the gate's own line, not
+    the frames of the session inside the plugin (it was about 40 lines of them)."""
+    port = servers.silent()  # a port that accepts and never answers
+    pytester.makefile(
+        ".toml",
+        promotion=f'[environments.dev]\nbase_url = "http://127.0.0.1:{port}"\ntimeout = 0.5\n'
+        "insecure = true\n",
+    )
+    pytester.makepyfile(
+        "import pytest\n@pytest.mark.dev\ndef test_health(http):\n    http.get('/health')\n"
+    )
+    result = pytester.runpytest_subprocess("--env=dev")
+    assert result.ret == 1
+    text = result.stdout.str()
+    failure = text.split("_ test_health _", 1)[1].split("= short test summary", 1)[0]
+    assert "http_session.py" not in failure
+    assert "    http.get('/health')" in failure
+    assert "no response within 0.5 s" in failure
