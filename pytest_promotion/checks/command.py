@@ -32,6 +32,7 @@ import sys
 import sysconfig
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -153,13 +154,37 @@ def run(spec: Mapping[str, Any], target: Target) -> Outcome:
         return Outcome(False, f"{argv[0]} is not installed (looked {looked})", threshold=threshold)
     junit = target.path(spec["junit"]) if "junit" in spec else None
     before = _stamp(junit) if junit else None
-    start = time.monotonic()
     try:
-        proc = spawn([resolved, *argv[1:]], cwd=cwd, env=env)
+        ran = _execute([resolved, *argv[1:]], cwd, env, timeout, cap)
     except OSError as exc:
         return Outcome(
             False, redact(f"{shown}: cannot start: {exc}", target.secrets), threshold=threshold
         )
+    judge = _Judge(shown, threshold, target.secrets, ran)
+    failed = judge.exit(expect, timeout)
+    if failed is None:
+        failed = judge.output(spec)  # judged only on the expected exit code
+    if failed is not None:
+        return failed
+    if junit is None:
+        return judge.passed(f"{shown}: exit {ran.code} in {ran.elapsed:.1f} s", f"exit {ran.code}")
+    return judge.junit(spec["junit"], junit, before)
+
+
+@dataclass
+class _Ran:
+    """What the command did: its exit code (None: timed out), its two pipes, how long."""
+
+    code: int | None
+    out: _Stream
+    err: _Stream
+    elapsed: float
+
+
+def _execute(argv: list[str], cwd: Path, env: dict[str, str], timeout: float, cap: int) -> _Ran:
+    """Run ``argv`` to its end or its timeout; nothing it started outlives this call."""
+    start = time.monotonic()
+    proc = spawn(argv, cwd=cwd, env=env)
     assert proc.stdout is not None and proc.stderr is not None
     out, err = _Stream(proc.stdout.fileno(), cap), _Stream(proc.stderr.fileno(), cap)
     try:
@@ -169,66 +194,90 @@ def run(spec: Mapping[str, Any], target: Target) -> Outcome:
             kill_group(proc)
         proc.stdout.close()
         proc.stderr.close()
-    stdout, stderr = out.text(), err.text()
-    elapsed = time.monotonic() - start
-    combined = redact(
-        stdout.rstrip("\n") + ("\n" + stderr if stderr.strip() else ""), target.secrets
-    )
-    notes = [
-        f"[{name} truncated: kept the last {len(s.data)} of {s.total} bytes]"
-        for name, s in (("stdout", out), ("stderr", err))
-        if s.truncated
-    ]
-    details: dict[str, Any] = {
-        "output_tail": "\n".join(notes + combined.strip("\n").splitlines()[-TAIL_LINES:]),
-        "exit_code": code,
-        "elapsed_s": round(elapsed, 3),
-        "output_bytes": {"stdout": out.total, "stderr": err.total},
-    }
+    return _Ran(code, out, err, time.monotonic() - start)
 
-    def fail(message: str, measured: str | None = None) -> Outcome:
-        return Outcome(False, redact(message, target.secrets), measured, threshold, details=details)
 
-    if code is None:
-        return fail(f"{shown}: timed out after {timeout:g} s (process group killed)", "timeout")
-    measured = f"exit {code}"
-    if code != expect:
-        last = _last_line(stderr) or _last_line(stdout)
+class _Judge:
+    """The outcome of a command that ran: each method judges one expectation and returns
+    the failing outcome, or None when that expectation holds. Every outcome carries the
+    redacted output tail, the exit code and the byte counts in its details."""
+
+    def __init__(self, shown: str, threshold: str, secrets: tuple[str, ...], ran: _Ran) -> None:
+        self.shown, self.threshold, self.secrets, self.ran = shown, threshold, secrets, ran
+        self.stdout, self.stderr = ran.out.text(), ran.err.text()
+        combined = redact(
+            self.stdout.rstrip("\n") + ("\n" + self.stderr if self.stderr.strip() else ""),
+            secrets,
+        )
+        notes = [
+            f"[{name} truncated: kept the last {len(s.data)} of {s.total} bytes]"
+            for name, s in (("stdout", ran.out), ("stderr", ran.err))
+            if s.truncated
+        ]
+        self.details: dict[str, Any] = {
+            "output_tail": "\n".join(notes + combined.strip("\n").splitlines()[-TAIL_LINES:]),
+            "exit_code": ran.code,
+            "elapsed_s": round(ran.elapsed, 3),
+            "output_bytes": {"stdout": ran.out.total, "stderr": ran.err.total},
+        }
+
+    def fail(self, message: str, measured: str | None = None) -> Outcome:
+        return Outcome(
+            False, redact(message, self.secrets), measured, self.threshold, details=self.details
+        )
+
+    def passed(self, message: str, measured: str) -> Outcome:
+        return Outcome(True, message, measured, self.threshold, details=self.details)
+
+    def exit(self, expect: int, timeout: float) -> Outcome | None:
+        code, shown = self.ran.code, self.shown
+        if code is None:
+            return self.fail(
+                f"{shown}: timed out after {timeout:g} s (process group killed)", "timeout"
+            )
+        if code == expect:
+            return None
+        last = _last_line(self.stderr) or _last_line(self.stdout)
         hint = f": {last}" if last else ""
         signal_note = f" (killed by signal {-code})" if code < 0 else ""
-        return fail(f"{shown}: exit {code}{signal_note}, expected {expect}{hint}", measured)
-    if spec.get("expect_empty_output") and out.first is not None:  # a non-blank byte, anywhere
+        return self.fail(
+            f"{shown}: exit {code}{signal_note}, expected {expect}{hint}", f"exit {code}"
+        )
+
+    def output(self, spec: Mapping[str, Any]) -> Outcome | None:
+        out = self.ran.out
+        if not spec.get("expect_empty_output") or out.first is None:
+            return None  # out.first: a non-blank byte, anywhere in stdout
         first = out.first.rstrip(b"\r").decode("utf-8", "replace")
         lines = out.nonblank_lines
         more = f" and {lines - 1} more line(s)" if lines > 1 else ""
-        return fail(
-            f"{shown}: expected no output, got {first!r}{more}", f"{out.total} bytes of output"
+        return self.fail(
+            f"{self.shown}: expected no output, got {first!r}{more}",
+            f"{out.total} bytes of output",
         )
-    if junit is None:
-        return Outcome(
-            True, f"{shown}: exit {code} in {elapsed:.1f} s", measured, threshold, details=details
-        )
-    try:
-        after = _stamp(junit)
-        if after is None:
-            raise CheckFailed(f"{shown}: exit {code} but no JUnit report at {spec['junit']}")
-        if after == before:
-            raise CheckFailed(
-                f"{shown}: exit {code} but {spec['junit']} was not written by this run"
+
+    def junit(self, name: str, junit: Path, before: tuple[int, int, int] | None) -> Outcome:
+        """The JUnit report was written by this run and lists passed tests and no failure."""
+        shown, code = self.shown, self.ran.code
+        try:
+            after = _stamp(junit)
+            if after is None:
+                raise CheckFailed(f"{shown}: exit {code} but no JUnit report at {name}")
+            if after == before:
+                raise CheckFailed(f"{shown}: exit {code} but {name} was not written by this run")
+            counts, failing = junit_counts(junit)
+        except CheckFailed as exc:
+            return self.fail(exc.message, f"exit {code}")
+        summary = ", ".join(f"{n} {k}" for k, n in counts.items() if n or k == "passed")
+        self.details["junit"] = counts
+        if counts["failed"] or counts["errors"]:
+            names = ", ".join(failing[:3]) + (
+                f" and {len(failing) - 3} more" if len(failing) > 3 else ""
             )
-        counts, failing = junit_counts(junit)
-    except CheckFailed as exc:
-        return fail(exc.message, measured)
-    summary = ", ".join(f"{n} {k}" for k, n in counts.items() if n or k == "passed")
-    details["junit"] = counts
-    if counts["failed"] or counts["errors"]:
-        names = ", ".join(failing[:3]) + (
-            f" and {len(failing) - 3} more" if len(failing) > 3 else ""
-        )
-        return fail(f"{shown}: {summary} ({names})", summary)
-    if not sum(counts.values()) or counts["passed"] == 0:
-        return fail(f"{shown}: {spec['junit']} lists no passed test ({summary})", summary)
-    return Outcome(True, f"{shown}: {summary}", summary, threshold, details=details)
+            return self.fail(f"{shown}: {summary} ({names})", summary)
+        if not sum(counts.values()) or counts["passed"] == 0:
+            return self.fail(f"{shown}: {name} lists no passed test ({summary})", summary)
+        return self.passed(f"{shown}: {summary}", summary)
 
 
 def find_program(program: str, cwd: Path, path: str | None) -> tuple[str | None, str]:

@@ -18,6 +18,7 @@ from .base import CheckFailed
 
 if TYPE_CHECKING:
     import mmap
+    from xml.parsers.expat import XMLParserType
 
 __all__ = ["FORMATS", "Report", "read_report", "relative"]
 
@@ -283,79 +284,22 @@ def _read_cobertura(path: Path, rootdir: Path) -> Report:
     totals = _cobertura_totals(path, rootdir)
     if totals is not None:
         return totals
-    report = Report("cobertura")
-    roots: list[Path] = []
-    root_attrs: dict[str, str] = {}
-    depth = 0
-    current: list[int] | None = None
-    in_lines = in_methods = False
-    source_text: list[str] | None = None
     parser = expat.ParserCreate()
-
-    def start(tag: str, attrs: dict[str, str]) -> None:
-        nonlocal depth, current, in_lines, in_methods, source_text
-        depth += 1
-        if tag == "line":
-            hits = attrs.get("hits", "0")
-            try:
-                covered = int(hits) > 0
-            except ValueError:
-                raise _malformed(
-                    path, f"line {parser.CurrentLineNumber}: hits={hits!r}, expected an integer"
-                ) from None
-            if current is not None and in_lines:
-                current[0] += 1
-                current[1] += covered
-        elif tag == "class":
-            name = attrs.get("filename", "")
-            current = report.files.setdefault(_resolve(name, roots, rootdir, report), [0, 0])
-        elif tag == "lines":
-            in_lines = current is not None and not in_methods  # a method's lines repeat them
-        elif tag == "methods":
-            in_methods = True
-        elif tag == "source":
-            source_text = []
-        elif depth == 1:
-            if tag != "coverage":
-                raise CheckFailed(
-                    f"coverage report {path}: expected Cobertura <coverage>, found <{tag}>"
-                )
-            root_attrs.update(attrs)
-            root_attrs["__seen__"] = "1"
-
-    def end(tag: str) -> None:
-        nonlocal depth, current, in_lines, in_methods, source_text
-        depth -= 1
-        if tag == "lines":
-            in_lines = False
-        elif tag == "methods":
-            in_methods = False
-        elif tag == "class":
-            current, in_lines = None, False
-        elif tag == "source" and source_text is not None:
-            text = "".join(source_text).strip()
-            if text:
-                src = Path(text)
-                roots.append(src if src.is_absolute() else rootdir / src)
-            source_text = None
-
-    def chars(data: str) -> None:
-        if source_text is not None:
-            source_text.append(data)
-
+    reader = _CoberturaReader(path, rootdir, parser)
     parser.buffer_text = True
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    parser.CharacterDataHandler = chars
+    parser.StartElementHandler = reader.start
+    parser.EndElementHandler = reader.end
+    parser.CharacterDataHandler = reader.chars
     try:
         with path.open("rb") as f:
             parser.ParseFile(f)
     except expat.ExpatError as exc:
         raise CheckFailed(f"coverage report {path} is not valid XML: {exc}") from None
-    if not root_attrs:
+    if not reader.root_attrs:
         raise CheckFailed(f"coverage report {path} is not valid XML: no root element")
+    report = reader.report
     counted = sum(v[0] for v in report.files.values()), sum(v[1] for v in report.files.values())
-    stated = _root_totals(root_attrs, path)
+    stated = _root_totals(reader.root_attrs, path)
     if stated is not None and stated != counted:
         raise _malformed(
             path,
@@ -364,6 +308,77 @@ def _read_cobertura(path: Path, rootdir: Path) -> Report:
         )
     report.total, report.covered = counted
     return report
+
+
+class _CoberturaReader:
+    """expat's callbacks for one Cobertura report: counts each ``<class>``'s ``<line>``
+    elements into ``report.files`` (a method's ``<lines>`` repeat its class's and are not
+    counted) and collects the ``<source>`` roots file names are resolved against."""
+
+    def __init__(self, path: Path, rootdir: Path, parser: XMLParserType) -> None:
+        self.path, self.rootdir, self.parser = path, rootdir, parser
+        self.report = Report("cobertura")
+        self.roots: list[Path] = []
+        self.root_attrs: dict[str, str] = {}
+        self.depth = 0
+        self.current: list[int] | None = None  # the [lines, covered] of the open <class>
+        self.in_lines = self.in_methods = False
+        self.source_text: list[str] | None = None
+
+    def start(self, tag: str, attrs: dict[str, str]) -> None:
+        self.depth += 1
+        if tag == "line":
+            self._line(attrs.get("hits", "0"))
+        elif tag == "class":
+            name = _resolve(attrs.get("filename", ""), self.roots, self.rootdir, self.report)
+            self.current = self.report.files.setdefault(name, [0, 0])
+        elif tag == "lines":
+            self.in_lines = self.current is not None and not self.in_methods
+        elif tag == "methods":
+            self.in_methods = True
+        elif tag == "source":
+            self.source_text = []
+        elif self.depth == 1:
+            self._root(tag, attrs)
+
+    def _line(self, hits: str) -> None:
+        try:
+            covered = int(hits) > 0
+        except ValueError:
+            raise _malformed(
+                self.path,
+                f"line {self.parser.CurrentLineNumber}: hits={hits!r}, expected an integer",
+            ) from None
+        if self.current is not None and self.in_lines:
+            self.current[0] += 1
+            self.current[1] += covered
+
+    def _root(self, tag: str, attrs: dict[str, str]) -> None:
+        if tag != "coverage":
+            raise CheckFailed(
+                f"coverage report {self.path}: expected Cobertura <coverage>, found <{tag}>"
+            )
+        self.root_attrs.update(attrs)
+        self.root_attrs["__seen__"] = "1"
+
+    def end(self, tag: str) -> None:
+        self.depth -= 1
+        if tag == "lines":
+            self.in_lines = False
+        elif tag == "methods":
+            self.in_methods = False
+        elif tag == "class":
+            self.current, self.in_lines = None, False
+        elif tag == "source" and self.source_text is not None:
+            text = "".join(self.source_text).strip()
+            if text:
+                src = Path(text)
+                self.roots.append(src if src.is_absolute() else self.rootdir / src)
+            self.source_text = None
+
+    def chars(self, data: str) -> None:
+        if self.source_text is not None:
+            self.source_text.append(data)
 
 
 def _resolve(name: str, roots: list[Path], rootdir: Path, report: Report) -> str:

@@ -57,43 +57,55 @@ def _statuses(spec: Mapping[str, Any]) -> list[int]:
 def validate(spec: Mapping[str, Any], where: str) -> None:
     if fleet.wanted(spec):
         return fleet.validate(spec, where, "http")
+    _validate_request(spec, where)
+    _validate_expectations(spec, where)
+    http_posture.validate(spec, where)
 
-    def bad(key: str, expected: str, found: Any) -> CheckConfigError:
-        return CheckConfigError(f"{where}: key {key!r}: expected {expected}, found {found!r}")
 
+def _bad(where: str, key: str, expected: str, found: Any) -> CheckConfigError:
+    return CheckConfigError(f"{where}: key {key!r}: expected {expected}, found {found!r}")
+
+
+def _validate_request(spec: Mapping[str, Any], where: str) -> None:
+    """What is sent: the target, the method and the headers."""
     target = spec.get("http")
     if not isinstance(target, str) or not target.strip() or " " in target.strip():
-        raise bad("http", "a path like /health or a full URL", target)
+        raise _bad(where, "http", "a path like /health or a full URL", target)
     if "://" in target and urlsplit(target).scheme not in ("http", "https"):
-        raise bad("http", "an http:// or https:// URL", target)
+        raise _bad(where, "http", "an http:// or https:// URL", target)
     if str(spec.get("method", "GET")).upper() not in _METHODS:
-        raise bad("method", " or ".join(sorted(_METHODS)), spec.get("method"))
+        raise _bad(where, "method", " or ".join(sorted(_METHODS)), spec.get("method"))
     headers = spec.get("headers", {})
     if not isinstance(headers, Mapping):
-        raise bad("headers", "a table of strings", headers)
+        raise _bad(where, "headers", "a table of strings", headers)
     for name, value in headers.items():
         if not isinstance(value, str):
-            raise bad("headers", "a table of strings", f"{name} = {value!r}")
+            raise _bad(where, "headers", "a table of strings", f"{name} = {value!r}")
+
+
+def _validate_expectations(spec: Mapping[str, Any], where: str) -> None:
+    """What the answer must be: statuses, JSON values, a body pattern, the limits."""
     statuses = spec.get("expect_status", [])
     listed = [statuses] if isinstance(statuses, int) else statuses
     if not isinstance(listed, list) or not all(
         isinstance(s, int) and not isinstance(s, bool) and 100 <= s <= 599 for s in listed
     ):
-        raise bad("expect_status", "an HTTP status (100-599) or a list of them", statuses)
+        raise _bad(where, "expect_status", "an HTTP status (100-599) or a list of them", statuses)
     if "expect_json" in spec:
         empty = _empty_table(spec["expect_json"])
         if empty is not None:  # it would check nothing, and pass on any JSON answer
-            raise bad("expect_json", "the values to expect (an empty table checks nothing)", empty)
+            expected = "the values to expect (an empty table checks nothing)"
+            raise _bad(where, "expect_json", expected, empty)
     if "expect_body" in spec:
         try:
             re.compile(spec["expect_body"])
         except (re.error, TypeError) as exc:
-            raise bad("expect_body", f"a regular expression ({exc})", spec["expect_body"]) from None
+            expected = f"a regular expression ({exc})"
+            raise _bad(where, "expect_body", expected, spec["expect_body"]) from None
     for key in ("max_latency_ms", "max_body_bytes"):
         value = spec.get(key, 1)
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise bad(key, "a number > 0", value)
-    http_posture.validate(spec, where)
+            raise _bad(where, key, "a number > 0", value)
 
 
 def _flatten(expected: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:

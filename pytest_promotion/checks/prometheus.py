@@ -80,20 +80,8 @@ prepare = _prepare_http  # import requests before the probe pool starts
 _MODES = ("query", "targets_up", "no_firing_alerts")
 
 
-def validate(spec: Mapping[str, Any], where: str) -> None:
-    url = spec.get("prometheus")
-    # validated before ${VAR} and {placeholder} substitution: a template is checked at run
-    if not isinstance(url, str) or not (url.startswith(("http://", "https://", "/")) or "{" in url):
-        raise CheckConfigError(
-            f"{where}: key 'prometheus': expected an http(s):// URL or a path starting with '/', "
-            f"found {redact_url(str(url))!r}"
-        )
-    modes = [m for m in _MODES if m in spec]
-    if len(modes) != 1:
-        raise CheckConfigError(
-            f"{where}: key 'prometheus': expected exactly one of query, targets_up, "
-            f"no_firing_alerts, found {', '.join(modes) or 'none'}"
-        )
+def _validate_query(spec: Mapping[str, Any], where: str) -> None:
+    """``query`` with its bounds: ``min`` and/or ``max``, finite, in order."""
     for key in ("min", "max"):
         if key in spec and "query" not in spec:
             raise CheckConfigError(
@@ -114,21 +102,42 @@ def validate(spec: Mapping[str, Any], where: str) -> None:
             raise CheckConfigError(
                 f"{where}: key 'min': expected <= max ({spec['max']!r}), found {spec['min']!r}"
             )
+
+
+def _validate_ignore_alerts(spec: Mapping[str, Any], where: str) -> None:
+    """``ignore_alerts``: alert names, and only beside ``no_firing_alerts``."""
+    ignore = spec["ignore_alerts"]
+    if "no_firing_alerts" not in spec:
+        raise CheckConfigError(
+            f"{where}: key 'ignore_alerts': expected only with 'no_firing_alerts', found it alone"
+        )
+    if not all(isinstance(name, str) and name for name in ignore):
+        raise CheckConfigError(
+            f"{where}: key 'ignore_alerts': expected a list of alert names, found {ignore!r}"
+        )
+
+
+def validate(spec: Mapping[str, Any], where: str) -> None:
+    url = spec.get("prometheus")
+    # validated before ${VAR} and {placeholder} substitution: a template is checked at run
+    if not isinstance(url, str) or not (url.startswith(("http://", "https://", "/")) or "{" in url):
+        raise CheckConfigError(
+            f"{where}: key 'prometheus': expected an http(s):// URL or a path starting with '/', "
+            f"found {redact_url(str(url))!r}"
+        )
+    modes = [m for m in _MODES if m in spec]
+    if len(modes) != 1:
+        raise CheckConfigError(
+            f"{where}: key 'prometheus': expected exactly one of query, targets_up, "
+            f"no_firing_alerts, found {', '.join(modes) or 'none'}"
+        )
+    _validate_query(spec, where)
     if "targets_up" in spec and not str(spec["targets_up"]).strip():
         raise CheckConfigError(f"{where}: key 'targets_up': expected a job name, found ''")
     if spec.get("no_firing_alerts") is False:
         raise CheckConfigError(f"{where}: key 'no_firing_alerts': expected true, found false")
     if "ignore_alerts" in spec:
-        ignore = spec["ignore_alerts"]
-        if "no_firing_alerts" not in spec:
-            raise CheckConfigError(
-                f"{where}: key 'ignore_alerts': expected only with 'no_firing_alerts', "
-                f"found it alone"
-            )
-        if not all(isinstance(name, str) and name for name in ignore):
-            raise CheckConfigError(
-                f"{where}: key 'ignore_alerts': expected a list of alert names, found {ignore!r}"
-            )
+        _validate_ignore_alerts(spec, where)
 
 
 def run(spec: Mapping[str, Any], target: Target) -> Outcome:

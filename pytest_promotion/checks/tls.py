@@ -132,37 +132,48 @@ def describe_ssl_error(
     store = f"ca_bundle {ca_bundle}" if ca_bundle else "the system trust store"
     for e in _walk(exc):
         if isinstance(e, ssl.SSLCertVerificationError):
-            code = e.verify_code
-            if code == _EXPIRED:
-                when = ""
-                if cert is not None:
-                    when = f" on {cert.not_after:%Y-%m-%d} ({-cert.days_left:.0f} days ago)"
-                return f"certificate for {server_name} expired{when}"
-            if code == _NOT_YET_VALID:
-                when = f" before {cert.not_before:%Y-%m-%d %H:%M} UTC" if cert else " yet"
-                return f"certificate for {server_name} is not valid{when}"
-            if code in _HOSTNAME_MISMATCH:
-                names = f" (it is for {', '.join(cert.sans) or cert.subject})" if cert else ""
-                return f"certificate does not match hostname {server_name}{names}"
-            if code == _SELF_SIGNED:
-                return f"certificate for {server_name} is self-signed and not in {store}"
-            if code in _UNKNOWN_CA:
-                issuer = f" ({cert.issuer})" if cert else ""
-                return (
-                    f"certificate for {server_name} is issued by an unknown CA{issuer}, "
-                    f"not in {store}"
-                )
-            return f"certificate for {server_name} failed verification: {e.verify_message}"
+            return _describe_verification(e, server_name, store, cert)
         if isinstance(e, ssl.SSLError):
-            reason = str(getattr(e, "reason", None) or "")
-            if any(p in reason for p in _PROTOCOL):
-                return f"TLS protocol version rejected by {server_name} ({reason.lower()})"
-            if reason == "WRONG_VERSION_NUMBER" or "wrong version number" in str(e):
-                return f"{server_name} did not answer with TLS (plain HTTP on a TLS port?)"
-            if isinstance(e, ssl.SSLEOFError) or "EOF" in reason:
-                return f"connection closed during the TLS handshake with {server_name}"
-            return f"TLS handshake with {server_name} failed: {reason.lower() or e}"
+            return _describe_handshake(e, server_name)
     return None
+
+
+def _describe_verification(
+    e: ssl.SSLCertVerificationError, server_name: str, store: str, cert: CertificateInfo | None
+) -> str:
+    """The certificate was refused: why, with what the certificate says when it is known."""
+    code = e.verify_code
+    if code == _EXPIRED:
+        when = ""
+        if cert is not None:
+            when = f" on {cert.not_after:%Y-%m-%d} ({-cert.days_left:.0f} days ago)"
+        return f"certificate for {server_name} expired{when}"
+    if code == _NOT_YET_VALID:
+        when = f" before {cert.not_before:%Y-%m-%d %H:%M} UTC" if cert else " yet"
+        return f"certificate for {server_name} is not valid{when}"
+    if code in _HOSTNAME_MISMATCH:
+        names = f" (it is for {', '.join(cert.sans) or cert.subject})" if cert else ""
+        return f"certificate does not match hostname {server_name}{names}"
+    if code == _SELF_SIGNED:
+        return f"certificate for {server_name} is self-signed and not in {store}"
+    if code in _UNKNOWN_CA:
+        issuer = f" ({cert.issuer})" if cert else ""
+        return f"certificate for {server_name} is issued by an unknown CA{issuer}, not in {store}"
+    return f"certificate for {server_name} failed verification: {e.verify_message}"
+
+
+def _describe_handshake(e: ssl.SSLError, server_name: str) -> str:
+    """The handshake failed before or beside verification: protocol, plain HTTP, EOF."""
+    import ssl
+
+    reason = str(getattr(e, "reason", None) or "")
+    if any(p in reason for p in _PROTOCOL):
+        return f"TLS protocol version rejected by {server_name} ({reason.lower()})"
+    if reason == "WRONG_VERSION_NUMBER" or "wrong version number" in str(e):
+        return f"{server_name} did not answer with TLS (plain HTTP on a TLS port?)"
+    if isinstance(e, ssl.SSLEOFError) or "EOF" in reason:
+        return f"connection closed during the TLS handshake with {server_name}"
+    return f"TLS handshake with {server_name} failed: {reason.lower() or e}"
 
 
 def _ca_file(target: Target) -> str | None:
