@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..config import ConfigError, canonical, load_config
@@ -48,9 +49,28 @@ def run(args: argparse.Namespace) -> int:
             environment = config.environment(name)
             checks = ", ".join(c.id for c in environment.checks) or "no declarative checks"
             print(f"  {name}: {checks}")
+            needs = _run_time_values(environment.rollback)
+            if needs:  # given when the run starts; a run without them stops with exit 4
+                print(f"    rollback command needs at run time: {'; '.join(needs)}")
     except ConfigError as exc:
         # the plugin's option is --promotion-config; here it is --config
         message = str(exc).replace("--promotion-config ", "--config ", 1)
         print(f"ERROR: {message}", file=sys.stderr)
         return USAGE_ERROR
     return OK
+
+
+def _run_time_values(template: Sequence[str] | None) -> list[str]:
+    """What the rollback template needs that only a run can give, and where from."""
+    from ..rollback import template_fields
+
+    fields = template_fields(template)
+    needs = []
+    if "version" in fields:
+        needs.append("--promotion-version or PROMOTION_VERSION (else the ledger's git describe)")
+    if "previous_version" in fields:
+        needs.append(
+            "--promotion-previous-version or PROMOTION_PREVIOUS_VERSION "
+            "(else the ledger's last-known-good version)"
+        )
+    return needs

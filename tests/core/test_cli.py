@@ -83,3 +83,18 @@ def test_console_script_is_installed(tmp_path: Path) -> None:
     )
     assert proc.returncode == 4
     assert "${NOT_SET_ANYWHERE} is not set" in proc.stderr
+
+
+def test_validate_names_the_values_a_rollback_template_needs_at_run_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "promotion.toml").write_text(
+        "[environments.prod]\n"
+        'rollback = ["helm", "rollback", "agent", "{previous_version}", "--to", "{version}"]\n'
+    )
+    assert main(["validate", "--rootdir", str(tmp_path), "--env", "prod"]) == 0
+    assert capsys.readouterr().out.splitlines()[2] == (
+        "    rollback command needs at run time: --promotion-version or PROMOTION_VERSION "
+        "(else the ledger's git describe); --promotion-previous-version or "
+        "PROMOTION_PREVIOUS_VERSION (else the ledger's last-known-good version)"
+    )
