@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from pytest_promotion.checks.pool import ProbePool
+from tests.reports import ReadReport, Report
 from tests.support import free_port
 
 
@@ -96,12 +97,12 @@ def config(port: int, n: int, concurrency: int, timeout: float = 1.0) -> str:
     return f"[promotion]\nconcurrency = {concurrency}\n[environments.staging]\ntimeout = {timeout}\n{checks}"
 
 
-def strip(report: dict) -> list[tuple[str, str, str]]:
+def strip(report: Report) -> list[tuple[str, str, str]]:
     return [(g["id"], g["outcome"], g["message"]) for g in report["gates"]]
 
 
 def test_checks_run_concurrently_and_answer_like_sequential(
-    pytester: pytest.Pytester, read_report, hanging: HangingServer
+    pytester: pytest.Pytester, read_report: ReadReport, hanging: HangingServer
 ) -> None:
     pytester.makefile(".toml", promotion=config(hanging.port, 6, concurrency=64))
     result = pytester.runpytest("--env=staging", "--promotion-report=decision.json")
@@ -137,7 +138,7 @@ def test_collect_only_probes_nothing(pytester: pytest.Pytester, hanging: Hanging
 
 
 def test_marked_python_gate_probes_start_early(
-    pytester: pytest.Pytester, read_report, hanging: HangingServer
+    pytester: pytest.Pytester, read_report: ReadReport, hanging: HangingServer
 ) -> None:
     pytester.makefile(".toml", promotion=config(hanging.port, 1, concurrency=64))
     pytester.makepyfile(
@@ -156,7 +157,7 @@ def test_marked_python_gate_probes_start_early(
 
 
 def test_a_tests_own_probe_wins_over_its_modules_of_the_same_name(
-    pytester: pytest.Pytester, read_report, hanging: HangingServer
+    pytester: pytest.Pytester, read_report: ReadReport, hanging: HangingServer
 ) -> None:
     # Marks come closest first; the module's probe used to overwrite the test's own.
     refused = free_port()
@@ -230,7 +231,7 @@ def test_pool_crash_fails_only_its_own_future() -> None:
 
 
 def test_quality_checks_keep_their_order_while_probes_start_early(
-    pytester: pytest.Pytester, read_report, hanging: HangingServer
+    pytester: pytest.Pytester, read_report: ReadReport, hanging: HangingServer
 ) -> None:
     write = "import pathlib, time; time.sleep(0.3); pathlib.Path('artifact').write_text('1')"
     read = "import pathlib, sys; sys.exit(0 if pathlib.Path('artifact').exists() else 3)"
@@ -265,7 +266,7 @@ http = "http://127.0.0.1:{hanging.port}/b"
 
 
 def test_checks_start_when_the_session_starts_not_after_collection(
-    pytester: pytest.Pytester, read_report, hanging: HangingServer
+    pytester: pytest.Pytester, read_report: ReadReport, hanging: HangingServer
 ) -> None:
     # A slow collection (a test module sleeping at import) must not delay the probes: their
     # timeout runs while pytest collects.
@@ -297,7 +298,7 @@ def test_checks_start_when_the_session_starts_not_after_collection(
 
 @pytest.mark.parametrize("narrowing", [["-k", "c1"], ["--deselect", "staging::c0"]])
 def test_a_narrowed_selection_probes_only_what_it_selected(
-    pytester: pytest.Pytester, read_report, hanging: HangingServer, narrowing: list[str]
+    pytester: pytest.Pytester, read_report: ReadReport, hanging: HangingServer, narrowing: list[str]
 ) -> None:
     pytester.makefile(".toml", promotion=config(hanging.port, 3, concurrency=64, timeout=0.5))
     pytester.runpytest("--env=staging", "--promotion-report=decision.json", *narrowing)
@@ -307,7 +308,7 @@ def test_a_narrowed_selection_probes_only_what_it_selected(
 
 
 def test_a_check_a_conftest_deselects_after_the_early_start_is_not_reported(
-    pytester: pytest.Pytester, read_report, hanging: HangingServer
+    pytester: pytest.Pytester, read_report: ReadReport, hanging: HangingServer
 ) -> None:
     pytester.makefile(".toml", promotion=config(hanging.port, 3, concurrency=64, timeout=0.5))
     pytester.makeconftest(
@@ -337,7 +338,7 @@ def test_pool_reports_when_every_probe_is_dispatched() -> None:
 
 
 def test_a_target_a_conftest_starts_in_sessionstart_is_up_before_the_probes(
-    pytester: pytest.Pytester, read_report
+    pytester: pytest.Pytester, read_report: ReadReport
 ) -> None:
     port = free_port()
     checks = "".join(

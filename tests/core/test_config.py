@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+from tests.reports import ReadReport
+
 PASSING = "import pytest\n@pytest.mark.dev\ndef test_ok(): pass\n"
 
 
@@ -119,7 +121,7 @@ def test_explicit_config_path_and_missing_file(pytester: pytest.Pytester) -> Non
     assert pytester.runpytest("--env=staging", "--promotion-config=conf/gates.toml").ret == 1
 
 
-def test_pyproject_tool_promotion(pytester: pytest.Pytester, read_report) -> None:
+def test_pyproject_tool_promotion(pytester: pytest.Pytester, read_report: ReadReport) -> None:
     pytester.makepyprojecttoml(
         """
         [tool.promotion.promotion]
@@ -170,7 +172,7 @@ def test_dotenv_values_resolve_and_process_environment_wins(
 
 
 def test_secret_values_are_redacted_in_failures_and_reports(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, read_report
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, read_report: ReadReport
 ) -> None:
     monkeypatch.setenv("DB_PASSWORD", "s3cr3t-pa55")
     pytester.makefile(
@@ -200,7 +202,9 @@ def test_secret_values_are_redacted_in_failures_and_reports(
     assert "postgresql://app:***@127.0.0.1:1/app" in read_report()["reasons"][0]
 
 
-def test_password_in_a_parametrize_id_is_masked(pytester: pytest.Pytester, read_report) -> None:
+def test_password_in_a_parametrize_id_is_masked(
+    pytester: pytest.Pytester, read_report: ReadReport
+) -> None:
     pytester.makepyfile(
         """
         import pytest
@@ -284,7 +288,7 @@ def test_resolved_value_is_not_shown_in_a_config_error(
 
 
 def test_gate_marker_with_an_unknown_trigger_is_a_usage_error(
-    pytester: pytest.Pytester, read_report
+    pytester: pytest.Pytester, read_report: ReadReport
 ) -> None:
     pytester.makepyfile(
         """
@@ -433,7 +437,7 @@ def test_redact_url_passwords_wherever_the_url_starts(text: str, expected: str) 
 
 
 def test_a_rollback_template_with_an_unknown_placeholder_is_a_usage_error(
-    pytester: pytest.Pytester, read_report
+    pytester: pytest.Pytester, read_report: ReadReport
 ) -> None:
     # It used to be a warning at the end of a failed run, which then had no rollback command.
     pytester.makefile(

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.reports import ReadReport
+
 REPORT = "--promotion-report=decision.json"
 
 GATES = """
@@ -27,7 +29,7 @@ def test_security(): assert False, "critical finding"
 # -- 1. a module skipped at collection -----------------------------------------------------
 @pytest.mark.parametrize(("env", "ret"), [("prod", 1), ("staging", 0)])
 def test_module_skipped_at_collection_is_a_skipped_gate(
-    pytester: pytest.Pytester, read_report, env: str, ret: int
+    pytester: pytest.Pytester, read_report: ReadReport, env: str, ret: int
 ) -> None:
     pytester.makepyfile(
         test_a="import pytest\npytestmark = pytest.mark.dev\ndef test_ok(): pass\n",
@@ -69,7 +71,7 @@ def test_module_skipped_at_collection_is_a_skipped_gate(
 
 # -- 2. gates dropped after the plugin selected them ---------------------------------------
 def test_conftest_dropping_a_gate_blocks_prod_and_warns_staging(
-    pytester: pytest.Pytester, read_report
+    pytester: pytest.Pytester, read_report: ReadReport
 ) -> None:
     pytester.makeconftest(
         """
@@ -95,7 +97,7 @@ def test_conftest_dropping_a_gate_blocks_prod_and_warns_staging(
 
 
 def test_a_tryfirst_conftest_in_a_sub_directory_cannot_drop_a_gate_unseen(
-    pytester: pytest.Pytester, read_report
+    pytester: pytest.Pytester, read_report: ReadReport
 ) -> None:
     # Registered after the plugin, a tryfirst hook would run before a tryfirst plugin hook.
     pytester.mkpydir("sub")
@@ -116,7 +118,7 @@ def test_a_tryfirst_conftest_in_a_sub_directory_cannot_drop_a_gate_unseen(
 
 @pytest.mark.parametrize("where", [".", "sub"])
 def test_a_conftest_hook_wrapper_cannot_drop_a_gate_unseen(
-    pytester: pytest.Pytester, read_report, where: str
+    pytester: pytest.Pytester, read_report: ReadReport, where: str
 ) -> None:
     # A wrapper runs around every plain hook, ours too: the gate is gone before we select.
     Path(pytester.path, where).mkdir(exist_ok=True)
@@ -137,7 +139,7 @@ def test_a_conftest_hook_wrapper_cannot_drop_a_gate_unseen(
     ]
 
 
-def test_deselect_option_blocks_prod(pytester: pytest.Pytester, read_report) -> None:
+def test_deselect_option_blocks_prod(pytester: pytest.Pytester, read_report: ReadReport) -> None:
     pytester.makepyfile(test_g=GATES)
     result = pytester.runpytest(
         "--promotion-config=none", "--env=prod", REPORT, "--deselect=test_g.py::test_security"
@@ -149,7 +151,9 @@ def test_deselect_option_blocks_prod(pytester: pytest.Pytester, read_report) -> 
     )
 
 
-def test_last_failed_rerun_cannot_promote_prod(pytester: pytest.Pytester, read_report) -> None:
+def test_last_failed_rerun_cannot_promote_prod(
+    pytester: pytest.Pytester, read_report: ReadReport
+) -> None:
     pytester.makepyfile(
         test_g="""
         import pathlib, pytest
@@ -174,7 +178,7 @@ def test_last_failed_rerun_cannot_promote_prod(pytester: pytest.Pytester, read_r
 
 
 def test_last_failed_leaving_a_gate_file_out_cannot_promote_prod(
-    pytester: pytest.Pytester, read_report
+    pytester: pytest.Pytester, read_report: ReadReport
 ) -> None:
     # The only recorded failure is a unit test (not a gate): --lf then skips test_c.py,
     # with its failing gate, at collection, where no selection of ours sees it.
@@ -201,7 +205,7 @@ def test_last_failed_leaving_a_gate_file_out_cannot_promote_prod(
 
 
 def test_last_failed_with_no_recorded_failure_among_the_gates_is_a_whole_run(
-    pytester: pytest.Pytester, read_report
+    pytester: pytest.Pytester, read_report: ReadReport
 ) -> None:
     # The recorded failure is in unit/, the run selects gates/: pytest runs every gate.
     pytester.mkpydir("unit")
@@ -220,7 +224,7 @@ def test_last_failed_with_no_recorded_failure_among_the_gates_is_a_whole_run(
 # -- 3. pytest.exit(returncode=0) before the session ---------------------------------------
 @pytest.mark.parametrize("hook", ["pytest_sessionstart(session)", "pytest_configure(config)"])
 def test_pytest_exit_zero_before_the_session_does_not_exit_0(
-    pytester: pytest.Pytester, read_report, hook: str
+    pytester: pytest.Pytester, read_report: ReadReport, hook: str
 ) -> None:
     pytester.makeconftest(
         f"""
@@ -238,7 +242,9 @@ def test_pytest_exit_zero_before_the_session_does_not_exit_0(
     assert pytester.runpytest_subprocess().ret == 0
 
 
-def test_pytest_exit_zero_in_a_gate_blocks(pytester: pytest.Pytester, read_report) -> None:
+def test_pytest_exit_zero_in_a_gate_blocks(
+    pytester: pytest.Pytester, read_report: ReadReport
+) -> None:
     pytester.makepyfile(
         """
         import pytest
@@ -262,7 +268,7 @@ def test_help_markers_version_are_not_gate_runs(pytester: pytest.Pytester, args:
 
 
 def test_collection_error_is_a_stop_not_an_interrupt(
-    pytester: pytest.Pytester, read_report
+    pytester: pytest.Pytester, read_report: ReadReport
 ) -> None:
     pytester.makepyfile(test_g=GATES, test_broken="import nonexistent_module_xyz\n")
     pytester.runpytest("--env=dev", REPORT)
@@ -275,7 +281,7 @@ def test_collection_error_is_a_stop_not_an_interrupt(
 
 # -- 4. the placeholder comes before anything can fail -------------------------------------
 def test_usage_errors_leave_block_not_the_previous_promote(
-    pytester: pytest.Pytester, read_report
+    pytester: pytest.Pytester, read_report: ReadReport
 ) -> None:
     pytester.makepyfile(test_g="import pytest\npytestmark = pytest.mark.dev\ndef test_a(): pass\n")
     assert pytester.runpytest("--env=dev", REPORT).ret == 0
@@ -298,7 +304,9 @@ def test_usage_errors_leave_block_not_the_previous_promote(
 
 
 # -- 5. a waived gate failing in call and teardown -----------------------------------------
-def test_waived_gate_failing_twice_exits_0(pytester: pytest.Pytester, read_report) -> None:
+def test_waived_gate_failing_twice_exits_0(
+    pytester: pytest.Pytester, read_report: ReadReport
+) -> None:
     pytester.makepyfile(
         """
         import pytest
@@ -324,7 +332,7 @@ def test_waived_gate_failing_twice_exits_0(pytester: pytest.Pytester, read_repor
 
 # -- 6. a report that cannot be written ----------------------------------------------------
 def test_unwritable_github_output_blocks_and_other_reports_still_write(
-    pytester: pytest.Pytester, read_report, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, read_report: ReadReport, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Writable when the run starts (checked then), gone at the end.
     monkeypatch.setenv("GITHUB_ACTIONS", "true")

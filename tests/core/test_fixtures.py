@@ -6,10 +6,13 @@ import socket
 
 import pytest
 
+from tests.reports import ReadReport
 from tests.support import free_port
 
 
-def test_host_fixture_one_test_per_configured_host(pytester: pytest.Pytester, read_report) -> None:
+def test_host_fixture_one_test_per_configured_host(
+    pytester: pytest.Pytester, read_report: ReadReport
+) -> None:
     pytester.makefile(".toml", promotion='[environments.staging]\nhosts = ["local://"]\n')
     pytester.makepyfile(
         """
@@ -26,7 +29,9 @@ def test_host_fixture_one_test_per_configured_host(pytester: pytest.Pytester, re
     assert read_report()["decision"] == "promote"
 
 
-def test_probe_check_records_into_the_gate(pytester: pytest.Pytester, read_report) -> None:
+def test_probe_check_records_into_the_gate(
+    pytester: pytest.Pytester, read_report: ReadReport
+) -> None:
     closed = free_port()
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
@@ -47,7 +52,7 @@ def test_probe_check_records_into_the_gate(pytester: pytest.Pytester, read_repor
     assert result.ret == 1
     report = read_report()
     gates = {g["id"].split("::")[-1]: g for g in report["gates"]}
-    assert gates["test_up"]["measured"].endswith("ms")
+    assert (gates["test_up"]["measured"] or "").endswith("ms")
     assert "refused" in gates["test_down"]["message"]
     # a failing health probe makes its gate a rollback trigger
     assert report["decision"] == "rollback"
@@ -76,7 +81,7 @@ def test_promotion_env_without_env_is_a_clear_error(pytester: pytest.Pytester) -
 
 
 def test_gate_measure_with_a_bound_that_is_not_a_number_fails(
-    pytester: pytest.Pytester, read_report
+    pytester: pytest.Pytester, read_report: ReadReport
 ) -> None:
     # min=nan passed (nothing compares with NaN); min="60" was a TypeError traceback.
     pytester.makepyfile(
@@ -103,7 +108,7 @@ def test_gate_measure_with_a_bound_that_is_not_a_number_fails(
 
 
 def test_a_failure_the_test_caught_still_fails_the_gate(
-    pytester: pytest.Pytester, read_report
+    pytester: pytest.Pytester, read_report: ReadReport
 ) -> None:
     # The test swallowed the failure and passed; what the gate recorded still counts.
     pytester.makepyfile(
@@ -133,7 +138,9 @@ def test_a_failure_the_test_caught_still_fails_the_gate(
     assert report["decision"] == "rollback"  # a failed health probe is a rollback trigger
 
 
-def test_gate_measure_without_data_blocks(pytester: pytest.Pytester, read_report) -> None:
+def test_gate_measure_without_data_blocks(
+    pytester: pytest.Pytester, read_report: ReadReport
+) -> None:
     pytester.makepyfile(
         """
         import pytest

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.reports import ReadReport
+
 SUITE = """
 import pytest
 
@@ -57,7 +59,7 @@ def test_markers_registered_under_strict_markers_without_env(pytester: pytest.Py
 
 @pytest.mark.parametrize("how", ["cli", "envvar", "ini"])
 def test_target_from_cli_envvar_or_ini(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, read_report, how: str
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, read_report: ReadReport, how: str
 ) -> None:
     pytester.makepyfile(SUITE)
     args = ["--promotion-report=decision.json", "-k", "gate"]
@@ -73,7 +75,7 @@ def test_target_from_cli_envvar_or_ini(
 
 
 def test_cli_wins_over_envvar(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, read_report
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, read_report: ReadReport
 ) -> None:
     pytester.makepyfile(SUITE)
     monkeypatch.setenv("PROMOTION_ENV", "prod")
@@ -119,7 +121,9 @@ def test_injection_shaped_names_refused_from_envvar(
     result.stderr.fnmatch_lines(["*PROMOTION_ENV*is not an environment name*"])
 
 
-def test_aliases_production_and_development(pytester: pytest.Pytester, read_report) -> None:
+def test_aliases_production_and_development(
+    pytester: pytest.Pytester, read_report: ReadReport
+) -> None:
     pytester.makepyfile(SUITE)
     result = pytester.runpytest(
         "--promotion-config=none",

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.reports import ReadReport
+
 FAILING = "import pytest\n@pytest.mark.dev\n@pytest.mark.gate(name='lint')\ndef test_lint():\n    assert False, 'lint failed'\n"
 PASSING = "import pytest\n@pytest.mark.dev\ndef test_ok(gate):\n    gate.measure(3, max=5)\n"
 ROLLBACK = '[environments.staging]\nrollback = "deploy rollback --env {env}"\n'
@@ -64,7 +66,7 @@ def test_stale_promote_report_is_replaced_at_start(pytester: pytest.Pytester) ->
     assert json.loads(stale.read_text())["decision"] == "promote"  # the new, finished run
 
 
-def test_report_fields(pytester: pytest.Pytester, read_report) -> None:
+def test_report_fields(pytester: pytest.Pytester, read_report: ReadReport) -> None:
     pytester.makefile(".toml", promotion=ROLLBACK)
     pytester.makepyfile(FAILING)
     pytester.runpytest(
@@ -146,7 +148,7 @@ def test_terminal_summary_folds_many_passing_rows(pytester: pytest.Pytester) -> 
 
 
 def test_insecure_is_reported_everywhere(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, read_report
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, read_report: ReadReport
 ) -> None:
     summary = pytester.path / "gh_summary.md"
     monkeypatch.setenv("GITHUB_ACTIONS", "true")

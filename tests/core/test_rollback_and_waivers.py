@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.reports import ReadReport, rollback_result
+
 REPORT = "--promotion-report=decision.json"
 FAILING = "import pytest\n@pytest.mark.dev\n@pytest.mark.gate(name='lint')\ndef test_lint():\n    assert False, 'lint failed'\n"
 PASSING = "import pytest\n@pytest.mark.dev\ndef test_ok(): pass\n"
@@ -23,7 +25,7 @@ def config(pytester: pytest.Pytester, body: str) -> None:
 
 
 def test_rollback_template_rendered_with_env_and_version(
-    pytester: pytest.Pytester, read_report
+    pytester: pytest.Pytester, read_report: ReadReport
 ) -> None:
     config(
         pytester,
@@ -41,11 +43,15 @@ def test_rollback_template_rendered_with_env_and_version(
     assert result.ret == 1
     report = read_report()
     assert report["rollback_command"] == expected
-    assert report["rollback"]["argv"][-1] == "version=1.4.2"
+    argv = report["rollback"]["argv"]
+    assert argv is not None
+    assert argv[-1] == "version=1.4.2"
     result.stdout.fnmatch_lines([f"rollback command: {expected}"])
 
 
-def test_promote_has_no_rollback_command(pytester: pytest.Pytester, read_report) -> None:
+def test_promote_has_no_rollback_command(
+    pytester: pytest.Pytester, read_report: ReadReport
+) -> None:
     config(pytester, '[environments.staging]\nrollback = "deploy --undo {env}"\n')
     pytester.makepyfile(PASSING)
     result = pytester.runpytest("--env=staging", REPORT)
@@ -56,7 +62,7 @@ def test_promote_has_no_rollback_command(pytester: pytest.Pytester, read_report)
 
 @pytest.mark.parametrize("version", ["1.0; rm -rf /", "$(id)", "--upload-pack=x", "a b"])
 def test_hostile_version_is_never_put_into_the_command(
-    pytester: pytest.Pytester, read_report, version: str
+    pytester: pytest.Pytester, read_report: ReadReport, version: str
 ) -> None:
     # Refused when the run starts, like an invalid --env: no gate runs.
     config(pytester, '[environments.staging]\nrollback = ["deploy", "--version={version}"]\n')
@@ -98,7 +104,7 @@ def test_missing_template_value_is_a_usage_error_at_start(
     assert "lint failed" not in result.stdout.str()  # no gate ran
 
 
-def test_previous_version_from_the_hook(pytester: pytest.Pytester, read_report) -> None:
+def test_previous_version_from_the_hook(pytester: pytest.Pytester, read_report: ReadReport) -> None:
     config(pytester, '[environments.staging]\nrollback = "deploy {previous_version}"\n')
     pytester.makeconftest(
         """
@@ -113,7 +119,9 @@ def test_previous_version_from_the_hook(pytester: pytest.Pytester, read_report) 
     result.stdout.fnmatch_lines(["rollback command: deploy 1.3.0"])
 
 
-def test_first_promotion_has_no_rollback_target(pytester: pytest.Pytester, read_report) -> None:
+def test_first_promotion_has_no_rollback_target(
+    pytester: pytest.Pytester, read_report: ReadReport
+) -> None:
     config(pytester, '[environments.staging]\nrollback = "deploy {previous_version}"\n')
     pytester.makeconftest(
         """
@@ -133,7 +141,9 @@ def test_first_promotion_has_no_rollback_target(pytester: pytest.Pytester, read_
     assert note in (pytester.path / "gate.xml").read_text()
 
 
-def test_hook_supplies_the_rollback_command(pytester: pytest.Pytester, read_report) -> None:
+def test_hook_supplies_the_rollback_command(
+    pytester: pytest.Pytester, read_report: ReadReport
+) -> None:
     pytester.makeconftest(
         """
         def pytest_promotion_rollback_command(config, environment, decision):
@@ -152,7 +162,7 @@ def test_hook_supplies_the_rollback_command(pytester: pytest.Pytester, read_repo
 
 
 def test_execute_runs_the_command_and_reports_its_output(
-    pytester: pytest.Pytester, read_report
+    pytester: pytest.Pytester, read_report: ReadReport
 ) -> None:
     script = pytester.makepyfile(
         rollback_script="import sys, pathlib\n"
@@ -169,13 +179,13 @@ def test_execute_runs_the_command_and_reports_its_output(
         "--env=staging", REPORT, "--promotion-rollback=execute", "-p", "no:python_path"
     )
     assert (pytester.path / "rolled-back").read_text() == "staging"
-    rollback = read_report()["rollback"]["result"]
+    rollback = rollback_result(read_report())
     assert rollback["returncode"] == 3
     assert "rolled back staging" in rollback["output"]
     result.stdout.fnmatch_lines(["rollback executed: exit 3", "  | rolled back staging"])
 
 
-def test_execute_has_a_deadline(pytester: pytest.Pytester, read_report) -> None:
+def test_execute_has_a_deadline(pytester: pytest.Pytester, read_report: ReadReport) -> None:
     config(
         pytester,
         f"[environments.staging]\nrollback_timeout = 0.5\n"
@@ -183,7 +193,7 @@ def test_execute_has_a_deadline(pytester: pytest.Pytester, read_report) -> None:
     )
     pytester.makepyfile(FAILING)
     pytester.runpytest("--env=staging", REPORT, "--promotion-rollback=execute")
-    result = read_report()["rollback"]["result"]
+    result = rollback_result(read_report())
     assert result["timed_out"] is True
     assert result["error"] == "timed out after 0.5 s"
 
@@ -242,7 +252,7 @@ def leftovers(pytester: pytest.Pytester) -> Iterator[None]:
 )
 def test_execute_is_bounded_when_a_process_escapes_the_group_holding_the_output(
     pytester: pytest.Pytester,
-    read_report,
+    read_report: ReadReport,
     leftovers: None,
     main_sleep: str,
     timeout: str,
@@ -265,7 +275,7 @@ def test_execute_is_bounded_when_a_process_escapes_the_group_holding_the_output(
     elapsed = time.monotonic() - start
     assert elapsed < 10, f"the rollback took {elapsed:.1f} s"  # a hang detector, not a timing
     assert result.ret == 1
-    rollback = read_report()["rollback"]["result"]
+    rollback = rollback_result(read_report())
     assert rollback["timed_out"] is (error is not None)
     assert rollback["error"] == error
     assert rollback["returncode"] == returncode
@@ -279,7 +289,7 @@ def test_execute_is_bounded_when_a_process_escapes_the_group_holding_the_output(
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_or_sigterm_during_execute_kills_the_command_and_says_so(
-    pytester: pytest.Pytester, read_report, leftovers: None, signum: int
+    pytester: pytest.Pytester, read_report: ReadReport, leftovers: None, signum: int
 ) -> None:
     """Ctrl-C during the rollback gave a traceback and left the command (its own session,
     so the terminal's SIGINT never reached it) running; a SIGTERM (a CI job cancelled) was
@@ -325,12 +335,12 @@ def test_ctrl_c_or_sigterm_during_execute_kills_the_command_and_says_so(
     assert proc.returncode == 1, text
     report = read_report()
     assert report["decision"] == "block"
-    assert report["rollback"]["result"]["error"] == "interrupted (process group killed)"
-    assert report["rollback"]["result"]["returncode"] == -9
+    assert rollback_result(report)["error"] == "interrupted (process group killed)"
+    assert rollback_result(report)["returncode"] == -9
     assert still_alive(pids) == []
 
 
-def test_output_kept_is_bounded(pytester: pytest.Pytester, read_report) -> None:
+def test_output_kept_is_bounded(pytester: pytest.Pytester, read_report: ReadReport) -> None:
     config(
         pytester,
         "[environments.staging]\nrollback = "
@@ -338,7 +348,7 @@ def test_output_kept_is_bounded(pytester: pytest.Pytester, read_report) -> None:
     )
     pytester.makepyfile(FAILING)
     pytester.runpytest("--env=staging", REPORT, "--promotion-rollback=execute")
-    rollback = read_report()["rollback"]["result"]
+    rollback = rollback_result(read_report())
     assert rollback["returncode"] == 0
     head, tail = rollback["output"].split("\n")
     assert head == "[output truncated: kept the last 65536 of 5000003 bytes]"
@@ -346,7 +356,7 @@ def test_output_kept_is_bounded(pytester: pytest.Pytester, read_report) -> None:
 
 
 def test_a_secret_cut_by_the_output_cap_is_still_masked(
-    pytester: pytest.Pytester, read_report, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, read_report: ReadReport, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The cap keeps the last 64 KiB: the cut fell inside the token, and its end
     # ("Tok123456") was no longer the whole secret that masking looks for.
@@ -359,7 +369,7 @@ def test_a_secret_cut_by_the_output_cap_is_still_masked(
     )
     pytester.makepyfile(FAILING)
     result = pytester.runpytest("--env=staging", REPORT, "--promotion-rollback=execute")
-    output = read_report()["rollback"]["result"]["output"]
+    output = rollback_result(read_report())["output"]
     assert output.startswith("[output truncated: kept the last 65536 of 65552 bytes]\n...***y")
     assert "Tok123" not in output and "Tok123" not in result.stdout.str()
 
@@ -384,7 +394,7 @@ def test_a_secret_cut_by_the_output_cap_is_still_masked(
     ],
 )
 def test_hook_result_that_is_no_command_is_reported(
-    pytester: pytest.Pytester, read_report, returned: str, warning: str
+    pytester: pytest.Pytester, read_report: ReadReport, returned: str, warning: str
 ) -> None:
     pytester.makeconftest(
         f"""
@@ -407,7 +417,7 @@ def test_hook_result_that_is_no_command_is_reported(
 
 
 def test_hook_may_return_a_string_split_like_the_template(
-    pytester: pytest.Pytester, read_report
+    pytester: pytest.Pytester, read_report: ReadReport
 ) -> None:
     """A string was taken as a list of its characters: 'h e l m ...'."""
     pytester.makeconftest(
@@ -435,7 +445,7 @@ def test_print_mode_never_runs_the_command(pytester: pytest.Pytester) -> None:
 
 
 def test_waiver_turns_a_failure_into_a_recorded_waiver(
-    pytester: pytest.Pytester, read_report
+    pytester: pytest.Pytester, read_report: ReadReport
 ) -> None:
     pytester.makepyfile(FAILING)
     result = pytester.runpytest(
@@ -451,7 +461,7 @@ def test_waiver_turns_a_failure_into_a_recorded_waiver(
     result.stdout.fnmatch_lines(["lint*WAIVED", "waiver: lint: JIRA-123 known false positive"])
 
 
-def test_waiver_covers_only_its_gate(pytester: pytest.Pytester, read_report) -> None:
+def test_waiver_covers_only_its_gate(pytester: pytest.Pytester, read_report: ReadReport) -> None:
     pytester.makepyfile(FAILING + "\n@pytest.mark.dev\ndef test_other():\n    assert False\n")
     result = pytester.runpytest("--env=staging", REPORT, "--waive", "lint=accepted")
     assert result.ret == 1
@@ -465,7 +475,7 @@ def test_prod_forbids_waivers_by_default(pytester: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(["*--waive lint: prod forbids waivers*"])
 
 
-def test_waiver_for_unknown_gate_blocks(pytester: pytest.Pytester, read_report) -> None:
+def test_waiver_for_unknown_gate_blocks(pytester: pytest.Pytester, read_report: ReadReport) -> None:
     pytester.makepyfile(PASSING)
     result = pytester.runpytest("--env=staging", REPORT, "--waive", "tets_ok=reason")
     # Refused before any gate runs, with the names it could have meant.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.reports import ReadReport
+
 SUITE = """
 import pytest
 
@@ -32,7 +34,7 @@ def test_unmarked(): pass
     ],
 )
 def test_cumulative_selection(
-    pytester: pytest.Pytester, read_report, env: str, expected: set[str]
+    pytester: pytest.Pytester, read_report: ReadReport, env: str, expected: set[str]
 ) -> None:
     pytester.makepyfile(SUITE)
     result = pytester.runpytest(
@@ -47,7 +49,7 @@ def test_cumulative_selection(
     result.assert_outcomes(passed=len(expected), deselected=5 - len(expected))
 
 
-def test_custom_chain_registers_markers(pytester: pytest.Pytester, read_report) -> None:
+def test_custom_chain_registers_markers(pytester: pytest.Pytester, read_report: ReadReport) -> None:
     pytester.makefile(".toml", promotion='[promotion]\nenvironments = ["dev", "qa", "prod"]\n')
     pytester.makepyfile(
         """
@@ -77,7 +79,7 @@ def test_module_level_marker_marks_all_gates(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=2)
 
 
-def test_no_gate_selected_blocks(pytester: pytest.Pytester, read_report) -> None:
+def test_no_gate_selected_blocks(pytester: pytest.Pytester, read_report: ReadReport) -> None:
     pytester.makepyfile("def test_unmarked(): pass\ndef test_other(): pass\n")
     result = pytester.runpytest("--env=staging", "--promotion-report=decision.json")
     assert result.ret != 0
@@ -91,7 +93,9 @@ def test_no_gate_selected_blocks(pytester: pytest.Pytester, read_report) -> None
     assert "measured" not in section  # no table header over no rows
 
 
-def test_keyword_deselection_still_applies(pytester: pytest.Pytester, read_report) -> None:
+def test_keyword_deselection_still_applies(
+    pytester: pytest.Pytester, read_report: ReadReport
+) -> None:
     # -k still narrows the run; the gates it drops are said, and where skips are
     # forbidden (prod) a partial run cannot promote.
     pytester.makepyfile(SUITE)
@@ -123,7 +127,7 @@ def test_keyword_deselection_still_applies(pytester: pytest.Pytester, read_repor
 
 
 def test_markers_of_modules_classes_and_tests_combine(
-    pytester: pytest.Pytester, read_report
+    pytester: pytest.Pytester, read_report: ReadReport
 ) -> None:
     # Siblings share their parents' markers; a test's own marker still counts for it alone.
     pytester.makepyfile(

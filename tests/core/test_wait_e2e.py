@@ -9,6 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from tests.reports import ReadReport
+
 
 class Warming(BaseHTTPRequestHandler):
     """503 for the first `cold` requests, then 200 {"status": "ok"}."""
@@ -43,7 +45,7 @@ def warming() -> Iterator[int]:
 
 @pytest.mark.parametrize("concurrency", [1, 64])
 def test_wait_until_healthy_reports_attempts_and_progress(
-    pytester: pytest.Pytester, read_report, warming: int, concurrency: int
+    pytester: pytest.Pytester, read_report: ReadReport, warming: int, concurrency: int
 ) -> None:
     pytester.makefile(
         ".toml",
@@ -93,7 +95,9 @@ wait = {{ timeout = 20, interval = 0.05, backoff = 1 }}
     )
 
 
-def test_wait_deadline_fails_with_last_failure(pytester: pytest.Pytester, read_report) -> None:
+def test_wait_deadline_fails_with_last_failure(
+    pytester: pytest.Pytester, read_report: ReadReport
+) -> None:
     from tests.support import free_port
 
     pytester.makefile(

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.reports import ReadReport
+
 MANY = """
 import pytest
 pytestmark = pytest.mark.dev
@@ -21,7 +23,9 @@ def test_gate(n, gate):
 """
 
 
-def test_xdist_one_decision_from_the_controller(pytester: pytest.Pytester, read_report) -> None:
+def test_xdist_one_decision_from_the_controller(
+    pytester: pytest.Pytester, read_report: ReadReport
+) -> None:
     pytester.makepyfile(MANY)
     result = pytester.runpytest_subprocess(
         "--env=staging", "-n", "2", "--promotion-report=decision.json"
@@ -34,7 +38,7 @@ def test_xdist_one_decision_from_the_controller(pytester: pytest.Pytester, read_
     assert result.stdout.str().count("decision: PROMOTE") == 1
 
 
-def test_xdist_worker_that_dies_blocks(pytester: pytest.Pytester, read_report) -> None:
+def test_xdist_worker_that_dies_blocks(pytester: pytest.Pytester, read_report: ReadReport) -> None:
     pytester.makepyfile(
         """
         import os, pytest
@@ -57,7 +61,7 @@ def test_xdist_worker_that_dies_blocks(pytester: pytest.Pytester, read_report) -
 
 
 def test_xdist_rollback_trigger_propagates_from_worker(
-    pytester: pytest.Pytester, read_report
+    pytester: pytest.Pytester, read_report: ReadReport
 ) -> None:
     pytester.makepyfile(
         """
@@ -74,7 +78,7 @@ def test_xdist_rollback_trigger_propagates_from_worker(
 
 @pytest.mark.parametrize(("env", "ret"), [("prod", 1), ("staging", 0)])
 def test_xdist_gates_dropped_by_a_conftest_are_counted(
-    pytester: pytest.Pytester, read_report, env: str, ret: int
+    pytester: pytest.Pytester, read_report: ReadReport, env: str, ret: int
 ) -> None:
     # The controller collects nothing: each worker says which gates it dropped.
     pytester.makeconftest(
@@ -174,7 +178,7 @@ def test_sigkill_leaves_a_block_report_not_a_stale_promote(pytester: pytest.Pyte
     assert json.loads(report_path.read_text())["decision"] == "block"
 
 
-def test_keyboard_interrupt_blocks(pytester: pytest.Pytester, read_report) -> None:
+def test_keyboard_interrupt_blocks(pytester: pytest.Pytester, read_report: ReadReport) -> None:
     pytester.makepyfile(
         """
         import pytest

@@ -4,10 +4,10 @@ JSON report's per-target outcomes a user sees."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
 
 import pytest
+
+from tests.reports import ReadReport
 
 from .conftest import Fleet
 
@@ -28,7 +28,7 @@ name = "agents"
 
 
 def test_failed_quorum_rolls_back_and_reports_every_target(
-    pytester: pytest.Pytester, read_report: Callable[..., Any], fleet: Fleet
+    pytester: pytest.Pytester, read_report: ReadReport, fleet: Fleet
 ) -> None:
     inventory = fleet.targets("ok")[:30] + fleet.targets("refused")[:2] + fleet.targets("hang")[:1]
     pytester.path.joinpath("agents.json").write_text(json.dumps(inventory))
@@ -52,7 +52,7 @@ def test_failed_quorum_rolls_back_and_reports_every_target(
 
 
 def test_passing_quorum_promotes(
-    pytester: pytest.Pytester, read_report: Callable[..., Any], fleet: Fleet
+    pytester: pytest.Pytester, read_report: ReadReport, fleet: Fleet
 ) -> None:
     targets = json.dumps(fleet.targets("ok")[:40] + fleet.targets("refused")[:1])
     pytester.makefile(
@@ -69,7 +69,7 @@ def test_passing_quorum_promotes(
 
 
 def test_a_discovery_that_fails_blocks_and_never_rolls_back(
-    pytester: pytest.Pytester, read_report: Callable[..., Any], fleet: Fleet
+    pytester: pytest.Pytester, read_report: ReadReport, fleet: Fleet
 ) -> None:
     pytester.makefile(
         ".toml",
@@ -86,7 +86,7 @@ def test_a_discovery_that_fails_blocks_and_never_rolls_back(
 
 def test_variables_in_targets_are_resolved(
     pytester: pytest.Pytester,
-    read_report: Callable[..., Any],
+    read_report: ReadReport,
     fleet: Fleet,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import shutil
-from typing import Any
 
 import pytest
+
+from tests.reports import ReadReport
 
 from .conftest import DATA
 
 
-def test_quality_checks_from_promotion_toml(pytester: pytest.Pytester, read_report: Any) -> None:
+def test_quality_checks_from_promotion_toml(
+    pytester: pytest.Pytester, read_report: ReadReport
+) -> None:
     shutil.copy(DATA / "sarif" / "semgrep.sarif", pytester.path)
     pytester.makefile(
         ".toml",

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import pytest
 
 from pytest_promotion.checks import Target, grafana, postgres, prometheus, redis_check
+from tests.reports import ReadReport
 from tests.support import free_port
 
 from .conftest import PostgresServer, PrometheusServer, RedisServer
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 def test_healthy_services_promote(
     pytester: pytest.Pytester,
-    read_report: Any,
+    read_report: ReadReport,
     redis_server: RedisServer,
     postgres_server: PostgresServer,
     prometheus_server: PrometheusServer,
@@ -89,7 +89,7 @@ ignore_alerts = ["Watchdog", "AlwaysFiring"]
 
 
 def test_down_service_rolls_back_and_no_data_blocks(
-    pytester: pytest.Pytester, read_report: Any, prometheus_server: PrometheusServer
+    pytester: pytest.Pytester, read_report: ReadReport, prometheus_server: PrometheusServer
 ) -> None:
     pytester.makefile(".toml", promotion=f"""
 [environments.prod]
