@@ -25,6 +25,8 @@ __all__ = [
 ]
 
 REPORT_NAME = "decision.json"
+# for a run that RunAndParse cannot make (a Popen the test signals)
+REPORT_OPTION = f"--promotion-report={REPORT_NAME}"
 
 Verdict = Literal["promote", "block", "rollback"]
 
@@ -93,18 +95,22 @@ class ReadReport:
 class RunAndParse:
     """``run_and_parse(*args)``: pytester runs pytest with ``--promotion-report`` added
     and returns the result and the report it wrote. ``subprocess=True`` runs it in a
-    child process (what a killed or exiting run needs)."""
+    child process (what a killed or exiting run needs), ``timeout`` bounding it."""
 
     def __init__(self, pytester: pytest.Pytester) -> None:
         self.pytester = pytester
         self.read = ReadReport(pytester)
 
     def __call__(
-        self, *args: str | os.PathLike[str], subprocess: bool = False, name: str = REPORT_NAME
+        self,
+        *args: str | os.PathLike[str],
+        subprocess: bool = False,
+        timeout: float | None = None,
+        name: str = REPORT_NAME,
     ) -> tuple[pytest.RunResult, Report]:
-        option = f"--promotion-report={name}"
+        option = REPORT_OPTION if name == REPORT_NAME else f"--promotion-report={name}"
         if subprocess:
-            result = self.pytester.runpytest_subprocess(*args, option)
+            result = self.pytester.runpytest_subprocess(*args, option, timeout=timeout)
         else:
             result = self.pytester.runpytest(*args, option)
         return result, self.read(name)
