@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.reports import ReadReport
+from tests.reports import REPORT_OPTION, ReadReport, RunAndParse
 
 SUITE = """
 import pytest
@@ -62,7 +62,7 @@ def test_target_from_cli_envvar_or_ini(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, read_report: ReadReport, how: str
 ) -> None:
     pytester.makepyfile(SUITE)
-    args = ["--promotion-report=decision.json", "-k", "gate"]
+    args = [REPORT_OPTION, "-k", "gate"]
     if how == "cli":
         args.append("--env=staging")
     elif how == "envvar":
@@ -75,12 +75,12 @@ def test_target_from_cli_envvar_or_ini(
 
 
 def test_cli_wins_over_envvar(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, read_report: ReadReport
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, run_and_parse: RunAndParse
 ) -> None:
     pytester.makepyfile(SUITE)
     monkeypatch.setenv("PROMOTION_ENV", "prod")
-    pytester.runpytest("--env=dev", "--promotion-report=decision.json", "-k", "gate")
-    assert read_report()["environment"] == "dev"
+    _, report = run_and_parse("--env=dev", "-k", "gate")
+    assert report["environment"] == "dev"
 
 
 def test_unknown_environment_is_a_usage_error_listing_known(pytester: pytest.Pytester) -> None:
@@ -122,18 +122,12 @@ def test_injection_shaped_names_refused_from_envvar(
 
 
 def test_aliases_production_and_development(
-    pytester: pytest.Pytester, read_report: ReadReport
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
 ) -> None:
     pytester.makepyfile(SUITE)
-    result = pytester.runpytest(
-        "--promotion-config=none",
-        "--env=production",
-        "--promotion-report=decision.json",
-        "-k",
-        "gate",
-    )
+    result, report = run_and_parse("--promotion-config=none", "--env=production", "-k", "gate")
     assert result.ret == 0
-    assert read_report()["environment"] == "prod"
+    assert report["environment"] == "prod"
 
 
 def test_header_shows_environment_and_selection(pytester: pytest.Pytester) -> None:

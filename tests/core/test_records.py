@@ -8,7 +8,7 @@ import pytest
 
 from pytest_promotion.decision import FAILED, SKIPPED, GateRecord
 from pytest_promotion.records import update_record
-from tests.reports import GateReport, ReadReport, Report
+from tests.reports import GateReport, Report, RunAndParse
 
 
 def gates_of(report: Report) -> dict[str, GateReport]:
@@ -16,7 +16,7 @@ def gates_of(report: Report) -> dict[str, GateReport]:
 
 
 def test_a_failed_subtest_fails_its_gate(
-    pytester: pytest.Pytester, read_report: ReadReport
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
 ) -> None:
     pytester.makepyfile(
         """
@@ -28,9 +28,8 @@ def test_a_failed_subtest_fails_its_gate(
                     assert i != 1, "subtest 1 failed"
         """
     )
-    result = pytester.runpytest("--env=dev", "--promotion-report=decision.json")
+    result, report = run_and_parse("--env=dev")
     assert result.ret == 1
-    report = read_report()
     assert report["decision"] == "block"
     gate = gates_of(report)["test_gate"]
     assert gate["outcome"] == "failed"
@@ -39,7 +38,7 @@ def test_a_failed_subtest_fails_its_gate(
 
 
 def test_a_failed_unittest_subtest_fails_its_gate(
-    pytester: pytest.Pytester, read_report: ReadReport
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
 ) -> None:
     pytester.makepyfile(
         """
@@ -53,9 +52,8 @@ def test_a_failed_unittest_subtest_fails_its_gate(
                         self.assertNotEqual(i, 1)
         """
     )
-    result = pytester.runpytest("--env=dev", "--promotion-report=decision.json")
+    result, report = run_and_parse("--env=dev")
     assert result.ret == 1
-    report = read_report()
     assert report["decision"] == "block"
     gate = gates_of(report)["test_gate"]
     assert gate["outcome"] == "failed"
@@ -63,7 +61,7 @@ def test_a_failed_unittest_subtest_fails_its_gate(
 
 
 def test_a_skipped_subtest_is_a_skipped_gate(
-    pytester: pytest.Pytester, read_report: ReadReport
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
 ) -> None:
     pytester.makepyfile(
         """
@@ -76,11 +74,8 @@ def test_a_skipped_subtest_is_a_skipped_gate(
                 pass
         """
     )
-    result = pytester.runpytest(
-        "--promotion-config=none", "--env=prod", "--promotion-report=decision.json"
-    )
+    result, report = run_and_parse("--promotion-config=none", "--env=prod")
     assert result.ret == 1
-    report = read_report()
     assert gates_of(report)["test_gate"]["outcome"] == "skipped"
     assert report["decision"] == "block"
     assert "forbids skips" in report["reasons"][0]
@@ -122,7 +117,7 @@ def test_a_pass_after_a_skip_does_not_hide_it() -> None:
 
 
 def test_a_teardown_error_on_a_skipped_gate_is_an_error(
-    pytester: pytest.Pytester, read_report: ReadReport
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
 ) -> None:
     pytester.makepyfile(
         """
@@ -141,9 +136,8 @@ def test_a_teardown_error_on_a_skipped_gate_is_an_error(
             pytest.skip("optional check")
         """
     )
-    result = pytester.runpytest("--env=dev", "--promotion-report=decision.json")
+    result, report = run_and_parse("--env=dev")
     assert result.ret == 1
-    report = read_report()
     gate = gates_of(report)["test_last"]
     assert gate["outcome"] == "error"
     assert gate["message"] == "teardown: RuntimeError: smoke check in fixture teardown failed"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.reports import RunAndParse
 from tests.support import child_environ
 
 CONFIG = """
@@ -58,13 +59,12 @@ def _assert_nothing_happened(root: Path) -> None:
         assert not (root / name).exists(), name
 
 
-def test_pytest_plan_lists_every_gate_and_runs_none(pytester: pytest.Pytester) -> None:
+def test_pytest_plan_lists_every_gate_and_runs_none(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
+) -> None:
     pytester.makefile(".toml", promotion=CONFIG)
     pytester.makepyfile(test_gates=GATES)
-    result = pytester.runpytest_subprocess(
-        "--env=staging", "--promotion-plan", "-p", "no:cacheprovider",
-        "--promotion-report=decision.json",
-    )  # fmt: skip
+    result, _ = run_and_parse("--env=staging", "--promotion-plan", "-p", "no:cacheprovider", subprocess=True)  # fmt: skip
     assert result.ret == 0
     result.stdout.fnmatch_lines(
         [

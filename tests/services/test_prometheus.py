@@ -15,7 +15,7 @@ import pytest
 from pytest_promotion.checks import CheckConfigError, CheckFailed, Target, prometheus
 from pytest_promotion.checks.base import Outcome
 from pytest_promotion.checks.prometheus_api import parsing
-from tests.reports import ReadReport
+from tests.reports import RunAndParse
 
 from .conftest import PrometheusServer, serve
 
@@ -484,7 +484,7 @@ def test_an_unforeseen_shape_is_one_line_not_a_traceback() -> None:
 
 
 def test_malformed_answers_end_to_end_block_with_the_line(
-    pytester: pytest.Pytester, read_report: ReadReport, answers: str
+    pytester: pytest.Pytester, run_and_parse: RunAndParse, answers: str
 ) -> None:
     pytester.makefile(".toml", promotion=f"""
 [environments.prod]
@@ -501,8 +501,7 @@ name = "shouting"
 prometheus = "{answers}/alert-shouting"
 no_firing_alerts = true
 """)  # fmt: skip
-    result = pytester.runpytest("--env=prod", "--promotion-report=decision.json")
-    report = read_report()
+    result, report = run_and_parse("--env=prod")
     assert report["decision"] == "block"
     garbage = f"prometheus {answers}/string-sample: query 'up': {NOT_API} (result[0] is a string)"
     shouting = (
