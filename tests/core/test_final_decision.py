@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from pytest_promotion.decision import Decision, Verdict
 from tests.reports import Report, RunAndParse
 
 CHAIN = '[promotion]\nenvironments = ["dev", "staging", "prod"]\n'
@@ -465,11 +465,9 @@ def test_a_passing_check_shows_the_trigger_of_its_kind(
 
 
 # -- the one function the exit status comes from --------------------------------------------
-def _decision(verdict: str, usage_error: bool = False) -> Any:
-    from pytest_promotion.decision import Decision
-
+def _decision(verdict: Verdict, usage_error: bool = False) -> Decision:
     return Decision(
-        decision=verdict,  # type: ignore[arg-type]
+        decision=verdict,
         environment="prod",
         version=None,
         reasons=[],
@@ -494,7 +492,7 @@ def _decision(verdict: str, usage_error: bool = False) -> Any:
     ],
 )
 def test_exit_status_table(
-    verdict: str | None, usage_error: bool, pytest_status: int, expected: int
+    verdict: Verdict | None, usage_error: bool, pytest_status: int, expected: int
 ) -> None:
     from pytest_promotion.finalise import exit_status
 
