@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reports import ReadReport, RunAndParse
+from tests.reports import RunAndParse
 
 GATES = """
 import pytest
@@ -275,11 +275,12 @@ def test_collection_error_is_a_stop_not_an_interrupt(
 
 # -- 4. the placeholder comes before anything can fail -------------------------------------
 def test_usage_errors_leave_block_not_the_previous_promote(
-    pytester: pytest.Pytester, run_and_parse: RunAndParse, read_report: ReadReport
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
 ) -> None:
     pytester.makepyfile(test_g="import pytest\npytestmark = pytest.mark.dev\ndef test_a(): pass\n")
-    assert run_and_parse("--env=dev")[0].ret == 0
-    assert read_report()["decision"] == "promote"
+    result, report = run_and_parse("--env=dev")
+    assert result.ret == 0
+    assert report["decision"] == "promote"
 
     pytester.makefile(".toml", promotion='[environments.dev]\ntimeout = "fast"\n')
     result, report = run_and_parse("--env=dev")
@@ -288,13 +289,15 @@ def test_usage_errors_leave_block_not_the_previous_promote(
     (pytester.path / "promotion.toml").unlink()
 
     assert run_and_parse("--env=dev")[0].ret == 0
-    assert run_and_parse("--env=nosuch")[0].ret == pytest.ExitCode.USAGE_ERROR
-    assert read_report()["decision"] == "block"
+    result, report = run_and_parse("--env=nosuch")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert report["decision"] == "block"
 
     assert run_and_parse("--env=dev")[0].ret == 0
     pytester.makeconftest("def pytest_configure(config):\n    raise RuntimeError('no creds')\n")
-    assert run_and_parse("--env=dev", subprocess=True)[0].ret != 0
-    assert read_report()["decision"] == "block"
+    result, report = run_and_parse("--env=dev", subprocess=True)
+    assert result.ret != 0
+    assert report["decision"] == "block"
 
 
 # -- 5. a waived gate failing in call and teardown -----------------------------------------

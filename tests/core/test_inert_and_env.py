@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.reports import REPORT_OPTION, ReadReport, RunAndParse
+from tests.reports import RunAndParse
 
 SUITE = """
 import pytest
@@ -59,19 +59,19 @@ def test_markers_registered_under_strict_markers_without_env(pytester: pytest.Py
 
 @pytest.mark.parametrize("how", ["cli", "envvar", "ini"])
 def test_target_from_cli_envvar_or_ini(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, read_report: ReadReport, how: str
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, run_and_parse: RunAndParse, how: str
 ) -> None:
     pytester.makepyfile(SUITE)
-    args = [REPORT_OPTION, "-k", "gate"]
+    args = ["-k", "gate"]
     if how == "cli":
         args.append("--env=staging")
     elif how == "envvar":
         monkeypatch.setenv("PROMOTION_ENV", "staging")
     else:
         pytester.makeini("[pytest]\npromotion_env = staging\n")
-    result = pytester.runpytest(*args)
+    result, report = run_and_parse(*args)
     assert result.ret == 0
-    assert read_report()["environment"] == "staging"
+    assert report["environment"] == "staging"
 
 
 def test_cli_wins_over_envvar(

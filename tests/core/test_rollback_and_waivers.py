@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reports import REPORT_OPTION, ReadReport, RunAndParse, rollback_result
+from tests.reports import REPORT_NAME, REPORT_OPTION, RunAndParse, read, rollback_result
 
 FAILING = "import pytest\n@pytest.mark.dev\n@pytest.mark.gate(name='lint')\ndef test_lint():\n    assert False, 'lint failed'\n"
 PASSING = "import pytest\n@pytest.mark.dev\ndef test_ok(): pass\n"
@@ -288,7 +288,7 @@ def test_execute_is_bounded_when_a_process_escapes_the_group_holding_the_output(
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_or_sigterm_during_execute_kills_the_command_and_says_so(
-    pytester: pytest.Pytester, read_report: ReadReport, leftovers: None, signum: int
+    pytester: pytest.Pytester, leftovers: None, signum: int
 ) -> None:
     """Ctrl-C during the rollback gave a traceback and left the command (its own session,
     so the terminal's SIGINT never reached it) running; a SIGTERM (a CI job cancelled) was
@@ -332,7 +332,7 @@ def test_ctrl_c_or_sigterm_during_execute_kills_the_command_and_says_so(
     assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
     assert "rollback executed: interrupted (process group killed)" in text
     assert proc.returncode == 1, text
-    report = read_report()
+    report = read(pytester.path / REPORT_NAME)
     assert report["decision"] == "block"
     assert rollback_result(report)["error"] == "interrupted (process group killed)"
     assert rollback_result(report)["returncode"] == -9
