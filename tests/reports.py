@@ -16,6 +16,7 @@ import pytest
 
 __all__ = [
     "REPORT_NAME",
+    "REPORT_OPTION",
     "GateReport",
     "ReadReport",
     "Report",
