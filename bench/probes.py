@@ -663,10 +663,13 @@ HEADERS = [
 
 def print_table(table: list[list[str]]) -> None:
     widths = [max(len(h), *(len(r[i]) for r in table)) for i, h in enumerate(HEADERS)]
-    line = lambda cells: "  ".join(  # noqa: E731
-        c.ljust(w) if i == 0 else c.rjust(w)
-        for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-    )
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
     print(line(HEADERS))
     for r in table:
         print(line(r))

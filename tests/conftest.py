@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any
-
 import pytest
 
 # pytester's in-process runs restore sys.modules afterwards: a library first imported inside
@@ -25,6 +21,7 @@ import pytest_promotion.gate
 import pytest_promotion.items
 import pytest_promotion.probes
 import pytest_promotion.session  # noqa: F401
+from tests.reports import ReadReport, RunAndParse
 
 _LEAKY = (
     "PROMOTION_ENV",
@@ -48,9 +45,12 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def read_report(pytester: pytest.Pytester) -> Any:
-    def read(name: str = "decision.json") -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(Path(pytester.path, name).read_text())
-        return data
+def read_report(pytester: pytest.Pytester) -> ReadReport:
+    """``read_report(name="decision.json")``: the report a pytester run wrote, typed."""
+    return ReadReport(pytester)
 
-    return read
+
+@pytest.fixture
+def run_and_parse(pytester: pytest.Pytester) -> RunAndParse:
+    """``result, report = run_and_parse(*args)``: a pytester run with the JSON report."""
+    return RunAndParse(pytester)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import signal
 import socket
 import subprocess
@@ -11,11 +10,11 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from pytest_promotion.checks.pool import ProbePool
+from tests.reports import REPORT_NAME, REPORT_OPTION, Report, RunAndParse, read
 from tests.support import free_port
 
 
@@ -96,23 +95,23 @@ def config(port: int, n: int, concurrency: int, timeout: float = 1.0) -> str:
     return f"[promotion]\nconcurrency = {concurrency}\n[environments.staging]\ntimeout = {timeout}\n{checks}"
 
 
-def strip(report: dict) -> list[tuple[str, str, str]]:
+def strip(report: Report) -> list[tuple[str, str, str]]:
     return [(g["id"], g["outcome"], g["message"]) for g in report["gates"]]
 
 
 def test_checks_run_concurrently_and_answer_like_sequential(
-    pytester: pytest.Pytester, read_report, hanging: HangingServer
+    pytester: pytest.Pytester, run_and_parse: RunAndParse, hanging: HangingServer
 ) -> None:
     pytester.makefile(".toml", promotion=config(hanging.port, 6, concurrency=64))
-    result = pytester.runpytest("--env=staging", "--promotion-report=decision.json")
+    result, report = run_and_parse("--env=staging")
     assert result.ret == 1
-    concurrent = read_report()
+    concurrent = report
     assert hanging.burst() == 6  # all six arrived together: they were started together
 
     hanging.reset()
     pytester.makefile(".toml", promotion=config(hanging.port, 6, concurrency=1))
-    pytester.runpytest("--env=staging", "--promotion-report=decision.json")
-    sequential = read_report()
+    _, report = run_and_parse("--env=staging")
+    sequential = report
     assert hanging.burst() == 1
 
     assert strip(concurrent) == strip(sequential)
@@ -137,7 +136,7 @@ def test_collect_only_probes_nothing(pytester: pytest.Pytester, hanging: Hanging
 
 
 def test_marked_python_gate_probes_start_early(
-    pytester: pytest.Pytester, read_report, hanging: HangingServer
+    pytester: pytest.Pytester, run_and_parse: RunAndParse, hanging: HangingServer
 ) -> None:
     pytester.makefile(".toml", promotion=config(hanging.port, 1, concurrency=64))
     pytester.makepyfile(
@@ -149,14 +148,14 @@ def test_marked_python_gate_probes_start_early(
             probe.result("early")
         """
     )
-    pytester.runpytest("--env=staging", "--promotion-report=decision.json")
+    _, report = run_and_parse("--env=staging")
     assert hanging.burst() == 2  # the declarative check and the marked probe started together
-    gates = {g["id"].split("::")[-1]: g for g in read_report()["gates"]}
+    gates = {g["id"].split("::")[-1]: g for g in report["gates"]}
     assert "no response within 1 s" in gates["test_early"]["message"]
 
 
 def test_a_tests_own_probe_wins_over_its_modules_of_the_same_name(
-    pytester: pytest.Pytester, read_report, hanging: HangingServer
+    pytester: pytest.Pytester, run_and_parse: RunAndParse, hanging: HangingServer
 ) -> None:
     # Marks come closest first; the module's probe used to overwrite the test's own.
     refused = free_port()
@@ -173,8 +172,8 @@ def test_a_tests_own_probe_wins_over_its_modules_of_the_same_name(
             probe.result("bad")
         """
     )
-    result = pytester.runpytest("--env=staging", "--promotion-report=decision.json")
-    gates = {g["id"].split("::")[-1]: g for g in read_report()["gates"]}
+    result, report = run_and_parse("--env=staging")
+    gates = {g["id"].split("::")[-1]: g for g in report["gates"]}
     assert gates["test_own"]["outcome"] == "failed"
     assert f"connection refused by 127.0.0.1:{refused}" in gates["test_own"]["message"]
     assert gates["test_bad_key"]["message"].startswith(
@@ -195,7 +194,7 @@ def test_ctrl_c_cancels_pending_probes_and_blocks(
             "-m",
             "pytest",
             "--env=staging",
-            "--promotion-report=decision.json",
+            REPORT_OPTION,
             "-p",
             "no:cacheprovider",
         ],
@@ -210,7 +209,7 @@ def test_ctrl_c_cancels_pending_probes_and_blocks(
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=10)  # not 10 x 30 s: pending probes were cancelled
     assert proc.returncode == 2, out.decode()
-    report = json.loads(Path(pytester.path, "decision.json").read_text())
+    report = read(pytester.path / REPORT_NAME)
     assert report["decision"] == "block"
     assert len(hanging.accepts) == 2  # the 18 pending probes never started
 
@@ -230,7 +229,7 @@ def test_pool_crash_fails_only_its_own_future() -> None:
 
 
 def test_quality_checks_keep_their_order_while_probes_start_early(
-    pytester: pytest.Pytester, read_report, hanging: HangingServer
+    pytester: pytest.Pytester, run_and_parse: RunAndParse, hanging: HangingServer
 ) -> None:
     write = "import pathlib, time; time.sleep(0.3); pathlib.Path('artifact').write_text('1')"
     read = "import pathlib, sys; sys.exit(0 if pathlib.Path('artifact').exists() else 3)"
@@ -253,8 +252,8 @@ name = "probe-b"
 http = "http://127.0.0.1:{hanging.port}/b"
 """,
     )
-    pytester.runpytest("--env=dev", "--promotion-report=decision.json")
-    gates = {g["id"]: g["outcome"] for g in read_report()["gates"]}
+    _, report = run_and_parse("--env=dev")
+    gates = {g["id"]: g["outcome"] for g in report["gates"]}
     assert gates == {
         "dev::produce": "passed",
         "dev::consume": "passed",
@@ -265,7 +264,7 @@ http = "http://127.0.0.1:{hanging.port}/b"
 
 
 def test_checks_start_when_the_session_starts_not_after_collection(
-    pytester: pytest.Pytester, read_report, hanging: HangingServer
+    pytester: pytest.Pytester, run_and_parse: RunAndParse, hanging: HangingServer
 ) -> None:
     # A slow collection (a test module sleeping at import) must not delay the probes: their
     # timeout runs while pytest collects.
@@ -287,27 +286,30 @@ def test_checks_start_when_the_session_starts_not_after_collection(
             pass
         """
     )
-    result = pytester.runpytest("--env=staging", "--promotion-report=decision.json")
+    result, report = run_and_parse("--env=staging")
     assert result.ret == 1
     collected = float((pytester.path / "collected").read_text())
     assert len(hanging.accepts) == 4
     assert max(hanging.accepts) < collected - 0.5  # all four were waiting during collection
-    assert [g["outcome"] for g in read_report()["gates"]].count("failed") == 4
+    assert [g["outcome"] for g in report["gates"]].count("failed") == 4
 
 
 @pytest.mark.parametrize("narrowing", [["-k", "c1"], ["--deselect", "staging::c0"]])
 def test_a_narrowed_selection_probes_only_what_it_selected(
-    pytester: pytest.Pytester, read_report, hanging: HangingServer, narrowing: list[str]
+    pytester: pytest.Pytester,
+    run_and_parse: RunAndParse,
+    hanging: HangingServer,
+    narrowing: list[str],
 ) -> None:
     pytester.makefile(".toml", promotion=config(hanging.port, 3, concurrency=64, timeout=0.5))
-    pytester.runpytest("--env=staging", "--promotion-report=decision.json", *narrowing)
+    _, report = run_and_parse("--env=staging", *narrowing)
     time.sleep(0.2)  # give a wrongly started probe the time to connect
-    selected = [g["id"] for g in read_report()["gates"]]
+    selected = [g["id"] for g in report["gates"]]
     assert len(hanging.accepts) == len(selected) < 3
 
 
 def test_a_check_a_conftest_deselects_after_the_early_start_is_not_reported(
-    pytester: pytest.Pytester, read_report, hanging: HangingServer
+    pytester: pytest.Pytester, run_and_parse: RunAndParse, hanging: HangingServer
 ) -> None:
     pytester.makefile(".toml", promotion=config(hanging.port, 3, concurrency=64, timeout=0.5))
     pytester.makeconftest(
@@ -320,9 +322,9 @@ def test_a_check_a_conftest_deselects_after_the_early_start_is_not_reported(
             config.hook.pytest_deselected(items=dropped)
         """
     )
-    result = pytester.runpytest("--env=staging", "--promotion-report=decision.json")
+    result, report = run_and_parse("--env=staging")
     result.stdout.fnmatch_lines(["*2 failed, 1 deselected*"])
-    assert [g["id"] for g in read_report()["gates"]] == ["staging::c1", "staging::c2"]
+    assert [g["id"] for g in report["gates"]] == ["staging::c1", "staging::c2"]
 
 
 def test_pool_reports_when_every_probe_is_dispatched() -> None:
@@ -337,7 +339,7 @@ def test_pool_reports_when_every_probe_is_dispatched() -> None:
 
 
 def test_a_target_a_conftest_starts_in_sessionstart_is_up_before_the_probes(
-    pytester: pytest.Pytester, read_report
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
 ) -> None:
     port = free_port()
     checks = "".join(
@@ -363,6 +365,6 @@ def test_a_target_a_conftest_starts_in_sessionstart_is_up_before_the_probes(
             session.config.add_cleanup(server.shutdown)
         """
     )
-    result = pytester.runpytest("--env=staging", "--promotion-report=decision.json")
+    result, report = run_and_parse("--env=staging")
     assert result.ret == 0, result.stdout.str()
-    assert read_report()["decision"] == "promote"
+    assert report["decision"] == "promote"

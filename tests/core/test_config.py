@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+from tests.reports import RunAndParse
+
 PASSING = "import pytest\n@pytest.mark.dev\ndef test_ok(): pass\n"
 
 
@@ -119,7 +121,7 @@ def test_explicit_config_path_and_missing_file(pytester: pytest.Pytester) -> Non
     assert pytester.runpytest("--env=staging", "--promotion-config=conf/gates.toml").ret == 1
 
 
-def test_pyproject_tool_promotion(pytester: pytest.Pytester, read_report) -> None:
+def test_pyproject_tool_promotion(pytester: pytest.Pytester, run_and_parse: RunAndParse) -> None:
     pytester.makepyprojecttoml(
         """
         [tool.promotion.promotion]
@@ -130,8 +132,8 @@ def test_pyproject_tool_promotion(pytester: pytest.Pytester, read_report) -> Non
         """
     )
     pytester.makepyfile("import pytest\n@pytest.mark.dev\ndef test_f():\n    assert False\n")
-    pytester.runpytest("--env=staging", "--promotion-report=decision.json")
-    assert read_report()["rollback_command"] == "undo staging"
+    _, report = run_and_parse("--env=staging")
+    assert report["rollback_command"] == "undo staging"
 
 
 def test_pyproject_errors_name_the_tool_table(pytester: pytest.Pytester) -> None:
@@ -170,7 +172,7 @@ def test_dotenv_values_resolve_and_process_environment_wins(
 
 
 def test_secret_values_are_redacted_in_failures_and_reports(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, read_report
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, run_and_parse: RunAndParse
 ) -> None:
     monkeypatch.setenv("DB_PASSWORD", "s3cr3t-pa55")
     pytester.makefile(
@@ -187,9 +189,7 @@ def test_secret_values_are_redacted_in_failures_and_reports(
             assert dsn.endswith("/other"), f"cannot reach {dsn}"
         """
     )
-    result = pytester.runpytest(
-        "--env=staging", "--showlocals", "--promotion-report=decision.json", "--junitxml=gate.xml"
-    )
+    result, report = run_and_parse("--env=staging", "--showlocals", "--junitxml=gate.xml")
     assert result.ret == 1
     everything = result.stdout.str() + result.stderr.str()
     everything += (pytester.path / "decision.json").read_text() + (
@@ -197,10 +197,12 @@ def test_secret_values_are_redacted_in_failures_and_reports(
     ).read_text()
     assert "s3cr3t-pa55" not in everything
     assert "abc.def.ghi" not in everything
-    assert "postgresql://app:***@127.0.0.1:1/app" in read_report()["reasons"][0]
+    assert "postgresql://app:***@127.0.0.1:1/app" in report["reasons"][0]
 
 
-def test_password_in_a_parametrize_id_is_masked(pytester: pytest.Pytester, read_report) -> None:
+def test_password_in_a_parametrize_id_is_masked(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
+) -> None:
     pytester.makepyfile(
         """
         import pytest
@@ -210,10 +212,7 @@ def test_password_in_a_parametrize_id_is_masked(pytester: pytest.Pytester, read_
             assert False, "unreachable"
         """
     )
-    result = pytester.runpytest(
-        "--promotion-config=none", "--env=staging", "--promotion-report=decision.json"
-    )
-    report = read_report()
+    result, report = run_and_parse("--promotion-config=none", "--env=staging")
     # Our reports and the failure's traceback are masked...
     assert "hunter22-pw" not in (pytester.path / "decision.json").read_text()
     assert "redis://:***@cache:6379/0" in report["gates"][0]["id"]
@@ -284,7 +283,7 @@ def test_resolved_value_is_not_shown_in_a_config_error(
 
 
 def test_gate_marker_with_an_unknown_trigger_is_a_usage_error(
-    pytester: pytest.Pytester, read_report
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
 ) -> None:
     pytester.makepyfile(
         """
@@ -295,13 +294,12 @@ def test_gate_marker_with_an_unknown_trigger_is_a_usage_error(
             pass
         """
     )
-    result = pytester.runpytest_subprocess("--env=staging", "--promotion-report=decision.json")
+    result, report = run_and_parse("--env=staging", subprocess=True)
     line = one_line_error(result)
     assert line == (
         "ERROR: test_gate_marker_with_an_unknown_trigger_is_a_usage_error.py::test_health: "
         '@pytest.mark.gate(trigger=\'rolback\'): expected "rollback" or "block"'
     )
-    report = read_report()
     assert report["decision"] == "block"
     cause = (
         "usage error: test_gate_marker_with_an_unknown_trigger_is_a_usage_error.py::test_health: "
@@ -310,12 +308,10 @@ def test_gate_marker_with_an_unknown_trigger_is_a_usage_error(
     assert report["reasons"] == [cause]  # the cause in the report, not only on stderr
     # Under xdist the mistake is found on the workers: the same usage error, before any
     # gate runs (no INTERNALERROR, no "did not run"), the cause in the report.
-    result = pytester.runpytest_subprocess(
-        "--env=staging", "--promotion-report=decision.json", "-n", "2"
-    )
+    result, report = run_and_parse("--env=staging", "-n", "2", subprocess=True)
     assert one_line_error(result) == line
     assert "passed" not in result.stdout.str()
-    assert read_report()["reasons"] == [cause]
+    assert report["reasons"] == [cause]
 
 
 TOKEN = "tok-abcdefghijklmnopqrstuvwxyz0123456789"
@@ -433,16 +429,16 @@ def test_redact_url_passwords_wherever_the_url_starts(text: str, expected: str) 
 
 
 def test_a_rollback_template_with_an_unknown_placeholder_is_a_usage_error(
-    pytester: pytest.Pytester, read_report
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
 ) -> None:
     # It used to be a warning at the end of a failed run, which then had no rollback command.
     pytester.makefile(
         ".toml", promotion='[environments.dev]\nrollback = "deploy --to {enviroment}"\n'
     )
     pytester.makepyfile("import pytest\n@pytest.mark.dev\ndef test_a(): pass\n")
-    result = pytester.runpytest_subprocess("--env=dev", "--promotion-report=decision.json")
+    result, report = run_and_parse("--env=dev", subprocess=True)
     assert one_line_error(result) == (
         "ERROR: promotion.toml: [environments.dev] key 'rollback': unknown placeholder "
         "{enviroment} (known: env, previous_version, version)"
     )
-    assert read_report()["decision"] == "block"
+    assert report["decision"] == "block"

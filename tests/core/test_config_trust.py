@@ -3,22 +3,16 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.reports import read
 from tests.support import free_port
 
 GATE = "import pytest\n\n@pytest.mark.dev\ndef test_ok():\n    pass\n"
-
-
-def report(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data
 
 
 def repository(pytester: pytest.Pytester, toml: str) -> Path:
@@ -46,8 +40,8 @@ def test_config_above_a_pytest_ini_next_to_the_gates_is_found(
     monkeypatch.chdir(gates)  # rootdir = gates/ (its pytest.ini)
     result = pytester.runpytest_subprocess("--env=prod", "--promotion-report=d.json")
     assert result.ret != 0
-    assert report(gates / "d.json")["decision"] == "rollback"
-    assert report(gates / "d.json")["rollback_command"] == "deploy undo prod"
+    assert read(gates / "d.json")["decision"] == "rollback"
+    assert read(gates / "d.json")["rollback_command"] == "deploy undo prod"
     result.stdout.fnmatch_lines(
         [f"promotion: dev -> staging -> [prod] (config: {pytester.path}/promotion.toml)"]
     )
@@ -121,7 +115,7 @@ def test_no_config_elsewhere_is_a_warning_in_every_report(pytester: pytest.Pytes
     )
     assert result.ret == 0
     result.stdout.fnmatch_lines(["promotion: WARNING: no config file found (looked for *"])
-    warnings = report(pytester.path / "d.json")["warnings"]
+    warnings = read(pytester.path / "d.json")["warnings"]
     assert warnings and warnings[0].startswith("no config file found")
     assert "no config file found" in (pytester.path / "j.xml").read_text()
 
@@ -144,7 +138,7 @@ def test_a_production_gate_is_a_gate_of_a_chain_that_says_production(
     )
     result = pytester.runpytest_subprocess("--env=prod", "--promotion-report=d.json")
     assert result.ret != 0
-    data = report(pytester.path / "d.json")
+    data = read(pytester.path / "d.json")
     assert data["environment"] == "production"
     assert [g["outcome"] for g in data["gates"]] == ["failed"]
     # {env} is the chain's own spelling: what the seed's workflow expects
@@ -249,7 +243,7 @@ def test_a_crash_of_the_http_check_itself_blocks_not_rolls_back(
     )
     result = pytester.runpytest("--env=staging", "--promotion-report=d.json")
     assert result.ret != 0
-    data = report(pytester.path / "d.json")
+    data = read(pytester.path / "d.json")
     assert data["decision"] == "block"  # no evidence about the environment
     assert [g["rollback_trigger"] for g in data["gates"]] == [False]
     result.stdout.fnmatch_lines(
@@ -298,7 +292,7 @@ def test_public_values_are_not_masked(
         "    assert promotion_env.base_url == 'nope', promotion_env.vars['token']\n"
     )
     result = pytester.runpytest_subprocess("--env=staging", "--promotion-report=d.json")
-    data = report(pytester.path / "d.json")
+    data = read(pytester.path / "d.json")
     assert data["rollback_command"] == "helm rollback agent --namespace staging"
     out = result.stdout.str()
     assert "https://api.staging.test" in out  # an ordinary host name stays readable
@@ -350,4 +344,4 @@ def test_a_plain_http_base_url_is_a_warning_in_every_report(pytester: pytest.Pyt
     assert result.ret == 0
     line = "TLS is not used for staging: base_url http://h.test is http:// (use https://, or set insecure = true to say it is on purpose)"
     result.stdout.fnmatch_lines([f"promotion: WARNING: {line}"])
-    assert report(pytester.path / "d.json")["warnings"] == [line]
+    assert read(pytester.path / "d.json")["warnings"] == [line]

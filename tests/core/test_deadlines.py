@@ -15,7 +15,12 @@ def test_callbacks_fire_at_their_deadline_in_order_and_cancel_works() -> None:
     fired: list[str] = []
     done = threading.Event()
     now = time.monotonic()
-    deadlines.schedule(now + 0.2, lambda: (fired.append("late"), done.set()))
+
+    def late() -> None:
+        fired.append("late")
+        done.set()
+
+    deadlines.schedule(now + 0.2, late)
     deadlines.schedule(now + 0.05, lambda: fired.append("early"))
     token = deadlines.schedule(now + 0.1, lambda: fired.append("cancelled"))
     deadlines.cancel(token)
@@ -24,7 +29,9 @@ def test_callbacks_fire_at_their_deadline_in_order_and_cancel_works() -> None:
     assert time.monotonic() >= now + 0.2
 
 
-def test_a_failing_callback_does_not_stop_the_other_deadlines(capsys) -> None:
+def test_a_failing_callback_does_not_stop_the_other_deadlines(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     done = threading.Event()
 
     def broken() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-REPORT = "--promotion-report=decision.json"
+from tests.reports import RunAndParse
 
 GATES = """
 import pytest
@@ -27,7 +27,7 @@ def test_security(): assert False, "critical finding"
 # -- 1. a module skipped at collection -----------------------------------------------------
 @pytest.mark.parametrize(("env", "ret"), [("prod", 1), ("staging", 0)])
 def test_module_skipped_at_collection_is_a_skipped_gate(
-    pytester: pytest.Pytester, read_report, env: str, ret: int
+    pytester: pytest.Pytester, run_and_parse: RunAndParse, env: str, ret: int
 ) -> None:
     pytester.makepyfile(
         test_a="import pytest\npytestmark = pytest.mark.dev\ndef test_ok(): pass\n",
@@ -44,9 +44,8 @@ def test_module_skipped_at_collection_is_a_skipped_gate(
             def test_other_gate(): assert False
             """,
     )
-    result = pytester.runpytest("--promotion-config=none", f"--env={env}", REPORT)
+    result, report = run_and_parse("--promotion-config=none", f"--env={env}")
     assert result.ret == ret
-    report = read_report()
     missing = "could not import 'nonexistent_scanner_lib_xyz': No module named 'nonexistent_scanner_lib_xyz'"
     if env == "prod":
         assert report["decision"] == "block"
@@ -69,7 +68,7 @@ def test_module_skipped_at_collection_is_a_skipped_gate(
 
 # -- 2. gates dropped after the plugin selected them ---------------------------------------
 def test_conftest_dropping_a_gate_blocks_prod_and_warns_staging(
-    pytester: pytest.Pytester, read_report
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
 ) -> None:
     pytester.makeconftest(
         """
@@ -78,15 +77,14 @@ def test_conftest_dropping_a_gate_blocks_prod_and_warns_staging(
         """
     )
     pytester.makepyfile(test_g=GATES)
-    result = pytester.runpytest("--promotion-config=none", "--env=prod", REPORT)
+    result, report = run_and_parse("--promotion-config=none", "--env=prod")
     assert result.ret == 1
-    assert read_report()["reasons"] == [
+    assert report["reasons"] == [
         "1 gate of prod was deselected (-k, -m, --deselect, --lf, --sw or a conftest): "
         "a partial run cannot promote prod (e.g. test_g.py::test_security)"
     ]
-    result = pytester.runpytest("--promotion-config=none", "--env=staging", REPORT)
+    result, report = run_and_parse("--promotion-config=none", "--env=staging")
     assert result.ret == 0
-    report = read_report()
     assert report["decision"] == "promote"
     assert report["warnings"] == [
         "1 gate of staging was deselected (-k, -m, --deselect, --lf, --sw or a conftest): "
@@ -95,7 +93,7 @@ def test_conftest_dropping_a_gate_blocks_prod_and_warns_staging(
 
 
 def test_a_tryfirst_conftest_in_a_sub_directory_cannot_drop_a_gate_unseen(
-    pytester: pytest.Pytester, read_report
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
 ) -> None:
     # Registered after the plugin, a tryfirst hook would run before a tryfirst plugin hook.
     pytester.mkpydir("sub")
@@ -106,9 +104,9 @@ def test_a_tryfirst_conftest_in_a_sub_directory_cannot_drop_a_gate_unseen(
         "    items[:] = [i for i in items if 'security' not in i.name]\n"
     )
     Path(pytester.path, "sub", "test_g.py").write_text(textwrap.dedent(GATES))
-    result = pytester.runpytest("--promotion-config=none", "--env=prod", REPORT)
+    result, report = run_and_parse("--promotion-config=none", "--env=prod")
     assert result.ret == 1
-    assert read_report()["reasons"] == [
+    assert report["reasons"] == [
         "1 gate of prod was deselected (-k, -m, --deselect, --lf, --sw or a conftest): "
         "a partial run cannot promote prod (e.g. sub/test_g.py::test_security)"
     ]
@@ -116,7 +114,7 @@ def test_a_tryfirst_conftest_in_a_sub_directory_cannot_drop_a_gate_unseen(
 
 @pytest.mark.parametrize("where", [".", "sub"])
 def test_a_conftest_hook_wrapper_cannot_drop_a_gate_unseen(
-    pytester: pytest.Pytester, read_report, where: str
+    pytester: pytest.Pytester, run_and_parse: RunAndParse, where: str
 ) -> None:
     # A wrapper runs around every plain hook, ours too: the gate is gone before we select.
     Path(pytester.path, where).mkdir(exist_ok=True)
@@ -128,28 +126,30 @@ def test_a_conftest_hook_wrapper_cannot_drop_a_gate_unseen(
         "    return (yield)\n"
     )
     Path(pytester.path, where, "test_g.py").write_text(GATES)
-    result = pytester.runpytest("--promotion-config=none", "--env=prod", REPORT)
+    result, report = run_and_parse("--promotion-config=none", "--env=prod")
     assert result.ret == 1
     gate = "test_g.py::test_security" if where == "." else "sub/test_g.py::test_security"
-    assert read_report()["reasons"] == [
+    assert report["reasons"] == [
         "1 gate of prod was deselected (-k, -m, --deselect, --lf, --sw or a conftest): "
         f"a partial run cannot promote prod (e.g. {gate})"
     ]
 
 
-def test_deselect_option_blocks_prod(pytester: pytest.Pytester, read_report) -> None:
+def test_deselect_option_blocks_prod(pytester: pytest.Pytester, run_and_parse: RunAndParse) -> None:
     pytester.makepyfile(test_g=GATES)
-    result = pytester.runpytest(
-        "--promotion-config=none", "--env=prod", REPORT, "--deselect=test_g.py::test_security"
+    result, report = run_and_parse(
+        "--promotion-config=none", "--env=prod", "--deselect=test_g.py::test_security"
     )
     assert result.ret == 1
-    assert read_report()["decision"] == "block"
+    assert report["decision"] == "block"
     result.stdout.fnmatch_lines(
         ["*reason: 1 gate of prod was deselected*test_g.py::test_security)"]
     )
 
 
-def test_last_failed_rerun_cannot_promote_prod(pytester: pytest.Pytester, read_report) -> None:
+def test_last_failed_rerun_cannot_promote_prod(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
+) -> None:
     pytester.makepyfile(
         test_g="""
         import pathlib, pytest
@@ -158,23 +158,22 @@ def test_last_failed_rerun_cannot_promote_prod(pytester: pytest.Pytester, read_r
         def test_health(): pass
         """
     )
-    assert pytester.runpytest("--promotion-config=none", "--env=prod", REPORT).ret == 1
+    assert run_and_parse("--promotion-config=none", "--env=prod")[0].ret == 1
     (pytester.path / "fixed").write_text("")
-    result = pytester.runpytest("--promotion-config=none", "--env=prod", REPORT, "--lf")
+    result, report = run_and_parse("--promotion-config=none", "--env=prod", "--lf")
     result.assert_outcomes(passed=1)  # --lf did not even collect test_health
     assert result.ret == 1
-    report = read_report()
     assert report["decision"] == "block"
     assert report["reasons"] == [
         "--lf ran only the 1 previously failed test: a partial run cannot promote prod"
     ]
     assert (
-        pytester.runpytest("--promotion-config=none", "--env=prod", REPORT).ret == 0
+        run_and_parse("--promotion-config=none", "--env=prod")[0].ret == 0
     )  # the full run promotes
 
 
 def test_last_failed_leaving_a_gate_file_out_cannot_promote_prod(
-    pytester: pytest.Pytester, read_report
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
 ) -> None:
     # The only recorded failure is a unit test (not a gate): --lf then skips test_c.py,
     # with its failing gate, at collection, where no selection of ours sees it.
@@ -193,15 +192,14 @@ def test_last_failed_leaving_a_gate_file_out_cannot_promote_prod(
         """,
     )
     pytester.runpytest("--promotion-config=none", "test_a.py")  # records test_unit's failure only
-    result = pytester.runpytest("--promotion-config=none", "--env=prod", REPORT, "--lf")
+    result, report = run_and_parse("--promotion-config=none", "--env=prod", "--lf")
     assert result.ret == 1
-    report = read_report()
     assert report["decision"] == "block"
     assert report["reasons"] == ["--lf left 1 file out: a partial run cannot promote prod"]
 
 
 def test_last_failed_with_no_recorded_failure_among_the_gates_is_a_whole_run(
-    pytester: pytest.Pytester, read_report
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
 ) -> None:
     # The recorded failure is in unit/, the run selects gates/: pytest runs every gate.
     pytester.mkpydir("unit")
@@ -211,16 +209,16 @@ def test_last_failed_with_no_recorded_failure_among_the_gates_is_a_whole_run(
         "import pytest\npytestmark = pytest.mark.dev\ndef test_a(): pass\ndef test_b(): pass\n"
     )
     pytester.runpytest("--promotion-config=none", "unit")
-    result = pytester.runpytest("--promotion-config=none", "--env=prod", REPORT, "gates", "--lf")
+    result, report = run_and_parse("--promotion-config=none", "--env=prod", "gates", "--lf")
     result.assert_outcomes(passed=2)
     assert result.ret == 0
-    assert read_report()["decision"] == "promote"
+    assert report["decision"] == "promote"
 
 
 # -- 3. pytest.exit(returncode=0) before the session ---------------------------------------
 @pytest.mark.parametrize("hook", ["pytest_sessionstart(session)", "pytest_configure(config)"])
 def test_pytest_exit_zero_before_the_session_does_not_exit_0(
-    pytester: pytest.Pytester, read_report, hook: str
+    pytester: pytest.Pytester, run_and_parse: RunAndParse, hook: str
 ) -> None:
     pytester.makeconftest(
         f"""
@@ -230,15 +228,17 @@ def test_pytest_exit_zero_before_the_session_does_not_exit_0(
         """
     )
     pytester.makepyfile(test_g=GATES)
-    result = pytester.runpytest_subprocess("--env=dev", REPORT)
+    result, report = run_and_parse("--env=dev", subprocess=True)
     assert result.ret == pytest.ExitCode.INTERNAL_ERROR
     result.stderr.fnmatch_lines(["promotion: the run ended before a decision was made*exit 3*"])
-    assert read_report()["decision"] == "block"
+    assert report["decision"] == "block"
     # Without a target environment the plugin changes nothing.
     assert pytester.runpytest_subprocess().ret == 0
 
 
-def test_pytest_exit_zero_in_a_gate_blocks(pytester: pytest.Pytester, read_report) -> None:
+def test_pytest_exit_zero_in_a_gate_blocks(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
+) -> None:
     pytester.makepyfile(
         """
         import pytest
@@ -247,9 +247,9 @@ def test_pytest_exit_zero_in_a_gate_blocks(pytester: pytest.Pytester, read_repor
         def test_b(): pass
         """
     )
-    result = pytester.runpytest_subprocess("--env=dev", REPORT)
+    result, report = run_and_parse("--env=dev", subprocess=True)
     assert result.ret == 1
-    reasons = read_report()["reasons"]
+    reasons = report["reasons"]
     assert (
         reasons[0] == "the run stopped early (pytest.exit: enough): it cannot vouch for the release"
     )
@@ -262,11 +262,11 @@ def test_help_markers_version_are_not_gate_runs(pytester: pytest.Pytester, args:
 
 
 def test_collection_error_is_a_stop_not_an_interrupt(
-    pytester: pytest.Pytester, read_report
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
 ) -> None:
     pytester.makepyfile(test_g=GATES, test_broken="import nonexistent_module_xyz\n")
-    pytester.runpytest("--env=dev", REPORT)
-    reasons = read_report()["reasons"]
+    _, report = run_and_parse("--env=dev")
+    reasons = report["reasons"]
     assert reasons[0] == (
         "the run stopped early (1 error during collection): it cannot vouch for the release"
     )
@@ -275,30 +275,35 @@ def test_collection_error_is_a_stop_not_an_interrupt(
 
 # -- 4. the placeholder comes before anything can fail -------------------------------------
 def test_usage_errors_leave_block_not_the_previous_promote(
-    pytester: pytest.Pytester, read_report
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
 ) -> None:
     pytester.makepyfile(test_g="import pytest\npytestmark = pytest.mark.dev\ndef test_a(): pass\n")
-    assert pytester.runpytest("--env=dev", REPORT).ret == 0
-    assert read_report()["decision"] == "promote"
+    result, report = run_and_parse("--env=dev")
+    assert result.ret == 0
+    assert report["decision"] == "promote"
 
     pytester.makefile(".toml", promotion='[environments.dev]\ntimeout = "fast"\n')
-    result = pytester.runpytest("--env=dev", REPORT)
+    result, report = run_and_parse("--env=dev")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert read_report()["decision"] == "block"
+    assert report["decision"] == "block"
     (pytester.path / "promotion.toml").unlink()
 
-    assert pytester.runpytest("--env=dev", REPORT).ret == 0
-    assert pytester.runpytest("--env=nosuch", REPORT).ret == pytest.ExitCode.USAGE_ERROR
-    assert read_report()["decision"] == "block"
+    assert run_and_parse("--env=dev")[0].ret == 0
+    result, report = run_and_parse("--env=nosuch")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert report["decision"] == "block"
 
-    assert pytester.runpytest("--env=dev", REPORT).ret == 0
+    assert run_and_parse("--env=dev")[0].ret == 0
     pytester.makeconftest("def pytest_configure(config):\n    raise RuntimeError('no creds')\n")
-    assert pytester.runpytest_subprocess("--env=dev", REPORT).ret != 0
-    assert read_report()["decision"] == "block"
+    result, report = run_and_parse("--env=dev", subprocess=True)
+    assert result.ret != 0
+    assert report["decision"] == "block"
 
 
 # -- 5. a waived gate failing in call and teardown -----------------------------------------
-def test_waived_gate_failing_twice_exits_0(pytester: pytest.Pytester, read_report) -> None:
+def test_waived_gate_failing_twice_exits_0(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
+) -> None:
     pytester.makepyfile(
         """
         import pytest
@@ -316,15 +321,15 @@ def test_waived_gate_failing_twice_exits_0(pytester: pytest.Pytester, read_repor
         def test_ok(): pass
         """
     )
-    result = pytester.runpytest("--env=dev", REPORT, "--waive=lint=known issue, JIRA-12")
+    result, report = run_and_parse("--env=dev", "--waive=lint=known issue, JIRA-12")
     result.assert_outcomes(failed=1, passed=1, errors=1)
-    assert read_report()["decision"] == "promote"
+    assert report["decision"] == "promote"
     assert result.ret == 0
 
 
 # -- 6. a report that cannot be written ----------------------------------------------------
 def test_unwritable_github_output_blocks_and_other_reports_still_write(
-    pytester: pytest.Pytester, read_report, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, run_and_parse: RunAndParse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Writable when the run starts (checked then), gone at the end.
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
@@ -351,8 +356,8 @@ def test_unwritable_github_output_blocks_and_other_reports_still_write(
             pathlib.Path("heard.txt").write_text(decision.decision)
         """
     )
-    result = pytester.runpytest_subprocess(
-        "--env=dev", REPORT, "--junitxml=gate.xml", "--promotion-rollback=execute"
+    result, report = run_and_parse(
+        "--env=dev", "--junitxml=gate.xml", "--promotion-rollback=execute", subprocess=True
     )
     assert result.ret == 1
     assert (pytester.path / "heard.txt").read_text() == "block"
@@ -361,7 +366,6 @@ def test_unwritable_github_output_blocks_and_other_reports_still_write(
         ["promotion: cannot write $GITHUB_OUTPUT */gh/out: No such file or directory"]
     )
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
-    report = read_report()
     assert report["decision"] == "block"
     assert report["reasons"] == [
         f"the report could not be written: $GITHUB_OUTPUT {pytester.path}/gh/out: "
@@ -535,9 +539,10 @@ def test_secrets_masked_in_warnings_and_recorded_properties(
     assert_masked(pytester, result)
 
 
-def test_report_placeholder_has_the_environment(pytester: pytest.Pytester) -> None:
+def test_report_placeholder_has_the_environment(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
+) -> None:
     # The early placeholder names the environment and version asked for.
     pytester.makeconftest("def pytest_configure(config):\n    raise RuntimeError('boom')\n")
-    pytester.runpytest_subprocess("--env=staging", REPORT, "--promotion-version=1.2.3")
-    data = json.loads(Path(pytester.path, "decision.json").read_text())
+    _, data = run_and_parse("--env=staging", "--promotion-version=1.2.3", subprocess=True)
     assert (data["decision"], data["environment"], data["version"]) == ("block", "staging", "1.2.3")

@@ -8,15 +8,15 @@ start-time checks of the report paths.
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-REPORT = "--promotion-report=decision.json"
+from pytest_promotion.decision import Decision, Verdict
+from tests.reports import Report, RunAndParse
+
 CHAIN = '[promotion]\nenvironments = ["dev", "staging", "prod"]\n'
 # Every gate passes, and yet the run must block: dev forbids skips, and one gate skips.
 SKIPPING = """
@@ -29,23 +29,21 @@ NO_SKIPS = "[environments.dev]\nallow_skips = false\nrollback = 'undo {env}'\n"
 PASSING = "import pytest\n@pytest.mark.dev\ndef test_ok(): pass\n"
 
 
-def report(pytester: pytest.Pytester, name: str = "decision.json") -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((pytester.path / name).read_text())
-    return data
-
-
-def blocking_run(pytester: pytest.Pytester, conftest: str) -> pytest.RunResult:
+def blocking_run(run_and_parse: RunAndParse, conftest: str) -> tuple[pytest.RunResult, Report]:
+    pytester = run_and_parse.pytester
     pytester.makefile(".toml", promotion=NO_SKIPS)
     pytester.makepyfile(test_g=SKIPPING)
     pytester.makeconftest(conftest)
-    return pytester.runpytest_subprocess("--env=dev", REPORT)
+    return run_and_parse("--env=dev", subprocess=True)
 
 
 # -- the exit status: before pytest_sessionfinish, and at the very end --------------------
-def test_sessionfinish_is_handed_the_status_of_the_decision(pytester: pytest.Pytester) -> None:
+def test_sessionfinish_is_handed_the_status_of_the_decision(
+    run_and_parse: RunAndParse,
+) -> None:
     # A common fix for hangs at exit: leave with the status pytest hands over.
-    result = blocking_run(
-        pytester,
+    result, report = blocking_run(
+        run_and_parse,
         """
         import os
         def pytest_sessionfinish(session, exitstatus):
@@ -55,7 +53,7 @@ def test_sessionfinish_is_handed_the_status_of_the_decision(pytester: pytest.Pyt
     )
     assert result.ret == 1
     result.stdout.fnmatch_lines(["*handed 1"])
-    assert report(pytester)["decision"] == "block"
+    assert report["decision"] == "block"
 
 
 @pytest.mark.parametrize(
@@ -67,13 +65,15 @@ def test_sessionfinish_is_handed_the_status_of_the_decision(pytester: pytest.Pyt
     ],
     ids=["sys.exit-in-unconfigure", "pytest.exit-in-sessionfinish"],
 )
-def test_a_later_hook_cannot_exit_0_on_a_block(pytester: pytest.Pytester, hook: str) -> None:
-    result = blocking_run(pytester, f"import sys, pytest\n{hook}\n")
+def test_a_later_hook_cannot_exit_0_on_a_block(run_and_parse: RunAndParse, hook: str) -> None:
+    result, report = blocking_run(run_and_parse, f"import sys, pytest\n{hook}\n")
     assert result.ret == 1
-    assert report(pytester)["decision"] == "block"
+    assert report["decision"] == "block"
 
 
-def test_waived_failures_exit_0_before_sessionfinish(pytester: pytest.Pytester) -> None:
+def test_waived_failures_exit_0_before_sessionfinish(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
+) -> None:
     pytester.makeconftest(
         """
         def pytest_sessionfinish(session, exitstatus):
@@ -84,14 +84,14 @@ def test_waived_failures_exit_0_before_sessionfinish(pytester: pytest.Pytester) 
         "import pytest\n@pytest.mark.dev\n@pytest.mark.gate(name='lint')\n"
         "def test_lint(): assert False\n"
     )
-    result = pytester.runpytest_subprocess("--env=dev", REPORT, "--waive=lint=JIRA-12")
+    result, report = run_and_parse("--env=dev", "--waive=lint=JIRA-12", subprocess=True)
     assert result.ret == 0
     result.stdout.fnmatch_lines(["*handed 0"])
-    assert report(pytester)["decision"] == "promote"
+    assert report["decision"] == "promote"
 
 
 # -- pytest_promotion_finalize: reasons block, a raise blocks -------------------------------
-def test_finalize_hook_reasons_block(pytester: pytest.Pytester) -> None:
+def test_finalize_hook_reasons_block(pytester: pytest.Pytester, run_and_parse: RunAndParse) -> None:
     pytester.makeconftest(
         """
         def pytest_promotion_finalize(config, decision):
@@ -99,17 +99,19 @@ def test_finalize_hook_reasons_block(pytester: pytest.Pytester) -> None:
         """
     )
     pytester.makepyfile(PASSING)
-    result = pytester.runpytest("--env=dev", REPORT)
+    result, report = run_and_parse("--env=dev")
     assert result.ret == 1
-    assert report(pytester)["reasons"] == ["outside the change window"]
+    assert report["reasons"] == ["outside the change window"]
 
 
-def test_finalize_hook_cannot_promote(pytester: pytest.Pytester) -> None:
+def test_finalize_hook_cannot_promote(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
+) -> None:
     pytester.makeconftest("def pytest_promotion_finalize(config, decision):\n    return []\n")
     pytester.makepyfile("import pytest\n@pytest.mark.dev\ndef test_bad(): assert False\n")
-    result = pytester.runpytest("--env=dev", REPORT)
+    result, report = run_and_parse("--env=dev")
     assert result.ret == 1
-    assert report(pytester)["decision"] == "block"
+    assert report["decision"] == "block"
 
 
 @pytest.mark.parametrize(
@@ -119,15 +121,16 @@ def test_finalize_hook_cannot_promote(pytester: pytest.Pytester) -> None:
         "pytest_promotion_decision(config, decision)",
     ],
 )
-def test_a_hook_that_raises_on_a_promote_blocks(pytester: pytest.Pytester, hook: str) -> None:
+def test_a_hook_that_raises_on_a_promote_blocks(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse, hook: str
+) -> None:
     pytester.makefile(".toml", promotion="[environments.dev]\nrollback = 'undo {env}'\n")
     pytester.makeconftest(f"def {hook}:\n    raise RuntimeError('chat\\nserver down')\n")
     pytester.makepyfile(PASSING)
-    result = pytester.runpytest_subprocess("--env=dev", REPORT, "--junitxml=gate.xml")
+    result, data = run_and_parse("--env=dev", "--junitxml=gate.xml", subprocess=True)
     assert result.ret == 1
     name = hook.partition("(")[0]
     line = f"the {name} hook raised RuntimeError: chat server down"
-    data = report(pytester)
     assert data["decision"] == "block"
     assert data["reasons"] == [line]
     assert data["rollback_command"] == "undo dev"
@@ -136,16 +139,17 @@ def test_a_hook_that_raises_on_a_promote_blocks(pytester: pytest.Pytester, hook:
     result.stdout.fnmatch_lines([f"*reason: {line}", "rollback command: undo dev"])
 
 
-def test_rollback_command_hook_that_raises(pytester: pytest.Pytester) -> None:
+def test_rollback_command_hook_that_raises(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
+) -> None:
     pytester.makefile(".toml", promotion="[environments.dev]\nrollback = 'undo {env}'\n")
     pytester.makeconftest(
         "def pytest_promotion_rollback_command(config, environment, decision):\n"
         "    raise KeyError('helm')\n"
     )
     pytester.makepyfile("import pytest\n@pytest.mark.dev\ndef test_bad(): assert False\n")
-    result = pytester.runpytest_subprocess("--env=dev", REPORT, "--junitxml=gate.xml")
+    result, data = run_and_parse("--env=dev", "--junitxml=gate.xml", subprocess=True)
     assert result.ret == 1
-    data = report(pytester)
     assert data["decision"] == "block"
     assert "the pytest_promotion_rollback_command hook raised KeyError: 'helm'" in data["reasons"]
     assert data["rollback_command"] == "undo dev"  # the configured template, still
@@ -155,15 +159,15 @@ def test_rollback_command_hook_that_raises(pytester: pytest.Pytester) -> None:
 
 # -- report paths, checked when the run starts ----------------------------------------------
 def test_empty_promotion_env_does_not_leave_an_old_promote(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, run_and_parse: RunAndParse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (pytester.path / "decision.json").write_text('{"decision": "promote"}')
     monkeypatch.setenv("PROMOTION_ENV", "")
     pytester.makepyfile(PASSING)
-    result = pytester.runpytest(REPORT)
+    result, report = run_and_parse()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: --promotion-report needs a target environment*"])
-    assert report(pytester)["decision"] == "block"
+    assert report["decision"] == "block"
 
 
 def test_same_file_for_json_and_junit_is_a_usage_error(pytester: pytest.Pytester) -> None:
@@ -202,21 +206,21 @@ def test_missing_report_directory_is_not_created(pytester: pytest.Pytester) -> N
 
 
 def test_github_output_checked_at_start(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, run_and_parse: RunAndParse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (pytester.path / "file").write_text("")
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     monkeypatch.setenv("GITHUB_OUTPUT", str(pytester.path / "file" / "out"))
     pytester.makepyfile(PASSING)
-    result = pytester.runpytest("--env=dev", REPORT)
+    result, report = run_and_parse("--env=dev")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: $GITHUB_OUTPUT */file/out: */file: no such directory"])
-    assert report(pytester)["decision"] == "block"
+    assert report["decision"] == "block"
 
 
 # -- an internal error before the session: masked, and the decision still shown -------------
 def test_internal_error_in_sessionstart_is_masked_and_decided(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, run_and_parse: RunAndParse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("API_TOKEN", "tok-SECRET-123")
     pytester.makefile(
@@ -231,7 +235,7 @@ def test_internal_error_in_sessionstart_is_masked_and_decided(
         """
     )
     pytester.makepyfile(PASSING)
-    result = pytester.runpytest_subprocess("--env=dev", REPORT)
+    result, report = run_and_parse("--env=dev", subprocess=True)
     assert result.ret == pytest.ExitCode.INTERNAL_ERROR
     output = result.stdout.str() + result.stderr.str()
     assert "INTERNALERROR>" in output
@@ -240,11 +244,13 @@ def test_internal_error_in_sessionstart_is_masked_and_decided(
         ["decision: BLOCK -> dev", "*reason: internal error: *", "rollback command: undo dev"]
     )
     assert "tok-SECRET-123" not in (pytester.path / "decision.json").read_text()
-    assert report(pytester)["rollback_command"] == "undo dev"
+    assert report["rollback_command"] == "undo dev"
 
 
 # -- xdist: what the workers selected reaches the controller -------------------------------
-def test_selection_counts_under_xdist(pytester: pytest.Pytester) -> None:
+def test_selection_counts_under_xdist(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
+) -> None:
     pytester.makepyfile(
         """
         import pytest
@@ -256,9 +262,9 @@ def test_selection_counts_under_xdist(pytester: pytest.Pytester) -> None:
         def test_unit_b(): pass
         """
     )
-    result = pytester.runpytest_subprocess("--env=staging", REPORT, "-n", "2")
+    result, report = run_and_parse("--env=staging", "-n", "2", subprocess=True)
     assert result.ret == 0
-    assert report(pytester)["selection"] == {
+    assert report["selection"] == {
         "selected": 1,
         "deselected_other_environments": 1,
         "deselected_unmarked": 2,
@@ -272,7 +278,9 @@ def test_selection_counts_under_xdist(pytester: pytest.Pytester) -> None:
 
 
 # -- waivers: the name as written ----------------------------------------------------------
-def test_waiver_with_the_check_name_as_written(pytester: pytest.Pytester) -> None:
+def test_waiver_with_the_check_name_as_written(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
+) -> None:
     pytester.makefile(
         ".toml",
         promotion="""
@@ -281,9 +289,8 @@ def test_waiver_with_the_check_name_as_written(pytester: pytest.Pytester) -> Non
         command = ["false"]
         """,
     )
-    result = pytester.runpytest("--env=staging", REPORT, "--waive=agent-health=INC-7 known")
+    result, data = run_and_parse("--env=staging", "--waive=agent-health=INC-7 known")
     assert result.ret == 0
-    data = report(pytester)
     assert data["decision"] == "promote"
     assert data["waivers"] == [{"gate": "agent-health", "reason": "INC-7 known", "used": True}]
 
@@ -298,22 +305,26 @@ def test_unknown_environment_names_its_source(
     result.stderr.fnmatch_lines(["ERROR: PROMOTION_ENV stage: unknown environment*"])
 
 
-def test_text_measurement_is_not_a_number(pytester: pytest.Pytester) -> None:
+def test_text_measurement_is_not_a_number(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
+) -> None:
     pytester.makepyfile(
         "import pytest\n@pytest.mark.dev\ndef test_cov(gate):\n    gate.measure('57.2', min=60)\n"
     )
-    pytester.runpytest("--env=dev", REPORT)
-    (gate,) = report(pytester)["gates"]
+    _, report = run_and_parse("--env=dev")
+    (gate,) = report["gates"]
     assert "not a number ('57.2')" in gate["message"]
 
 
-def test_passing_gate_keeps_its_message_and_trigger(pytester: pytest.Pytester) -> None:
+def test_passing_gate_keeps_its_message_and_trigger(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
+) -> None:
     pytester.makepyfile(
         "import pytest\n@pytest.mark.dev\n@pytest.mark.gate(trigger='rollback')\n"
         "def test_cov(gate):\n    gate.measure(72, min=60)\n    gate.message = 'coverage ok'\n"
     )
-    pytester.runpytest("--env=dev", REPORT)
-    (gate,) = report(pytester)["gates"]
+    _, report = run_and_parse("--env=dev")
+    (gate,) = report["gates"]
     assert gate["rollback_trigger"] is True
     assert gate["message"] == "coverage ok"
 
@@ -357,12 +368,12 @@ def test_declarative_checks_are_counted_as_collected(pytester: pytest.Pytester) 
     ids=["return-false", "return-true", "thread", "unraisable"],
 )
 def test_a_warning_about_the_gate_result_fails_it(
-    pytester: pytest.Pytester, body: str, expected: str
+    pytester: pytest.Pytester, run_and_parse: RunAndParse, body: str, expected: str
 ) -> None:
     pytester.makepyfile(f"import pytest\n@pytest.mark.dev\ndef test_health():\n{body}\n")
-    result = pytester.runpytest_subprocess("--env=dev", REPORT)
+    result, report = run_and_parse("--env=dev", subprocess=True)
     assert result.ret == 1
-    assert report(pytester)["decision"] == "block"
+    assert report["decision"] == "block"
     result.stdout.fnmatch_lines([expected])
     # Without a target environment pytest only warns, as before.
     assert pytester.runpytest_subprocess().ret == 0
@@ -385,7 +396,7 @@ def test_a_warning_about_the_gate_result_fails_it(
     ids=["--ignore", "--ignore-glob", "collect_ignore", "plugin-hook", "xdist"],
 )
 def test_an_excluded_gate_file_makes_prod_partial(
-    pytester: pytest.Pytester, args: list[str], conftest: str
+    pytester: pytest.Pytester, run_and_parse: RunAndParse, args: list[str], conftest: str
 ) -> None:
     pytester.mkpydir("gates")
     (pytester.path / "gates" / "test_health.py").write_text(
@@ -396,9 +407,8 @@ def test_an_excluded_gate_file_makes_prod_partial(
     )
     pytester.makeconftest(conftest)
     pytester.makefile(".toml", promotion=CHAIN)  # prod, the last: a config is required
-    result = pytester.runpytest_subprocess("--env=prod", REPORT, *args)
+    result, data = run_and_parse("--env=prod", *args, subprocess=True)
     assert result.ret == 1
-    data = report(pytester)
     assert data["decision"] == "block"
     assert any(
         "excluded from collection" in r and "test_health.py" in r and "cannot promote prod" in r
@@ -406,19 +416,23 @@ def test_an_excluded_gate_file_makes_prod_partial(
     ), data["reasons"]
 
 
-def test_defaults_and_non_test_paths_do_not_make_a_run_partial(pytester: pytest.Pytester) -> None:
+def test_defaults_and_non_test_paths_do_not_make_a_run_partial(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
+) -> None:
     pytester.mkdir("build")  # norecursedirs
     (pytester.path / "build" / "test_old.py").write_text("def test_old(): pass\n")
     (pytester.path / "setup.py").write_text("")
     pytester.makeconftest("collect_ignore = ['setup.py']")
     pytester.makepyfile("import pytest\n@pytest.mark.prod\ndef test_ok(): pass\n")
     pytester.makefile(".toml", promotion=CHAIN)
-    result = pytester.runpytest("--env=prod", REPORT)
+    result, report = run_and_parse("--env=prod")
     assert result.ret == 0
-    assert report(pytester)["warnings"] == []
+    assert report["warnings"] == []
 
 
-def test_a_passing_check_shows_the_trigger_of_its_kind(pytester: pytest.Pytester) -> None:
+def test_a_passing_check_shows_the_trigger_of_its_kind(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
+) -> None:
     import socket
 
     with socket.socket() as server:
@@ -442,20 +456,18 @@ def test_a_passing_check_shows_the_trigger_of_its_kind(pytester: pytest.Pytester
             command = ["true"]
             """,
         )
-        result = pytester.runpytest("--env=staging", REPORT, "--junitxml=gate.xml")
+        result, report = run_and_parse("--env=staging", "--junitxml=gate.xml")
     assert result.ret == 0
-    triggers = {g["name"]: g["rollback_trigger"] for g in report(pytester)["gates"]}
+    triggers = {g["name"]: g["rollback_trigger"] for g in report["gates"]}
     assert triggers == {"staging::db-port": True, "staging::smoke": True, "staging::lint": False}
     xml = (pytester.path / "gate.xml").read_text()
     assert xml.count('name="promotion.trigger" value="rollback"') == 2
 
 
 # -- the one function the exit status comes from --------------------------------------------
-def _decision(verdict: str, usage_error: bool = False) -> Any:
-    from pytest_promotion.decision import Decision
-
+def _decision(verdict: Verdict, usage_error: bool = False) -> Decision:
     return Decision(
-        decision=verdict,  # type: ignore[arg-type]
+        decision=verdict,
         environment="prod",
         version=None,
         reasons=[],
@@ -480,7 +492,7 @@ def _decision(verdict: str, usage_error: bool = False) -> Any:
     ],
 )
 def test_exit_status_table(
-    verdict: str | None, usage_error: bool, pytest_status: int, expected: int
+    verdict: Verdict | None, usage_error: bool, pytest_status: int, expected: int
 ) -> None:
     from pytest_promotion.finalise import exit_status
 

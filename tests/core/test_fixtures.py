@@ -6,10 +6,13 @@ import socket
 
 import pytest
 
+from tests.reports import RunAndParse
 from tests.support import free_port
 
 
-def test_host_fixture_one_test_per_configured_host(pytester: pytest.Pytester, read_report) -> None:
+def test_host_fixture_one_test_per_configured_host(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
+) -> None:
     pytester.makefile(".toml", promotion='[environments.staging]\nhosts = ["local://"]\n')
     pytester.makepyfile(
         """
@@ -20,13 +23,15 @@ def test_host_fixture_one_test_per_configured_host(pytester: pytest.Pytester, re
             assert host.run("true").rc == 0
         """
     )
-    result = pytester.runpytest("--env=staging", "--promotion-report=decision.json", "-v")
+    result, report = run_and_parse("--env=staging", "-v")
     assert result.ret == 0
     result.stdout.fnmatch_lines(["*test_python_present?local* PASSED*"])
-    assert read_report()["decision"] == "promote"
+    assert report["decision"] == "promote"
 
 
-def test_probe_check_records_into_the_gate(pytester: pytest.Pytester, read_report) -> None:
+def test_probe_check_records_into_the_gate(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
+) -> None:
     closed = free_port()
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
@@ -43,11 +48,10 @@ def test_probe_check_records_into_the_gate(pytester: pytest.Pytester, read_repor
                 probe.check("tcp", "127.0.0.1:{closed}", timeout=1)
             """
         )
-        result = pytester.runpytest("--env=staging", "--promotion-report=decision.json")
+        result, report = run_and_parse("--env=staging")
     assert result.ret == 1
-    report = read_report()
     gates = {g["id"].split("::")[-1]: g for g in report["gates"]}
-    assert gates["test_up"]["measured"].endswith("ms")
+    assert (gates["test_up"]["measured"] or "").endswith("ms")
     assert "refused" in gates["test_down"]["message"]
     # a failing health probe makes its gate a rollback trigger
     assert report["decision"] == "rollback"
@@ -76,7 +80,7 @@ def test_promotion_env_without_env_is_a_clear_error(pytester: pytest.Pytester) -
 
 
 def test_gate_measure_with_a_bound_that_is_not_a_number_fails(
-    pytester: pytest.Pytester, read_report
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
 ) -> None:
     # min=nan passed (nothing compares with NaN); min="60" was a TypeError traceback.
     pytester.makepyfile(
@@ -89,10 +93,9 @@ def test_gate_measure_with_a_bound_that_is_not_a_number_fails(
             gate.measure(10, max="60")
         """
     )
-    result = pytester.runpytest("--env=dev", "--promotion-report=decision.json")
+    result, report = run_and_parse("--env=dev")
     assert result.ret == 1
     assert "Traceback" not in result.stdout.str()
-    report = read_report()
     messages = {g["id"].split("::")[-1]: g["message"] for g in report["gates"]}
     prefix = "test_gate_measure_with_a_bound_that_is_not_a_number_fails.py::"
     assert messages == {
@@ -103,7 +106,7 @@ def test_gate_measure_with_a_bound_that_is_not_a_number_fails(
 
 
 def test_a_failure_the_test_caught_still_fails_the_gate(
-    pytester: pytest.Pytester, read_report
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
 ) -> None:
     # The test swallowed the failure and passed; what the gate recorded still counts.
     pytester.makepyfile(
@@ -118,10 +121,9 @@ def test_a_failure_the_test_caught_still_fails_the_gate(
                 probe.check("tcp", "127.0.0.1:{free_port()}", timeout=1)
         """
     )
-    result = pytester.runpytest("--env=dev", "--promotion-report=decision.json")
+    result, report = run_and_parse("--env=dev")
     result.assert_outcomes(passed=2)  # what pytest saw
     assert result.ret == 1
-    report = read_report()
     gates = {g["id"].split("::")[-1]: g for g in report["gates"]}
     assert gates["test_measured"]["outcome"] == "failed"
     assert gates["test_measured"]["message"] == (
@@ -133,7 +135,9 @@ def test_a_failure_the_test_caught_still_fails_the_gate(
     assert report["decision"] == "rollback"  # a failed health probe is a rollback trigger
 
 
-def test_gate_measure_without_data_blocks(pytester: pytest.Pytester, read_report) -> None:
+def test_gate_measure_without_data_blocks(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
+) -> None:
     pytester.makepyfile(
         """
         import pytest
@@ -153,9 +157,8 @@ def test_gate_measure_without_data_blocks(pytester: pytest.Pytester, read_report
             gate.measure("1.2.3", threshold="== 1.2.3")
         """
     )
-    result = pytester.runpytest("--env=dev", "--promotion-report=decision.json")
+    result, report = run_and_parse("--env=dev")
     assert result.ret == 1
-    report = read_report()
     gates = {g["id"].split("::")[-1]: g for g in report["gates"]}
     assert {k: g["message"] for k, g in gates.items() if g["outcome"] == "failed"} == {
         "test_cov": "test_gate_measure_without_data_blocks.py::test_cov: no data (nan) "

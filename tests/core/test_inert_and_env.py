@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.reports import RunAndParse
+
 SUITE = """
 import pytest
 
@@ -57,28 +59,28 @@ def test_markers_registered_under_strict_markers_without_env(pytester: pytest.Py
 
 @pytest.mark.parametrize("how", ["cli", "envvar", "ini"])
 def test_target_from_cli_envvar_or_ini(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, read_report, how: str
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, run_and_parse: RunAndParse, how: str
 ) -> None:
     pytester.makepyfile(SUITE)
-    args = ["--promotion-report=decision.json", "-k", "gate"]
+    args = ["-k", "gate"]
     if how == "cli":
         args.append("--env=staging")
     elif how == "envvar":
         monkeypatch.setenv("PROMOTION_ENV", "staging")
     else:
         pytester.makeini("[pytest]\npromotion_env = staging\n")
-    result = pytester.runpytest(*args)
+    result, report = run_and_parse(*args)
     assert result.ret == 0
-    assert read_report()["environment"] == "staging"
+    assert report["environment"] == "staging"
 
 
 def test_cli_wins_over_envvar(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, read_report
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, run_and_parse: RunAndParse
 ) -> None:
     pytester.makepyfile(SUITE)
     monkeypatch.setenv("PROMOTION_ENV", "prod")
-    pytester.runpytest("--env=dev", "--promotion-report=decision.json", "-k", "gate")
-    assert read_report()["environment"] == "dev"
+    _, report = run_and_parse("--env=dev", "-k", "gate")
+    assert report["environment"] == "dev"
 
 
 def test_unknown_environment_is_a_usage_error_listing_known(pytester: pytest.Pytester) -> None:
@@ -119,17 +121,13 @@ def test_injection_shaped_names_refused_from_envvar(
     result.stderr.fnmatch_lines(["*PROMOTION_ENV*is not an environment name*"])
 
 
-def test_aliases_production_and_development(pytester: pytest.Pytester, read_report) -> None:
+def test_aliases_production_and_development(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
+) -> None:
     pytester.makepyfile(SUITE)
-    result = pytester.runpytest(
-        "--promotion-config=none",
-        "--env=production",
-        "--promotion-report=decision.json",
-        "-k",
-        "gate",
-    )
+    result, report = run_and_parse("--promotion-config=none", "--env=production", "-k", "gate")
     assert result.ret == 0
-    assert read_report()["environment"] == "prod"
+    assert report["environment"] == "prod"
 
 
 def test_header_shows_environment_and_selection(pytester: pytest.Pytester) -> None:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Literal, cast
+
 import pytest
 
-from pytest_promotion.decision import FAILED, SKIPPED
+from pytest_promotion.decision import FAILED, SKIPPED, GateRecord
 from pytest_promotion.records import update_record
+from tests.reports import GateReport, Report, RunAndParse
 
 
-def gates_of(report: dict) -> dict[str, dict]:
+def gates_of(report: Report) -> dict[str, GateReport]:
     return {g["id"].split("::")[-1]: g for g in report["gates"]}
 
 
-def test_a_failed_subtest_fails_its_gate(pytester: pytest.Pytester, read_report) -> None:
+def test_a_failed_subtest_fails_its_gate(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
+) -> None:
     pytester.makepyfile(
         """
         import pytest
@@ -23,9 +28,8 @@ def test_a_failed_subtest_fails_its_gate(pytester: pytest.Pytester, read_report)
                     assert i != 1, "subtest 1 failed"
         """
     )
-    result = pytester.runpytest("--env=dev", "--promotion-report=decision.json")
+    result, report = run_and_parse("--env=dev")
     assert result.ret == 1
-    report = read_report()
     assert report["decision"] == "block"
     gate = gates_of(report)["test_gate"]
     assert gate["outcome"] == "failed"
@@ -33,7 +37,9 @@ def test_a_failed_subtest_fails_its_gate(pytester: pytest.Pytester, read_report)
     result.stdout.fnmatch_lines(["*test_gate*FAIL*", "decision: BLOCK*"])
 
 
-def test_a_failed_unittest_subtest_fails_its_gate(pytester: pytest.Pytester, read_report) -> None:
+def test_a_failed_unittest_subtest_fails_its_gate(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
+) -> None:
     pytester.makepyfile(
         """
         import unittest
@@ -46,16 +52,17 @@ def test_a_failed_unittest_subtest_fails_its_gate(pytester: pytest.Pytester, rea
                         self.assertNotEqual(i, 1)
         """
     )
-    result = pytester.runpytest("--env=dev", "--promotion-report=decision.json")
+    result, report = run_and_parse("--env=dev")
     assert result.ret == 1
-    report = read_report()
     assert report["decision"] == "block"
     gate = gates_of(report)["test_gate"]
     assert gate["outcome"] == "failed"
     assert gate["message"] == "AssertionError: 1 == 1"
 
 
-def test_a_skipped_subtest_is_a_skipped_gate(pytester: pytest.Pytester, read_report) -> None:
+def test_a_skipped_subtest_is_a_skipped_gate(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
+) -> None:
     pytester.makepyfile(
         """
         import pytest
@@ -67,31 +74,32 @@ def test_a_skipped_subtest_is_a_skipped_gate(pytester: pytest.Pytester, read_rep
                 pass
         """
     )
-    result = pytester.runpytest(
-        "--promotion-config=none", "--env=prod", "--promotion-report=decision.json"
-    )
+    result, report = run_and_parse("--promotion-config=none", "--env=prod")
     assert result.ret == 1
-    report = read_report()
     assert gates_of(report)["test_gate"]["outcome"] == "skipped"
     assert report["decision"] == "block"
     assert "forbids skips" in report["reasons"][0]
 
 
-def _report(outcome: str, when: str = "call", message: str = "") -> pytest.TestReport:
-    longrepr = None
+def _report(
+    outcome: str, when: Literal["setup", "call", "teardown"] = "call", message: str = ""
+) -> pytest.TestReport:
+    longrepr: tuple[str, int, str] | str | None = None
     if outcome == "skipped":
         longrepr = ("test_x.py", 1, f"Skipped: {message}")
     elif outcome != "passed":
         longrepr = f"E   AssertionError: {message}"
+    # "rerun" (pytest-rerunfailures' outcome) is outside pytest's own three: cast
+    passed_failed_skipped = cast(Literal["passed", "failed", "skipped"], outcome)
     return pytest.TestReport(
-        "test_x.py::test_g", ("test_x.py", 1, "test_g"), {}, outcome, longrepr, when
+        "test_x.py::test_g", ("test_x.py", 1, "test_g"), {}, passed_failed_skipped, longrepr, when
     )
 
 
 def test_a_pass_after_a_failure_does_not_hide_it() -> None:
     # pytest-rerunfailures reports each failed attempt ("rerun"), then the last one.
     for first in ("failed", "rerun"):
-        records: dict = {}
+        records: dict[str, GateRecord] = {}
         update_record(records, _report("passed", "setup"), ())
         update_record(records, _report(first, message="attempt 1"), ())
         update_record(records, _report("passed", "teardown"), ())
@@ -102,14 +110,14 @@ def test_a_pass_after_a_failure_does_not_hide_it() -> None:
 
 
 def test_a_pass_after_a_skip_does_not_hide_it() -> None:
-    records: dict = {}
+    records: dict[str, GateRecord] = {}
     update_record(records, _report("skipped", message="part skipped"), ())
     record = update_record(records, _report("passed"), ())
     assert (record.outcome, record.message) == (SKIPPED, "part skipped")
 
 
 def test_a_teardown_error_on_a_skipped_gate_is_an_error(
-    pytester: pytest.Pytester, read_report
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
 ) -> None:
     pytester.makepyfile(
         """
@@ -128,9 +136,8 @@ def test_a_teardown_error_on_a_skipped_gate_is_an_error(
             pytest.skip("optional check")
         """
     )
-    result = pytester.runpytest("--env=dev", "--promotion-report=decision.json")
+    result, report = run_and_parse("--env=dev")
     assert result.ret == 1
-    report = read_report()
     gate = gates_of(report)["test_last"]
     assert gate["outcome"] == "error"
     assert gate["message"] == "teardown: RuntimeError: smoke check in fixture teardown failed"

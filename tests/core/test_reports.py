@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.reports import RunAndParse
+
 FAILING = "import pytest\n@pytest.mark.dev\n@pytest.mark.gate(name='lint')\ndef test_lint():\n    assert False, 'lint failed'\n"
 PASSING = "import pytest\n@pytest.mark.dev\ndef test_ok(gate):\n    gate.measure(3, max=5)\n"
 ROLLBACK = '[environments.staging]\nrollback = "deploy rollback --env {env}"\n'
@@ -45,7 +47,9 @@ def test_junit_case_carries_gate_measurement(pytester: pytest.Pytester) -> None:
     assert props["promotion.threshold"] == "<= 5"
 
 
-def test_stale_promote_report_is_replaced_at_start(pytester: pytest.Pytester) -> None:
+def test_stale_promote_report_is_replaced_at_start(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
+) -> None:
     stale = pytester.path / "decision.json"
     stale.write_text(json.dumps({"decision": "promote"}))
     pytester.makepyfile(
@@ -59,18 +63,15 @@ def test_stale_promote_report_is_replaced_at_start(pytester: pytest.Pytester) ->
             assert "did not finish" in data["reasons"][0]
         """
     )
-    result = pytester.runpytest("--env=staging", "--promotion-report=decision.json")
+    result, report = run_and_parse("--env=staging")
     assert result.ret == 0
-    assert json.loads(stale.read_text())["decision"] == "promote"  # the new, finished run
+    assert report["decision"] == "promote"  # the new, finished run
 
 
-def test_report_fields(pytester: pytest.Pytester, read_report) -> None:
+def test_report_fields(pytester: pytest.Pytester, run_and_parse: RunAndParse) -> None:
     pytester.makefile(".toml", promotion=ROLLBACK)
     pytester.makepyfile(FAILING)
-    pytester.runpytest(
-        "--env=staging", "--promotion-report=decision.json", "--promotion-version=2.0.1"
-    )
-    report = read_report()
+    _, report = run_and_parse("--env=staging", "--promotion-version=2.0.1")
     for key in (
         "decision",
         "environment",
@@ -146,20 +147,18 @@ def test_terminal_summary_folds_many_passing_rows(pytester: pytest.Pytester) -> 
 
 
 def test_insecure_is_reported_everywhere(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, read_report
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, run_and_parse: RunAndParse
 ) -> None:
     summary = pytester.path / "gh_summary.md"
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     pytester.makefile(".toml", promotion="[environments.staging]\ninsecure = true\n")
     pytester.makepyfile(PASSING)
-    result = pytester.runpytest(
-        "--env=staging", "--promotion-report=decision.json", "--junitxml=gate.xml"
-    )
+    result, report = run_and_parse("--env=staging", "--junitxml=gate.xml")
     warning = "TLS verification is disabled for staging (insecure = true)"
     assert result.ret == 0
     assert f"promotion: WARNING: {warning}" in result.outlines
     assert f"warning: {warning}" in result.outlines
-    assert read_report()["warnings"] == [warning]
+    assert report["warnings"] == [warning]
     assert suite_properties(pytester.path / "gate.xml")["promotion.warning.1"] == warning
     assert f"- warning: {warning}" in summary.read_text()

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-REPORT = "--promotion-report=decision.json"
+from tests.reports import REPORT_NAME, REPORT_OPTION, RunAndParse, read, rollback_result
+
 FAILING = "import pytest\n@pytest.mark.dev\n@pytest.mark.gate(name='lint')\ndef test_lint():\n    assert False, 'lint failed'\n"
 PASSING = "import pytest\n@pytest.mark.dev\ndef test_ok(): pass\n"
 
@@ -23,7 +24,7 @@ def config(pytester: pytest.Pytester, body: str) -> None:
 
 
 def test_rollback_template_rendered_with_env_and_version(
-    pytester: pytest.Pytester, read_report
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
 ) -> None:
     config(
         pytester,
@@ -31,40 +32,43 @@ def test_rollback_template_rendered_with_env_and_version(
         '--field rollback=true --field environment={env} --field version={previous_version}"\n',
     )
     pytester.makepyfile(FAILING)
-    result = pytester.runpytest(
-        "--env=staging", REPORT, "--promotion-version=1.5.0", "--promotion-previous-version=1.4.2"
+    result, report = run_and_parse(
+        "--env=staging", "--promotion-version=1.5.0", "--promotion-previous-version=1.4.2"
     )
     expected = (
         "gh workflow run environment-promotion.yml --field rollback=true "
         "--field environment=staging --field version=1.4.2"
     )
     assert result.ret == 1
-    report = read_report()
     assert report["rollback_command"] == expected
-    assert report["rollback"]["argv"][-1] == "version=1.4.2"
+    argv = report["rollback"]["argv"]
+    assert argv is not None
+    assert argv[-1] == "version=1.4.2"
     result.stdout.fnmatch_lines([f"rollback command: {expected}"])
 
 
-def test_promote_has_no_rollback_command(pytester: pytest.Pytester, read_report) -> None:
+def test_promote_has_no_rollback_command(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
+) -> None:
     config(pytester, '[environments.staging]\nrollback = "deploy --undo {env}"\n')
     pytester.makepyfile(PASSING)
-    result = pytester.runpytest("--env=staging", REPORT)
+    result, report = run_and_parse("--env=staging")
     assert result.ret == 0
-    assert read_report()["rollback_command"] is None
+    assert report["rollback_command"] is None
     assert "rollback command" not in result.stdout.str()
 
 
 @pytest.mark.parametrize("version", ["1.0; rm -rf /", "$(id)", "--upload-pack=x", "a b"])
 def test_hostile_version_is_never_put_into_the_command(
-    pytester: pytest.Pytester, read_report, version: str
+    pytester: pytest.Pytester, run_and_parse: RunAndParse, version: str
 ) -> None:
     # Refused when the run starts, like an invalid --env: no gate runs.
     config(pytester, '[environments.staging]\nrollback = ["deploy", "--version={version}"]\n')
     pytester.makepyfile(FAILING)
-    result = pytester.runpytest("--env=staging", REPORT, f"--promotion-version={version}")
+    result, report = run_and_parse("--env=staging", f"--promotion-version={version}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"ERROR: --promotion-version {version!r}: not a plain version*"])
-    assert read_report()["decision"] == "block"
+    assert report["decision"] == "block"
 
 
 @pytest.mark.parametrize("variable", ["PROMOTION_VERSION", "PROMOTION_PREVIOUS_VERSION"])
@@ -98,7 +102,9 @@ def test_missing_template_value_is_a_usage_error_at_start(
     assert "lint failed" not in result.stdout.str()  # no gate ran
 
 
-def test_previous_version_from_the_hook(pytester: pytest.Pytester, read_report) -> None:
+def test_previous_version_from_the_hook(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
+) -> None:
     config(pytester, '[environments.staging]\nrollback = "deploy {previous_version}"\n')
     pytester.makeconftest(
         """
@@ -107,13 +113,15 @@ def test_previous_version_from_the_hook(pytester: pytest.Pytester, read_report) 
         """
     )
     pytester.makepyfile(FAILING)
-    result = pytester.runpytest("--env=staging", REPORT)
+    result, report = run_and_parse("--env=staging")
     assert result.ret == 1
-    assert read_report()["rollback_command"] == "deploy 1.3.0"
+    assert report["rollback_command"] == "deploy 1.3.0"
     result.stdout.fnmatch_lines(["rollback command: deploy 1.3.0"])
 
 
-def test_first_promotion_has_no_rollback_target(pytester: pytest.Pytester, read_report) -> None:
+def test_first_promotion_has_no_rollback_target(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
+) -> None:
     config(pytester, '[environments.staging]\nrollback = "deploy {previous_version}"\n')
     pytester.makeconftest(
         """
@@ -122,10 +130,9 @@ def test_first_promotion_has_no_rollback_target(pytester: pytest.Pytester, read_
         """
     )
     pytester.makepyfile(FAILING)
-    result = pytester.runpytest("--env=staging", REPORT, "--junitxml=gate.xml")
+    result, report = run_and_parse("--env=staging", "--junitxml=gate.xml")
     assert result.ret == 1
     note = "no rollback target: first promotion of staging (ledger sqlite:///l.db)"
-    report = read_report()
     assert report["rollback_command"] is None
     assert note in report["warnings"]
     result.stdout.fnmatch_lines([f"rollback command: {note}"])
@@ -133,7 +140,9 @@ def test_first_promotion_has_no_rollback_target(pytester: pytest.Pytester, read_
     assert note in (pytester.path / "gate.xml").read_text()
 
 
-def test_hook_supplies_the_rollback_command(pytester: pytest.Pytester, read_report) -> None:
+def test_hook_supplies_the_rollback_command(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
+) -> None:
     pytester.makeconftest(
         """
         def pytest_promotion_rollback_command(config, environment, decision):
@@ -146,13 +155,13 @@ def test_hook_supplies_the_rollback_command(pytester: pytest.Pytester, read_repo
         """
     )
     pytester.makepyfile(FAILING)
-    result = pytester.runpytest("--env=staging", REPORT, "-s")
-    assert read_report()["rollback_command"] == "helm rollback agent --namespace staging"
+    result, report = run_and_parse("--env=staging", "-s")
+    assert report["rollback_command"] == "helm rollback agent --namespace staging"
     result.stdout.fnmatch_lines(["*NOTIFY staging block"])
 
 
 def test_execute_runs_the_command_and_reports_its_output(
-    pytester: pytest.Pytester, read_report
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
 ) -> None:
     script = pytester.makepyfile(
         rollback_script="import sys, pathlib\n"
@@ -165,25 +174,25 @@ def test_execute_runs_the_command_and_reports_its_output(
         f'[environments.staging]\nrollback = ["{sys.executable}", "{script}", "{{env}}"]\n',
     )
     pytester.makepyfile(FAILING)
-    result = pytester.runpytest(
-        "--env=staging", REPORT, "--promotion-rollback=execute", "-p", "no:python_path"
+    result, report = run_and_parse(
+        "--env=staging", "--promotion-rollback=execute", "-p", "no:python_path"
     )
     assert (pytester.path / "rolled-back").read_text() == "staging"
-    rollback = read_report()["rollback"]["result"]
+    rollback = rollback_result(report)
     assert rollback["returncode"] == 3
     assert "rolled back staging" in rollback["output"]
     result.stdout.fnmatch_lines(["rollback executed: exit 3", "  | rolled back staging"])
 
 
-def test_execute_has_a_deadline(pytester: pytest.Pytester, read_report) -> None:
+def test_execute_has_a_deadline(pytester: pytest.Pytester, run_and_parse: RunAndParse) -> None:
     config(
         pytester,
         f"[environments.staging]\nrollback_timeout = 0.5\n"
         f'rollback = ["{sys.executable}", "-c", "import time; time.sleep(30)"]\n',
     )
     pytester.makepyfile(FAILING)
-    pytester.runpytest("--env=staging", REPORT, "--promotion-rollback=execute")
-    result = read_report()["rollback"]["result"]
+    _, report = run_and_parse("--env=staging", "--promotion-rollback=execute")
+    result = rollback_result(report)
     assert result["timed_out"] is True
     assert result["error"] == "timed out after 0.5 s"
 
@@ -242,7 +251,7 @@ def leftovers(pytester: pytest.Pytester) -> Iterator[None]:
 )
 def test_execute_is_bounded_when_a_process_escapes_the_group_holding_the_output(
     pytester: pytest.Pytester,
-    read_report,
+    run_and_parse: RunAndParse,
     leftovers: None,
     main_sleep: str,
     timeout: str,
@@ -259,13 +268,13 @@ def test_execute_is_bounded_when_a_process_escapes_the_group_holding_the_output(
     )
     pytester.makepyfile(FAILING)
     start = time.monotonic()
-    result = pytester.runpytest_subprocess(
-        "--env=staging", REPORT, "--promotion-rollback=execute", timeout=60
+    result, report = run_and_parse(
+        "--env=staging", "--promotion-rollback=execute", timeout=60, subprocess=True
     )
     elapsed = time.monotonic() - start
     assert elapsed < 10, f"the rollback took {elapsed:.1f} s"  # a hang detector, not a timing
     assert result.ret == 1
-    rollback = read_report()["rollback"]["result"]
+    rollback = rollback_result(report)
     assert rollback["timed_out"] is (error is not None)
     assert rollback["error"] == error
     assert rollback["returncode"] == returncode
@@ -279,7 +288,7 @@ def test_execute_is_bounded_when_a_process_escapes_the_group_holding_the_output(
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_or_sigterm_during_execute_kills_the_command_and_says_so(
-    pytester: pytest.Pytester, read_report, leftovers: None, signum: int
+    pytester: pytest.Pytester, leftovers: None, signum: int
 ) -> None:
     """Ctrl-C during the rollback gave a traceback and left the command (its own session,
     so the terminal's SIGINT never reached it) running; a SIGTERM (a CI job cancelled) was
@@ -297,7 +306,7 @@ def test_ctrl_c_or_sigterm_during_execute_kills_the_command_and_says_so(
             "-m",
             "pytest",
             "--env=staging",
-            REPORT,
+            REPORT_OPTION,
             "--promotion-rollback=execute",
             "-p",
             "no:cacheprovider",
@@ -323,22 +332,22 @@ def test_ctrl_c_or_sigterm_during_execute_kills_the_command_and_says_so(
     assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
     assert "rollback executed: interrupted (process group killed)" in text
     assert proc.returncode == 1, text
-    report = read_report()
+    report = read(pytester.path / REPORT_NAME)
     assert report["decision"] == "block"
-    assert report["rollback"]["result"]["error"] == "interrupted (process group killed)"
-    assert report["rollback"]["result"]["returncode"] == -9
+    assert rollback_result(report)["error"] == "interrupted (process group killed)"
+    assert rollback_result(report)["returncode"] == -9
     assert still_alive(pids) == []
 
 
-def test_output_kept_is_bounded(pytester: pytest.Pytester, read_report) -> None:
+def test_output_kept_is_bounded(pytester: pytest.Pytester, run_and_parse: RunAndParse) -> None:
     config(
         pytester,
         "[environments.staging]\nrollback = "
         f'["{sys.executable}", "-c", "import sys; sys.stdout.write(\'x\' * 5_000_000 + \'END\')"]\n',
     )
     pytester.makepyfile(FAILING)
-    pytester.runpytest("--env=staging", REPORT, "--promotion-rollback=execute")
-    rollback = read_report()["rollback"]["result"]
+    _, report = run_and_parse("--env=staging", "--promotion-rollback=execute")
+    rollback = rollback_result(report)
     assert rollback["returncode"] == 0
     head, tail = rollback["output"].split("\n")
     assert head == "[output truncated: kept the last 65536 of 5000003 bytes]"
@@ -346,7 +355,7 @@ def test_output_kept_is_bounded(pytester: pytest.Pytester, read_report) -> None:
 
 
 def test_a_secret_cut_by_the_output_cap_is_still_masked(
-    pytester: pytest.Pytester, read_report, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, run_and_parse: RunAndParse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The cap keeps the last 64 KiB: the cut fell inside the token, and its end
     # ("Tok123456") was no longer the whole secret that masking looks for.
@@ -358,8 +367,8 @@ def test_a_secret_cut_by_the_output_cap_is_still_masked(
         f'rollback = ["{sys.executable}", "-c", "{script}"]\n',
     )
     pytester.makepyfile(FAILING)
-    result = pytester.runpytest("--env=staging", REPORT, "--promotion-rollback=execute")
-    output = read_report()["rollback"]["result"]["output"]
+    result, report = run_and_parse("--env=staging", "--promotion-rollback=execute")
+    output = rollback_result(report)["output"]
     assert output.startswith("[output truncated: kept the last 65536 of 65552 bytes]\n...***y")
     assert "Tok123" not in output and "Tok123" not in result.stdout.str()
 
@@ -384,7 +393,7 @@ def test_a_secret_cut_by_the_output_cap_is_still_masked(
     ],
 )
 def test_hook_result_that_is_no_command_is_reported(
-    pytester: pytest.Pytester, read_report, returned: str, warning: str
+    pytester: pytest.Pytester, run_and_parse: RunAndParse, returned: str, warning: str
 ) -> None:
     pytester.makeconftest(
         f"""
@@ -393,9 +402,8 @@ def test_hook_result_that_is_no_command_is_reported(
         """
     )
     pytester.makepyfile(FAILING)
-    result = pytester.runpytest("--promotion-config=none", "--env=staging", REPORT)
+    result, report = run_and_parse("--promotion-config=none", "--env=staging")
     assert result.ret == 1
-    report = read_report()
     assert report["decision"] == "block"
     assert report["rollback_command"] is None
     expected = (
@@ -407,7 +415,7 @@ def test_hook_result_that_is_no_command_is_reported(
 
 
 def test_hook_may_return_a_string_split_like_the_template(
-    pytester: pytest.Pytester, read_report
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
 ) -> None:
     """A string was taken as a list of its characters: 'h e l m ...'."""
     pytester.makeconftest(
@@ -417,8 +425,7 @@ def test_hook_may_return_a_string_split_like_the_template(
         """
     )
     pytester.makepyfile(FAILING)
-    result = pytester.runpytest("--env=staging", REPORT)
-    report = read_report()
+    result, report = run_and_parse("--env=staging")
     assert report["rollback"]["argv"] == ["helm", "rollback", "agent one", "--namespace", "staging"]
     assert report["rollback_command"] == "helm rollback 'agent one' --namespace staging"
     result.stdout.fnmatch_lines(["rollback command: helm rollback 'agent one' --namespace staging"])
@@ -435,14 +442,11 @@ def test_print_mode_never_runs_the_command(pytester: pytest.Pytester) -> None:
 
 
 def test_waiver_turns_a_failure_into_a_recorded_waiver(
-    pytester: pytest.Pytester, read_report
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
 ) -> None:
     pytester.makepyfile(FAILING)
-    result = pytester.runpytest(
-        "--env=staging", REPORT, "--waive", "lint=JIRA-123 known false positive"
-    )
+    result, report = run_and_parse("--env=staging", "--waive", "lint=JIRA-123 known false positive")
     assert result.ret == 0
-    report = read_report()
     assert report["decision"] == "promote"
     assert report["waivers"] == [
         {"gate": "lint", "reason": "JIRA-123 known false positive", "used": True}
@@ -451,11 +455,11 @@ def test_waiver_turns_a_failure_into_a_recorded_waiver(
     result.stdout.fnmatch_lines(["lint*WAIVED", "waiver: lint: JIRA-123 known false positive"])
 
 
-def test_waiver_covers_only_its_gate(pytester: pytest.Pytester, read_report) -> None:
+def test_waiver_covers_only_its_gate(pytester: pytest.Pytester, run_and_parse: RunAndParse) -> None:
     pytester.makepyfile(FAILING + "\n@pytest.mark.dev\ndef test_other():\n    assert False\n")
-    result = pytester.runpytest("--env=staging", REPORT, "--waive", "lint=accepted")
+    result, report = run_and_parse("--env=staging", "--waive", "lint=accepted")
     assert result.ret == 1
-    assert read_report()["decision"] == "block"
+    assert report["decision"] == "block"
 
 
 def test_prod_forbids_waivers_by_default(pytester: pytest.Pytester) -> None:
@@ -465,16 +469,18 @@ def test_prod_forbids_waivers_by_default(pytester: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(["*--waive lint: prod forbids waivers*"])
 
 
-def test_waiver_for_unknown_gate_blocks(pytester: pytest.Pytester, read_report) -> None:
+def test_waiver_for_unknown_gate_blocks(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
+) -> None:
     pytester.makepyfile(PASSING)
-    result = pytester.runpytest("--env=staging", REPORT, "--waive", "tets_ok=reason")
+    result, report = run_and_parse("--env=staging", "--waive", "tets_ok=reason")
     # Refused before any gate runs, with the names it could have meant.
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         ["ERROR: --waive tets_ok: names no gate of staging (did you mean *test_ok*?)"]
     )
     assert "1 passed" not in result.stdout.str()
-    assert read_report()["reasons"] == [
+    assert report["reasons"] == [
         "usage error: --waive tets_ok: names no gate of staging (did you mean test_ok?)"
     ]
 

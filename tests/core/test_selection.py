@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.reports import RunAndParse
+
 SUITE = """
 import pytest
 
@@ -32,22 +34,19 @@ def test_unmarked(): pass
     ],
 )
 def test_cumulative_selection(
-    pytester: pytest.Pytester, read_report, env: str, expected: set[str]
+    pytester: pytest.Pytester, run_and_parse: RunAndParse, env: str, expected: set[str]
 ) -> None:
     pytester.makepyfile(SUITE)
-    result = pytester.runpytest(
-        "--promotion-config=none",
-        f"--env={env}",
-        "--strict-markers",
-        "--promotion-report=decision.json",
-    )
+    result, report = run_and_parse("--promotion-config=none", f"--env={env}", "--strict-markers")
     assert result.ret == 0
-    ran = {g["id"].split("::")[-1] for g in read_report()["gates"]}
+    ran = {g["id"].split("::")[-1] for g in report["gates"]}
     assert ran == expected
     result.assert_outcomes(passed=len(expected), deselected=5 - len(expected))
 
 
-def test_custom_chain_registers_markers(pytester: pytest.Pytester, read_report) -> None:
+def test_custom_chain_registers_markers(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
+) -> None:
     pytester.makefile(".toml", promotion='[promotion]\nenvironments = ["dev", "qa", "prod"]\n')
     pytester.makepyfile(
         """
@@ -58,9 +57,9 @@ def test_custom_chain_registers_markers(pytester: pytest.Pytester, read_report) 
         def test_dev(): pass
         """
     )
-    result = pytester.runpytest("--env=qa", "--strict-markers", "--promotion-report=decision.json")
+    result, report = run_and_parse("--env=qa", "--strict-markers")
     assert result.ret == 0
-    assert len(read_report()["gates"]) == 2
+    assert len(report["gates"]) == 2
     assert pytester.runpytest("--env=prod", "--strict-markers").ret == 0
 
 
@@ -77,11 +76,10 @@ def test_module_level_marker_marks_all_gates(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=2)
 
 
-def test_no_gate_selected_blocks(pytester: pytest.Pytester, read_report) -> None:
+def test_no_gate_selected_blocks(pytester: pytest.Pytester, run_and_parse: RunAndParse) -> None:
     pytester.makepyfile("def test_unmarked(): pass\ndef test_other(): pass\n")
-    result = pytester.runpytest("--env=staging", "--promotion-report=decision.json")
+    result, report = run_and_parse("--env=staging")
     assert result.ret != 0
-    report = read_report()
     assert report["decision"] == "block"
     assert report["reasons"] == [
         "no gate selected for staging (2 tests without an environment marker were deselected)"
@@ -91,14 +89,13 @@ def test_no_gate_selected_blocks(pytester: pytest.Pytester, read_report) -> None
     assert "measured" not in section  # no table header over no rows
 
 
-def test_keyword_deselection_still_applies(pytester: pytest.Pytester, read_report) -> None:
+def test_keyword_deselection_still_applies(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
+) -> None:
     # -k still narrows the run; the gates it drops are said, and where skips are
     # forbidden (prod) a partial run cannot promote.
     pytester.makepyfile(SUITE)
-    result = pytester.runpytest(
-        "--promotion-config=none", "--env=prod", "-k", "dev", "--promotion-report=decision.json"
-    )
-    report = read_report()
+    result, report = run_and_parse("--promotion-config=none", "--env=prod", "-k", "dev")
     assert [g["id"].split("::")[-1] for g in report["gates"]] == ["test_dev"]
     result.assert_outcomes(passed=1, deselected=4)
     assert result.ret == 1
@@ -108,10 +105,7 @@ def test_keyword_deselection_still_applies(pytester: pytest.Pytester, read_repor
         "a partial run cannot promote prod (e.g. test_keyword_deselection_still_applies.py"
         "::test_staging, test_keyword_deselection_still_applies.py::test_prod)"
     ]
-    result = pytester.runpytest(
-        "--promotion-config=none", "--env=staging", "-k", "dev", "--promotion-report=decision.json"
-    )
-    report = read_report()
+    result, report = run_and_parse("--promotion-config=none", "--env=staging", "-k", "dev")
     assert [g["id"].split("::")[-1] for g in report["gates"]] == ["test_dev"]
     assert result.ret == 0
     assert report["decision"] == "promote"
@@ -123,7 +117,7 @@ def test_keyword_deselection_still_applies(pytester: pytest.Pytester, read_repor
 
 
 def test_markers_of_modules_classes_and_tests_combine(
-    pytester: pytest.Pytester, read_report
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
 ) -> None:
     # Siblings share their parents' markers; a test's own marker still counts for it alone.
     pytester.makepyfile(
@@ -170,9 +164,9 @@ def test_markers_of_modules_classes_and_tests_combine(
         },
     }
     for env, expected in names.items():
-        result = pytester.runpytest(f"--env={env}", "--promotion-report=decision.json")
+        result, report = run_and_parse(f"--env={env}")
         assert result.ret == 0
-        gates = {g["id"].split("::", 1)[1]: g for g in read_report()["gates"]}
+        gates = {g["id"].split("::", 1)[1]: g for g in report["gates"]}
         assert set(gates) == expected
         result.assert_outcomes(passed=len(expected), deselected=8 - len(expected))
     grouped = gates["TestGrouped::test_one"]

@@ -9,6 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from tests.reports import RunAndParse
+
 
 class Warming(BaseHTTPRequestHandler):
     """503 for the first `cold` requests, then 200 {"status": "ok"}."""
@@ -43,7 +45,7 @@ def warming() -> Iterator[int]:
 
 @pytest.mark.parametrize("concurrency", [1, 64])
 def test_wait_until_healthy_reports_attempts_and_progress(
-    pytester: pytest.Pytester, read_report, warming: int, concurrency: int
+    pytester: pytest.Pytester, run_and_parse: RunAndParse, warming: int, concurrency: int
 ) -> None:
     pytester.makefile(
         ".toml",
@@ -57,7 +59,7 @@ expect_json = {{ status = "ok" }}
 wait = {{ timeout = 20, interval = 0.05, backoff = 1 }}
 """,
     )
-    result = pytester.runpytest("--env=staging", "--promotion-report=decision.json")
+    result, report = run_and_parse("--env=staging")
     assert result.ret == 0
     result.stdout.fnmatch_lines(
         [
@@ -65,7 +67,7 @@ wait = {{ timeout = 20, interval = 0.05, backoff = 1 }}
             "waiting for staging::agent: attempt 2: expected 2xx, got 503*",
         ]
     )
-    assert read_report()["decision"] == "promote"
+    assert report["decision"] == "promote"
 
 
 def test_every_attempt_shows_live_while_the_gate_runs(
@@ -93,7 +95,9 @@ wait = {{ timeout = 20, interval = 0.05, backoff = 1 }}
     )
 
 
-def test_wait_deadline_fails_with_last_failure(pytester: pytest.Pytester, read_report) -> None:
+def test_wait_deadline_fails_with_last_failure(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
+) -> None:
     from tests.support import free_port
 
     pytester.makefile(
@@ -105,9 +109,8 @@ http = "http://127.0.0.1:{free_port()}/health"
 wait = {{ timeout = 0.5, interval = 0.1, backoff = 1 }}
 """,
     )
-    result = pytester.runpytest("--env=staging", "--promotion-report=decision.json")
+    result, report = run_and_parse("--env=staging")
     assert result.ret == 1
-    report = read_report()
     assert report["decision"] == "rollback"
     message = report["gates"][0]["message"]
     assert message.startswith("not ready after ")

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.reports import REPORT_NAME, REPORT_OPTION, RunAndParse, read
+
 MANY = """
 import pytest
 pytestmark = pytest.mark.dev
@@ -21,20 +23,21 @@ def test_gate(n, gate):
 """
 
 
-def test_xdist_one_decision_from_the_controller(pytester: pytest.Pytester, read_report) -> None:
+def test_xdist_one_decision_from_the_controller(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
+) -> None:
     pytester.makepyfile(MANY)
-    result = pytester.runpytest_subprocess(
-        "--env=staging", "-n", "2", "--promotion-report=decision.json"
-    )
+    result, report = run_and_parse("--env=staging", "-n", "2", subprocess=True)
     assert result.ret == 0
-    report = read_report()
     assert report["decision"] == "promote"
     assert len(report["gates"]) == 20
     assert report["gates"][5]["measured"] == "5"
     assert result.stdout.str().count("decision: PROMOTE") == 1
 
 
-def test_xdist_worker_that_dies_blocks(pytester: pytest.Pytester, read_report) -> None:
+def test_xdist_worker_that_dies_blocks(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
+) -> None:
     pytester.makepyfile(
         """
         import os, pytest
@@ -45,11 +48,8 @@ def test_xdist_worker_that_dies_blocks(pytester: pytest.Pytester, read_report) -
         def test_ok_too(): pass
         """
     )
-    result = pytester.runpytest_subprocess(
-        "--env=staging", "-n", "2", "--promotion-report=decision.json"
-    )
+    result, report = run_and_parse("--env=staging", "-n", "2", subprocess=True)
     assert result.ret != 0
-    report = read_report()
     assert report["decision"] == "block"
     dies = next(g for g in report["gates"] if g["id"].endswith("test_dies"))
     assert dies["outcome"] != "passed"
@@ -57,7 +57,7 @@ def test_xdist_worker_that_dies_blocks(pytester: pytest.Pytester, read_report) -
 
 
 def test_xdist_rollback_trigger_propagates_from_worker(
-    pytester: pytest.Pytester, read_report
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
 ) -> None:
     pytester.makepyfile(
         """
@@ -68,13 +68,13 @@ def test_xdist_rollback_trigger_propagates_from_worker(
             gate.measure(503, max=299)
         """
     )
-    pytester.runpytest_subprocess("--env=staging", "-n", "2", "--promotion-report=decision.json")
-    assert read_report()["decision"] == "rollback"
+    _, report = run_and_parse("--env=staging", "-n", "2", subprocess=True)
+    assert report["decision"] == "rollback"
 
 
 @pytest.mark.parametrize(("env", "ret"), [("prod", 1), ("staging", 0)])
 def test_xdist_gates_dropped_by_a_conftest_are_counted(
-    pytester: pytest.Pytester, read_report, env: str, ret: int
+    pytester: pytest.Pytester, run_and_parse: RunAndParse, env: str, ret: int
 ) -> None:
     # The controller collects nothing: each worker says which gates it dropped.
     pytester.makeconftest(
@@ -92,11 +92,10 @@ def test_xdist_gates_dropped_by_a_conftest_are_counted(
         def test_security(): assert False
         """
     )
-    result = pytester.runpytest_subprocess(
-        "--promotion-config=none", f"--env={env}", "-n", "2", "--promotion-report=decision.json"
+    result, report = run_and_parse(
+        "--promotion-config=none", f"--env={env}", "-n", "2", subprocess=True
     )
     assert result.ret == ret
-    report = read_report()
     said = f"1 gate of {env} was deselected (-k, -m, --deselect, --lf, --sw or a conftest): "
     tail = "(e.g. test_g.py::test_security)"
     if env == "prod":
@@ -124,7 +123,7 @@ def test_sigterm_ends_in_block_with_report(pytester: pytest.Pytester) -> None:
             "-m",
             "pytest",
             "--env=staging",
-            "--promotion-report=decision.json",
+            REPORT_OPTION,
             "--junitxml=gate.xml",
             "-p",
             "no:cacheprovider",
@@ -141,7 +140,7 @@ def test_sigterm_ends_in_block_with_report(pytester: pytest.Pytester) -> None:
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode not in (0, None), out.decode()
-    report = json.loads(Path(pytester.path, "decision.json").read_text())
+    report = read(pytester.path / REPORT_NAME)
     assert report["decision"] == "block"
     assert "interrupted (SIGTERM)" in report["reasons"][0]
     assert b"decision: BLOCK" in out
@@ -161,7 +160,7 @@ def test_sigkill_leaves_a_block_report_not_a_stale_promote(pytester: pytest.Pyte
         """
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "--env=staging", "--promotion-report=decision.json"],
+        [sys.executable, "-m", "pytest", "--env=staging", REPORT_OPTION],
         cwd=pytester.path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -174,7 +173,7 @@ def test_sigkill_leaves_a_block_report_not_a_stale_promote(pytester: pytest.Pyte
     assert json.loads(report_path.read_text())["decision"] == "block"
 
 
-def test_keyboard_interrupt_blocks(pytester: pytest.Pytester, read_report) -> None:
+def test_keyboard_interrupt_blocks(pytester: pytest.Pytester, run_and_parse: RunAndParse) -> None:
     pytester.makepyfile(
         """
         import pytest
@@ -185,8 +184,7 @@ def test_keyboard_interrupt_blocks(pytester: pytest.Pytester, read_report) -> No
             raise KeyboardInterrupt
         """
     )
-    result = pytester.runpytest_subprocess("--env=staging", "--promotion-report=decision.json")
+    result, report = run_and_parse("--env=staging", subprocess=True)
     assert result.ret == pytest.ExitCode.INTERRUPTED
-    report = read_report()
     assert report["decision"] == "block"
     assert report["reasons"][0].startswith("the run was interrupted (KeyboardInterrupt)")

@@ -4,10 +4,10 @@ JSON report's per-target outcomes a user sees."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
 
 import pytest
+
+from tests.reports import RunAndParse
 
 from .conftest import Fleet
 
@@ -28,7 +28,7 @@ name = "agents"
 
 
 def test_failed_quorum_rolls_back_and_reports_every_target(
-    pytester: pytest.Pytester, read_report: Callable[..., Any], fleet: Fleet
+    pytester: pytest.Pytester, run_and_parse: RunAndParse, fleet: Fleet
 ) -> None:
     inventory = fleet.targets("ok")[:30] + fleet.targets("refused")[:2] + fleet.targets("hang")[:1]
     pytester.path.joinpath("agents.json").write_text(json.dumps(inventory))
@@ -38,9 +38,8 @@ def test_failed_quorum_rolls_back_and_reports_every_target(
             fleet, 'http = "/health"\ntargets_file = "agents.json"\nmin_healthy = "95%"'
         ),
     )
-    result = pytester.runpytest("--env=prod", "--promotion-report=decision.json")
+    result, report = run_and_parse("--env=prod")
     assert result.ret == 1
-    report = read_report()
     assert report["decision"] == "rollback"
     assert report["rollback_command"] == "undo prod"
     (gate,) = report["gates"]
@@ -52,7 +51,7 @@ def test_failed_quorum_rolls_back_and_reports_every_target(
 
 
 def test_passing_quorum_promotes(
-    pytester: pytest.Pytester, read_report: Callable[..., Any], fleet: Fleet
+    pytester: pytest.Pytester, run_and_parse: RunAndParse, fleet: Fleet
 ) -> None:
     targets = json.dumps(fleet.targets("ok")[:40] + fleet.targets("refused")[:1])
     pytester.makefile(
@@ -61,23 +60,21 @@ def test_passing_quorum_promotes(
             fleet, f'tls = "*"\nserver_name = "fleet.test"\ntargets = {targets}\nmin_healthy = 40'
         ),
     )
-    result = pytester.runpytest("--env=prod", "--promotion-report=decision.json")
+    result, report = run_and_parse("--env=prod")
     assert result.ret == 0
-    report = read_report()
     assert report["decision"] == "promote"
     assert report["gates"][0]["measured"] == "40 of 41 healthy"
 
 
 def test_a_discovery_that_fails_blocks_and_never_rolls_back(
-    pytester: pytest.Pytester, read_report: Callable[..., Any], fleet: Fleet
+    pytester: pytest.Pytester, run_and_parse: RunAndParse, fleet: Fleet
 ) -> None:
     pytester.makefile(
         ".toml",
         promotion=config(fleet, 'tcp = ":443"\ntargets_command = ["false"]'),
     )
-    result = pytester.runpytest("--env=prod", "--promotion-report=decision.json")
+    result, report = run_and_parse("--env=prod")
     assert result.ret == 1
-    report = read_report()
     assert report["decision"] == "block"
     assert report["gates"][0]["message"] == (
         "fleet not seen, nothing was probed: targets_command false exited with 1"
@@ -86,7 +83,7 @@ def test_a_discovery_that_fails_blocks_and_never_rolls_back(
 
 def test_variables_in_targets_are_resolved(
     pytester: pytest.Pytester,
-    read_report: Callable[..., Any],
+    run_and_parse: RunAndParse,
     fleet: Fleet,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -99,9 +96,9 @@ def test_variables_in_targets_are_resolved(
             f'tcp = "*"\ntargets = ["${{AGENT_A}}", {{ target = "{second}", labels = {{ env = "{{env}}" }} }}]',
         ),
     )
-    result = pytester.runpytest("--env=prod", "--promotion-report=decision.json")
+    result, report = run_and_parse("--env=prod")
     assert result.ret == 0
-    gate = read_report()["gates"][0]
+    gate = report["gates"][0]
     # a ${VAR} value is a secret like any other: masked wherever it shows
     assert [t["target"] for t in gate["targets"]] == ["***", second]
     assert gate["targets"][1]["labels"] == {"env": "prod"}

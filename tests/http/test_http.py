@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from pytest_promotion.checks import http
-from pytest_promotion.checks.base import CheckConfigError, CheckFailed, Target
+from pytest_promotion.checks.base import CheckConfigError, CheckFailed, Outcome, Target
 from tests.support import free_port
 
 from .conftest import Servers, days
@@ -23,7 +23,7 @@ def target(servers: Servers, base_url: str | None, **kw: Any) -> Target:
     return Target(env="staging", base_url=base_url, ca_bundle=str(servers.ca_file), **kw)
 
 
-def check(servers: Servers, base_url: str | None, value: str, **spec: Any) -> http.Outcome:
+def check(servers: Servers, base_url: str | None, value: str, **spec: Any) -> Outcome:
     tkw = {k: spec.pop(k) for k in ("insecure", "secrets") if k in spec}
     return http.run({"http": value, **spec}, target(servers, base_url, **tkw))
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from pytest_promotion.checks import tls
-from pytest_promotion.checks.base import CheckConfigError, CheckFailed, Target
+from pytest_promotion.checks.base import CheckConfigError, CheckFailed, Outcome, Target
 from tests.support import free_port
 
 from .conftest import Server, Servers, days
@@ -16,7 +16,7 @@ from .conftest import Server, Servers, days
 pytestmark = pytest.mark.integration
 
 
-def run(servers: Servers, server: Server | int, **spec: Any) -> tls.Outcome:
+def run(servers: Servers, server: Server | int, **spec: Any) -> Outcome:
     port = server if isinstance(server, int) else server.port
     insecure = spec.pop("insecure", False)
     t = Target(env="prod", ca_bundle=str(servers.ca_file), timeout=1.0, insecure=insecure)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
@@ -36,7 +36,7 @@ class Clock:
         self.now += seconds
 
 
-def script(clock: Clock, results: Iterable[bool]) -> Any:
+def script(clock: Clock, results: Iterable[bool]) -> Callable[[], Outcome]:
     it = iter(results)
 
     def check() -> Outcome:

@@ -4,12 +4,13 @@ tests/services."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ import pytest_promotion.ledger.plugin  # noqa: F401
 from pytest_promotion.cli import main as promotion_main
 from tests.services.conftest import (  # noqa: F401 - fixtures reused here
     PostgresServer,
+    TlsFiles,
+    _PgCluster,
     pg_cluster,
     postgres_server,
     tls_files,
@@ -139,12 +142,33 @@ def fresh_database(server: PostgresServer, **params: str) -> str:
     return server.url(**params).replace(f":{server.port}/postgres", f":{server.port}/{name}", 1)
 
 
+class PrivatePostgres:
+    """A PostgreSQL server of one test's own, which the test may stop and start."""
+
+    def __init__(
+        self, cluster: _PgCluster, server: PostgresServer, datadir: Path, tls: str
+    ) -> None:
+        self.cluster, self.server, self.datadir, self.tls = cluster, server, datadir, tls
+
+    def start(self) -> None:
+        from tests.services.conftest import _pg_ready, wait_until
+
+        self.cluster.start(self.datadir, self.server.port, self.tls)
+        wait_until("postgres", lambda: _pg_ready(self.server))
+
+    def stop(self) -> None:
+        pg_ctl = str(self.cluster.bin / "pg_ctl")
+        self.cluster.run(pg_ctl, "-D", str(self.datadir), "-m", "immediate", "-w", "stop")
+
+
 @pytest.fixture
-def private_postgres(pg_cluster: Any, tls_files: Any) -> Any:  # noqa: F811 - the fixtures above
+def private_postgres(
+    pg_cluster: _PgCluster,  # noqa: F811 - the fixtures above
+    tls_files: TlsFiles,  # noqa: F811
+) -> Iterator[PrivatePostgres]:
     """A PostgreSQL of this test's own (password, TLS), which the test may stop and start."""
     import os
 
-    from tests.services.conftest import _pg_ready, wait_until
     from tests.support import free_port
 
     password = "pg-Pa55-" + os.urandom(6).hex()
@@ -155,22 +179,8 @@ def private_postgres(pg_cluster: Any, tls_files: Any) -> Any:  # noqa: F811 - th
     port = free_port()
     tls = pg_cluster.server_tls(tls_files)
     server = PostgresServer(port, password, datadir, tls_files.ca)
-
-    class Control:
-        def __init__(self) -> None:
-            self.server = server
-
-        def start(self) -> None:
-            pg_cluster.start(datadir, port, tls)
-            wait_until("postgres", lambda: _pg_ready(server))
-
-        def stop(self) -> None:
-            pg_cluster.run(
-                str(pg_cluster.bin / "pg_ctl"), "-D", str(datadir), "-m", "immediate", "-w", "stop"
-            )
-
-    control = Control()
+    control = PrivatePostgres(pg_cluster, server, datadir, tls)
     control.start()
     yield control
-    with __import__("contextlib").suppress(BaseException):
+    with contextlib.suppress(BaseException):
         control.stop()

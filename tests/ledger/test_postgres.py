@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.ledger.conftest import GATES, Project, fresh_database, wait_for
+from tests.ledger.conftest import GATES, PrivatePostgres, Project, fresh_database, wait_for
 from tests.services.conftest import PostgresServer
 from tests.support import child_environ
 
@@ -120,7 +120,7 @@ def test_the_advisory_lock_holds_and_dies_with_a_killed_holder(
 
 
 def test_the_ledger_stopped_mid_run_spools_blocks_and_syncs_once(
-    project: Project, private_postgres: Any
+    project: Project, private_postgres: PrivatePostgres
 ) -> None:
     server = private_postgres.server
     configure(project, server.url(sslrootcert=str(server.ca)))

@@ -3,12 +3,12 @@ table, {previous_version} from the ledger, a ledger that cannot be written."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 
 import pytest
 
 from tests.ledger.conftest import Project
+from tests.reports import read
 from tests.support import free_port, require_binary
 
 CHAIN = """
@@ -96,7 +96,7 @@ def test_the_version_comes_from_git_describe(project: Project) -> None:
     assert project.run("dev", "--promotion-report=d.json").ret == 0
     record = project.cli_json("show", project.records()[0]["id"])
     assert record["version"] == "v2.0.0"
-    report = json.loads((project.path / "d.json").read_text())
+    report = read(project.path / "d.json")
     assert report["version"] == "v2.0.0"
     assert report["ledger"]["version_source"] == "git describe --tags --always"
     assert record["body"]["version_source"] == "git describe --tags --always"
@@ -120,7 +120,7 @@ def test_staging_requires_a_promote_in_dev_that_still_stands(
     passed.stdout.fnmatch_lines(
         ["staging::after-dev * PASS", "decision: PROMOTE v1.4.0 -> staging"]
     )
-    report = json.loads((project.path / "d.json").read_text())
+    report = read(project.path / "d.json")
     dev_record = project.records()[-2]["id"]
     assert report["ledger"]["record"] == project.records()[-1]["id"]
     evidence = report["ledger"]["evidence"]["staging::after-dev"]

@@ -3,7 +3,6 @@ README documents, from the installed package in an empty directory (no repositor
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ import requests
 
 from pytest_promotion.demo import DemoService
 from pytest_promotion.demo.suite import EXPECTED
+from tests.reports import read
 from tests.support import child_environ
 
 # real servers, subprocess pytest runs, external checkers: the integration tier
@@ -32,7 +32,7 @@ def test_each_fault_ends_in_its_documented_decision(tmp_path: Path, fault: str |
     suite = tmp_path / "suite"
     result = _demo(tmp_path, "--keep", str(suite), *(["--fault", fault] if fault else []))
     assert f"decision: {decision} " in result.stdout, result.stdout + result.stderr
-    report = json.loads((suite / "decision.json").read_text())
+    report = read(suite / "decision.json")
     assert report["decision"] == decision.lower()
     if decision == "PROMOTE":
         assert result.returncode == 0

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.reports import RunAndParse
+
 LAUNCH_DEMO = """
 [environments.dev]
 launch = ["{python}", "-m", "pytest_promotion.demo", "serve", "--env-file", "demo.env"]
@@ -51,7 +53,9 @@ def test_launched_faulty_target_ends_in_rollback(
     result.stdout.fnmatch_lines(["decision: ROLLBACK*", "  reason: gate dev::health failed*"])
 
 
-def test_target_never_ready_blocks_with_its_last_log_lines(pytester: pytest.Pytester) -> None:
+def test_target_never_ready_blocks_with_its_last_log_lines(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
+) -> None:
     pytester.makefile(
         ".toml",
         promotion="""
@@ -63,9 +67,7 @@ base_url = "https://127.0.0.1:9"
 """,
     )
     pytester.makepyfile("import pytest\n@pytest.mark.dev\ndef test_x() -> None:\n    pass\n")
-    result = pytester.runpytest_subprocess(
-        "--env=dev", "-p", "no:cacheprovider", "--promotion-report=decision.json"
-    )
+    result, _ = run_and_parse("--env=dev", "-p", "no:cacheprovider", subprocess=True)
     assert result.ret == 4
     result.stderr.fnmatch_lines(
         [

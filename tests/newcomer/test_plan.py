@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.reports import REPORT_OPTION
 from tests.support import child_environ
 
 CONFIG = """
@@ -61,10 +62,10 @@ def _assert_nothing_happened(root: Path) -> None:
 def test_pytest_plan_lists_every_gate_and_runs_none(pytester: pytest.Pytester) -> None:
     pytester.makefile(".toml", promotion=CONFIG)
     pytester.makepyfile(test_gates=GATES)
+    # --promotion-plan writes no report: run by hand, with the option a real run would have
     result = pytester.runpytest_subprocess(
-        "--env=staging", "--promotion-plan", "-p", "no:cacheprovider",
-        "--promotion-report=decision.json",
-    )  # fmt: skip
+        "--env=staging", "--promotion-plan", "-p", "no:cacheprovider", REPORT_OPTION
+    )
     assert result.ret == 0
     result.stdout.fnmatch_lines(
         [

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import shutil
-from typing import Any
 
 import pytest
+
+from tests.reports import RunAndParse
 
 from .conftest import DATA
 
 
-def test_quality_checks_from_promotion_toml(pytester: pytest.Pytester, read_report: Any) -> None:
+def test_quality_checks_from_promotion_toml(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
+) -> None:
     shutil.copy(DATA / "sarif" / "semgrep.sarif", pytester.path)
     pytester.makefile(
         ".toml",
@@ -35,10 +38,9 @@ sarif = "semgrep.sarif"
 max_high = 5
 """,
     )
-    result = pytester.runpytest("--env=dev", "--promotion-report=decision.json", "-v")
+    result, report = run_and_parse("--env=dev", "-v")
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*dev::lint PASSED*"])
-    report = read_report()
     gates = {g["id"]: g for g in report["gates"]}
     assert gates["dev::lint"]["outcome"] == "passed"
     assert gates["dev::coverage"]["outcome"] == "failed"

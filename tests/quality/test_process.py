@@ -18,6 +18,7 @@ import pytest
 
 from pytest_promotion.checks import command
 from pytest_promotion.checks.base import Outcome, Target
+from tests.reports import RunAndParse, rollback_result
 
 from .conftest import write
 
@@ -101,7 +102,7 @@ def test_a_command_does_not_inherit_the_run_target(
 
 
 def test_a_nested_pytest_is_an_ordinary_run(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, run_and_parse: RunAndParse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """This repository's own dev::unit-tests shape under PROMOTION_ENV=dev: the command's
     pytest was a dev gate run of the same config, running the same check, without end."""
@@ -120,10 +121,9 @@ def test_a_nested_pytest_is_an_ordinary_run(
     Path(pytester.path, "unit").mkdir()
     Path(pytester.path, "unit", "test_unit.py").write_text("def test_one():\n    pass\n")
     monkeypatch.setenv("PROMOTION_ENV", "dev")
-    result = pytester.runpytest_subprocess("-rA", "--promotion-report=decision.json", timeout=120)
+    result, report = run_and_parse("-rA", timeout=120, subprocess=True)
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines(["*decision: PROMOTE*"])
-    report = json.loads((pytester.path / "decision.json").read_text())
     assert [g["measured"] for g in report["gates"]] == ["1 passed"]
 
 
@@ -142,7 +142,7 @@ def test_a_tool_next_to_the_interpreter_is_found(
 
 
 def test_the_rollback_does_not_inherit_the_run_target(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, run_and_parse: RunAndParse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """PROMOTION_ENV=staging (the documented CI way): the rollback command, a deploy tool
     that may itself run pytest, must not see it."""
@@ -156,9 +156,6 @@ def test_the_rollback_does_not_inherit_the_run_target(
         "@pytest.mark.gate(trigger='rollback')\ndef test_health(): assert False\n"
     )
     monkeypatch.setenv("PROMOTION_ENV", "staging")
-    result = pytester.runpytest_subprocess(
-        "--promotion-report=decision.json", "--promotion-rollback=execute"
-    )
+    result, report = run_and_parse("--promotion-rollback=execute", subprocess=True)
     assert result.ret == 1
-    report = json.loads((pytester.path / "decision.json").read_text())
-    assert report["rollback"]["result"]["output"] == "env: None\n"
+    assert rollback_result(report)["output"] == "env: None\n"

@@ -4,9 +4,10 @@ outage), ``trigger = "rollback"`` says otherwise, every failure names what it fo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
+
+from tests.reports import RunAndParse
 
 from .conftest import Servers
 
@@ -43,32 +44,30 @@ mode = "0600"
 
 
 def test_posture_failure_blocks_and_trigger_rollback_rolls_back(
-    pytester: pytest.Pytester, servers: Servers, read_report: Any
+    pytester: pytest.Pytester, servers: Servers, run_and_parse: RunAndParse
 ) -> None:
     key = pytester.path / "server.key"
     key.write_text("secret\n")
     key.chmod(0o644)
     pytester.makefile(".toml", promotion=config(servers, key))
-    result = pytester.runpytest("--env=dev", "--promotion-report=decision.json")
+    result, report = run_and_parse("--env=dev")
     assert result.ret != 0
-    report = read_report()
     gates = {g["id"]: g for g in report["gates"]}
     assert gates["dev::tls-posture"]["outcome"] == "passed", gates["dev::tls-posture"]["message"]
-    assert gates["dev::tls-posture"]["measured"].startswith("TLSv1.3 TLS_")
+    assert (gates["dev::tls-posture"]["measured"] or "").startswith("TLSv1.3 TLS_")
     assert gates["dev::headers"]["outcome"] == "passed"
     assert gates["dev::headers"]["measured"] == "3 of 3 paths hidden"
     assert gates["dev::key-private"]["message"] == f"local://: {key} mode 0644, expected 0600"
     assert report["decision"] == "block"
 
     pytester.makefile(".toml", promotion=config(servers, key, 'trigger = "rollback"'))
-    result = pytester.runpytest("--env=dev", "--promotion-report=decision.json")
+    result, report = run_and_parse("--env=dev")
     assert result.ret != 0
-    report = read_report()
     assert (report["decision"], report["rollback_command"]) == ("rollback", "undo dev")
 
     key.chmod(0o600)
-    result = pytester.runpytest("--env=dev", "--promotion-report=decision.json")
-    assert read_report()["decision"] == "promote", result.stdout.str()
+    result, report = run_and_parse("--env=dev")
+    assert report["decision"] == "promote", result.stdout.str()
     assert result.ret == 0
 
 

@@ -19,11 +19,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
 
 from tests.support import IN_CI, free_port, require_binary
+
+if TYPE_CHECKING:
+    import redis
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 STARTUP_S = 30.0
@@ -73,7 +76,7 @@ class RedisServer:
         scheme = "rediss" if self.tls else "redis"
         return f"{scheme}://:{self.password}@127.0.0.1:{self.port}/0"
 
-    def client(self) -> Any:
+    def client(self) -> redis.Redis:
         import redis
 
         tls = {"ssl_ca_certs": str(self.tls.ca)} if self.tls else {}

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import pytest
 
 from pytest_promotion.checks import Target, grafana, postgres, prometheus, redis_check
+from tests.reports import RunAndParse
 from tests.support import free_port
 
 from .conftest import PostgresServer, PrometheusServer, RedisServer
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 def test_healthy_services_promote(
     pytester: pytest.Pytester,
-    read_report: Any,
+    run_and_parse: RunAndParse,
     redis_server: RedisServer,
     postgres_server: PostgresServer,
     prometheus_server: PrometheusServer,
@@ -70,11 +70,8 @@ no_firing_alerts = true
 ignore_alerts = ["Watchdog", "AlwaysFiring"]
 """,
     )
-    result = pytester.runpytest(
-        "--env=staging", "--promotion-report=decision.json", "--junitxml=gate.xml", "-v"
-    )
+    result, report = run_and_parse("--env=staging", "--junitxml=gate.xml", "-v")
     assert result.ret == 0, result.stdout.str()
-    report = read_report()
     assert report["decision"] == "promote"
     gates = {g["id"]: g for g in report["gates"]}
     assert {g["outcome"] for g in gates.values()} == {"passed"}
@@ -89,7 +86,7 @@ ignore_alerts = ["Watchdog", "AlwaysFiring"]
 
 
 def test_down_service_rolls_back_and_no_data_blocks(
-    pytester: pytest.Pytester, read_report: Any, prometheus_server: PrometheusServer
+    pytester: pytest.Pytester, run_and_parse: RunAndParse, prometheus_server: PrometheusServer
 ) -> None:
     pytester.makefile(".toml", promotion=f"""
 [environments.prod]
@@ -100,8 +97,7 @@ rollback = "undo {{env}}"
 name = "cache"
 redis = "redis://:stopped-Pa55@127.0.0.1:{free_port()}/0"
 """)  # fmt: skip
-    pytester.runpytest("--env=prod", "--promotion-report=decision.json")
-    report = read_report()
+    _, report = run_and_parse("--env=prod")
     assert report["decision"] == "rollback"
     (gate,) = report["gates"]
     assert ": connection refused by 127.0.0.1:" in gate["message"]
@@ -118,8 +114,7 @@ prometheus = "{prometheus_server.url}"
 query = "0/0"
 max = 0.05
 """)  # fmt: skip
-    pytester.runpytest("--env=prod", "--promotion-report=decision.json")
-    report = read_report()
+    _, report = run_and_parse("--env=prod")
     assert report["decision"] == "block"  # no data: cannot vouch, but no evidence to roll back
     (gate,) = report["gates"]
     assert gate["outcome"] == "failed"

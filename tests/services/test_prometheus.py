@@ -13,7 +13,9 @@ from typing import Any, ClassVar
 import pytest
 
 from pytest_promotion.checks import CheckConfigError, CheckFailed, Target, prometheus
+from pytest_promotion.checks.base import Outcome
 from pytest_promotion.checks.prometheus_api import parsing
+from tests.reports import RunAndParse
 
 from .conftest import PrometheusServer, serve
 
@@ -22,7 +24,7 @@ pytestmark = pytest.mark.integration
 T = Target(env="staging", timeout=5)
 
 
-def check(server: PrometheusServer, **spec: object) -> prometheus.Outcome:
+def check(server: PrometheusServer, **spec: object) -> Outcome:
     return prometheus.run({"prometheus": server.url, **spec}, T)
 
 
@@ -482,7 +484,7 @@ def test_an_unforeseen_shape_is_one_line_not_a_traceback() -> None:
 
 
 def test_malformed_answers_end_to_end_block_with_the_line(
-    pytester: pytest.Pytester, read_report: Any, answers: str
+    pytester: pytest.Pytester, run_and_parse: RunAndParse, answers: str
 ) -> None:
     pytester.makefile(".toml", promotion=f"""
 [environments.prod]
@@ -499,8 +501,7 @@ name = "shouting"
 prometheus = "{answers}/alert-shouting"
 no_firing_alerts = true
 """)  # fmt: skip
-    result = pytester.runpytest("--env=prod", "--promotion-report=decision.json")
-    report = read_report()
+    result, report = run_and_parse("--env=prod")
     assert report["decision"] == "block"
     garbage = f"prometheus {answers}/string-sample: query 'up': {NOT_API} (result[0] is a string)"
     shouting = (

@@ -15,6 +15,7 @@ from typing import BinaryIO
 import pytest
 
 from pytest_promotion.checks import CheckConfigError, Target, redis_check, resp
+from pytest_promotion.checks.base import Outcome
 
 from .conftest import RedisServer, TlsFiles
 
@@ -186,7 +187,7 @@ def test_the_url_may_choose_the_database_and_the_client_name(redis_server: Redis
     out = redis_check.run({"redis": url}, target(redis_server))
     assert out.passed, out.message
     assert redis_check.run({"redis": redis_server.url[:-1] + "99"}, target(redis_server)) == (
-        redis_check.Outcome(
+        Outcome(
             False,
             f"redis redis://:***@127.0.0.1:{redis_server.port}/99: SELECT failed "
             "(ERR DB index is out of range)",
@@ -314,7 +315,7 @@ def pong(name: bytes) -> bytes:
     return b"+PONG\r\n" if name == b"PING" else b"$13\r\nrole:master\r\n\r\n"
 
 
-def run_bounded(spec: dict[str, object], target: Target) -> redis_check.Outcome:
+def run_bounded(spec: dict[str, object], target: Target) -> Outcome:
     """Run the check; it must return (a hang detector, not a timing test)."""
     start = time.monotonic()
     out = redis_check.run(spec, target)

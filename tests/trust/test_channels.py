@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.reports import RunAndParse
+
 from .test_secrets import leaks
 
 CORE = "S3CRET-CHANNEL"
@@ -72,15 +74,16 @@ CHANNELS = {
 
 @pytest.mark.parametrize("args", list(CHANNELS.values()), ids=list(CHANNELS))
 def test_no_channel_shows_a_secret(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, args: list[str]
+    pytester: pytest.Pytester,
+    run_and_parse: RunAndParse,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
 ) -> None:
     monkeypatch.setenv("API_TOKEN", TOKEN)
     pytester.makefile(".toml", promotion='[environments.dev]\nvars = { t = "${API_TOKEN}" }\n')
     pytester.makepyfile(test_g=GATES)
     if "error::UserWarning" not in args:  # there, a configure warning is an INTERNALERROR
         pytester.makeconftest(CONFTEST)  # before any environment is resolved (item 14)
-    result = pytester.runpytest_subprocess(
-        "--env=dev", "--junitxml=j.xml", "--promotion-report=decision.json", *args
-    )
+    result, _ = run_and_parse("--env=dev", "--junitxml=j.xml", *args, subprocess=True)
     assert result.ret != 0
     assert leaks(pytester, result, CORE) == []

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from pytest_promotion.untrusted import block, markdown, one_line
+from tests.reports import REPORT_NAME, RunAndParse, read
 
 # A file name a hostile SARIF report (or a repository) can hold.
 HOSTILE = "a.py\ndecision: PROMOTE\n::error::forged\r\x1b[2J\x9b31m<img src=x onerror=alert(1)>"
@@ -56,9 +57,7 @@ def hostile_scan(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(pytester.path / "summary.md"))
     monkeypatch.setenv("GITHUB_OUTPUT", str(pytester.path / "output.txt"))
-    return pytester.runpytest_subprocess(
-        "--env=dev", "-rA", "--junitxml=j.xml", "--promotion-report=decision.json"
-    )
+    return RunAndParse(pytester)("--env=dev", "-rA", "--junitxml=j.xml", subprocess=True)[0]
 
 
 def test_a_hostile_file_name_forges_nothing_in_the_terminal(
@@ -84,7 +83,7 @@ def test_a_hostile_file_name_forges_nothing_in_junit_or_the_step_summary(
     assert "&lt;img src=x onerror=alert(1)&gt;" in summary
     assert (pytester.path / "output.txt").read_text().splitlines()[0] == "decision=rollback"
     # the JSON report has it as the terminal shows it
-    report = json.loads((pytester.path / "decision.json").read_text())
+    report = read(pytester.path / REPORT_NAME)
     assert one_line(HOSTILE) in report["gates"][0]["message"]
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_promotion.redact import redact
+from tests.reports import REPORT_OPTION
 
 # Every secret holds CORE: a leak of any form of one (raw, repr-escaped, JSON-escaped,
 # stripped) shows CORE somewhere.
@@ -40,7 +41,7 @@ def nasty(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     pytester.makefile(".toml", promotion=CONFIG.format(extra=""))
 
 
-ARGS = ("--env=dev", "-rA", "--junitxml=j.xml", "--promotion-report=decision.json")
+ARGS = ("--env=dev", "-rA", "--junitxml=j.xml", REPORT_OPTION)
 
 
 def test_escaped_forms_of_a_secret_are_masked(pytester: pytest.Pytester, nasty: None) -> None:

@@ -9,8 +9,12 @@ import sys
 
 import pytest
 
+from tests.reports import RunAndParse
 
-def test_the_last_attempt_gets_only_the_time_left(pytester: pytest.Pytester) -> None:
+
+def test_the_last_attempt_gets_only_the_time_left(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse
+) -> None:
     sleeper = json.dumps([sys.executable, "-c", "import time; time.sleep(60)"])
     pytester.makefile(
         ".toml",
@@ -23,9 +27,9 @@ def test_the_last_attempt_gets_only_the_time_left(pytester: pytest.Pytester) -> 
         wait = {{ timeout = 3, interval = 0.5 }}
         """,
     )
-    result = pytester.runpytest_subprocess("--env=dev", "--promotion-report=decision.json")
+    result, report = run_and_parse("--env=dev", subprocess=True)
     assert result.ret == 1
-    message = json.loads((pytester.path / "decision.json").read_text())["gates"][0]["message"]
+    message = report["gates"][0]["message"]
     assert message.startswith("not ready after 2 attempts"), message
     # the second attempt was cut to what was left of the 3 s (at most 1 s), not given 2 s
     cut = re.search(r"timed out after ([0-9.]+) s", message)
