@@ -4,16 +4,13 @@ decide() itself, one table row per rule."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from pytest_promotion.decision import GateRecord, RunFacts, decide
-
-# tests/conftest.py's read_report: the JSON report a pytester run wrote
-ReadReport = Callable[..., dict[str, Any]]
+from tests.reports import ReadReport
 
 REPORT = "--promotion-report=decision.json"
 
