@@ -104,7 +104,7 @@ class Environment:
             timeout=self.timeout,
             rootdir=self.rootdir,
             secrets=self.secrets,
-            settings=dict(self.services),
+            settings={**self.services, "hosts": list(self.hosts)},  # hosts: the file kind
         )
 
 

@@ -25,6 +25,8 @@ KINDS: dict[str, str] = {
     "coverage": "coverage_check",
     "bandit": "security",
     "sarif": "security",
+    "pip_audit": "security",
+    "vex": "security",
     "command": "command",
     "benchmark": "benchmark",
     "requires_previous": "policy",  # the ledger's policy kinds (docs/ledger.md)
@@ -34,6 +36,7 @@ KINDS: dict[str, str] = {
     "version_pattern": "policy",
     "no_downgrade": "policy",
     "rollback_ready": "policy",
+    "file": "host_file",
 }
 
 

@@ -23,6 +23,7 @@ class Finding:
     line: int | None
     severity: str  # one of LEVELS
     text: str = ""
+    aliases: tuple[str, ...] = ()  # other ids of the same advisory (CVE-..., GHSA-...)
 
     def where(self) -> str:
         return f"{self.file}:{self.line}" if self.line else self.file

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..redact import redact, redact_url
+from . import http_posture
 from .base import CheckConfigError, CheckFailed, Outcome, Target
 from .http_session import MAX_BODY_BYTES, BoundSession, session_for
 from .http_transport import prepare as _prepare_transport
@@ -32,6 +34,7 @@ KEYS: dict[str, type | tuple[type, ...]] = {
     "expect_body": str,
     "max_latency_ms": (int, float),
     "max_body_bytes": int,
+    **http_posture.KEYS,  # expect_headers, forbid_headers, forbid_paths, forbid_paths_status
 }
 ROLLBACK = True
 # A network probe: started with the others when the run begins (see checks/pool.py).
@@ -87,6 +90,7 @@ def validate(spec: Mapping[str, Any], where: str) -> None:
         value = spec.get(key, 1)
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             raise bad(key, "a number > 0", value)
+    http_posture.validate(spec, where)
 
 
 def _flatten(expected: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -159,6 +163,7 @@ def run(spec: Mapping[str, Any], target: Target) -> Outcome:
 
 def _run(spec: Mapping[str, Any], target: Target) -> Outcome:
     timeout = float(spec.get("timeout", target.timeout))
+    deadline = time.monotonic() + timeout  # forbid_paths probes share what is left of it
     cap = int(spec.get("max_body_bytes", MAX_BODY_BYTES))
     max_ms = spec.get("max_latency_ms")
     threshold = f"<= {max_ms:g} ms" if max_ms is not None else None
@@ -209,4 +214,7 @@ def _run(spec: Mapping[str, Any], target: Target) -> Outcome:
         return done(False, "; ".join(problems), latency)
     if max_ms is not None and latency > max_ms:
         return done(False, f"{latency:.0f} ms > {max_ms:g} ms", latency)
-    return done(True, f"{code} in {latency:.0f} ms", latency)
+    outcome = done(True, f"{code} in {latency:.0f} ms", latency)
+    outcome = http_posture.apply(outcome, spec, target, response, deadline)
+    outcome.message = session.redact(outcome.message)
+    return outcome

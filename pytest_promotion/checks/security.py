@@ -4,6 +4,8 @@
   ``--ignore-nosec`` and without the project's ``.bandit`` file, so nothing is hidden), or
   read a report a CI step wrote: ``report = "bandit.json"``. ``exclude`` adds ``-x`` paths.
 - ``sarif = "results.sarif"``: any SARIF 2.1 file (gosec, semgrep, trivy, CodeQL, ...).
+- ``pip_audit = "audit.json"`` (pip-audit's JSON) and ``vex = "bom.cdx.json"`` (CycloneDX,
+  with or without VEX analysis), where no SARIF is given: see :mod:`.vuln_reports`.
 
 Severity: SARIF uses the ``security-severity`` score of the result or its rule as GitHub
 code scanning does (>= 9.0 critical, >= 7.0 high, >= 4.0 medium, else low), else the
@@ -17,7 +19,9 @@ does not list fails, asking for ``--ignore-nosec``), SARIF ``suppressions`` and 
 ``baselineState`` of ``unchanged``/``updated`` (the tool's own baseline records no reason).
 Results with ``baselineState = "absent"`` are gone and never count. The only way to
 accept a finding is our baseline file, ``baseline = "security-baseline.json"``: a JSON
-list of ``{"rule", "file", "line"?, "reason"}``, the reason mandatory.
+list of ``{"rule", "file", "line"?, "reason", "expires"?}``, the reason mandatory; an
+entry whose ``expires`` date (``"2026-06-30"``, the last day it holds) has passed
+accepts nothing any more, and the check says so.
 
 Fail closed: bandit missing or crashed, files it could not parse, 0 lines scanned, a
 SARIF file that is not SARIF 2.1, has no runs, a run without ``results`` or reporting a
@@ -32,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +47,7 @@ from .findings import LEVELS, Finding
 from .findings import load_json as _load_json
 from .findings import norm_path as _norm
 from .sarif_report import sarif_findings, sarif_severity
+from .vuln_reports import cyclonedx_findings, pip_audit_findings
 
 __all__ = [
     "KEYS",
@@ -58,6 +64,9 @@ __all__ = [
 KEYS: dict[str, type | tuple[type, ...]] = {
     "bandit": (list, str),
     "sarif": str,
+    "pip_audit": str,
+    "vex": str,
+    "pip_audit_severity": dict,
     "report": str,
     "exclude": list,
     "baseline": str,
@@ -84,10 +93,7 @@ def validate(spec: Mapping[str, Any], where: str) -> None:
                 raise CheckConfigError(
                     f"{where}: key {key!r}: only for a bandit check, found {spec[key]!r}"
                 )
-        if not isinstance(spec.get("sarif"), str) or not spec["sarif"]:
-            raise CheckConfigError(
-                f"{where}: key 'sarif': expected the path of a SARIF file, found {spec.get('sarif')!r}"
-            )
+        _validate_report(spec, where)
     if not all(isinstance(p, str) and p for p in spec.get("exclude", [])):
         raise CheckConfigError(
             f"{where}: key 'exclude': expected a list of paths, found {spec['exclude']!r}"
@@ -105,27 +111,62 @@ def validate(spec: Mapping[str, Any], where: str) -> None:
             raise CheckConfigError(f"{where}: key {key!r}: expected >= 0, found {spec[key]!r}")
 
 
+_REPORTS = {"sarif": "a SARIF file", "pip_audit": "pip-audit's JSON", "vex": "a CycloneDX file"}
+
+
+def _validate_report(spec: Mapping[str, Any], where: str) -> None:
+    key = next((k for k in _REPORTS if k in spec), "sarif")
+    if not isinstance(spec.get(key), str) or not spec[key]:
+        raise CheckConfigError(
+            f"{where}: key {key!r}: expected the path of {_REPORTS[key]}, found {spec.get(key)!r}"
+        )
+    mapping = spec.get("pip_audit_severity", {})
+    if mapping and key != "pip_audit":
+        raise CheckConfigError(
+            f"{where}: key 'pip_audit_severity': only for a pip_audit check, found {mapping!r}"
+        )
+    for vid, level in mapping.items():
+        if level not in LEVELS:
+            raise CheckConfigError(
+                f"{where}: key 'pip_audit_severity': expected one of {', '.join(LEVELS)} "
+                f"for {vid!r}, found {level!r}"
+            )
+
+
+def _findings(spec: Mapping[str, Any], target: Target) -> tuple[list[Finding], str, list[str]]:
+    if "bandit" in spec:
+        return (*bandit_findings(spec, target), [])
+    if "pip_audit" in spec:
+        return pip_audit_findings(
+            target.path(spec["pip_audit"]), spec.get("pip_audit_severity", {})
+        )
+    if "vex" in spec:
+        return cyclonedx_findings(target.path(spec["vex"]))
+    return (*sarif_findings(target.path(spec["sarif"]), target.rootdir), [])
+
+
 def run(spec: Mapping[str, Any], target: Target) -> Outcome:
     limits = {"high": int(spec.get("max_high", 5)), "critical": int(spec.get("max_critical", 0))}
     if "max_medium" in spec:
         limits["medium"] = int(spec["max_medium"])
     threshold = " ".join(f"{k}<={v}" for k, v in limits.items())
     try:
-        if "bandit" in spec:
-            findings, scanned = bandit_findings(spec, target)
-        else:
-            findings, scanned = sarif_findings(target.path(spec["sarif"]), target.rootdir)
+        findings, scanned, warnings = _findings(spec, target)
         accepted: list[Finding] = []
         if "baseline" in spec:
-            findings, accepted = _apply_baseline(
+            findings, accepted, expired = _apply_baseline(
                 findings, target.path(spec["baseline"]), target.rootdir
             )
+            warnings += expired
     except CheckFailed as exc:
         exc.threshold = threshold
         exc.message = redact(exc.message, target.secrets)
         return exc.outcome()
     outcome = evaluate(findings, limits, scanned)
     outcome.threshold = threshold
+    if warnings:  # every report shows the message: expired suppressions, unaudited packages
+        outcome.message += "; " + "; ".join(warnings)
+        outcome.details["warnings"] = warnings
     outcome.message = redact(outcome.message, target.secrets)
     outcome.details["baselined"] = len(accepted)
     return outcome
@@ -278,15 +319,31 @@ def _run_bandit(
 # ---------------------------------------------------------------- baseline
 
 
+def _expires(entry: Mapping[str, Any], n: int, path: Path) -> date | None:
+    value = entry.get("expires")
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(str(value)[:10]) if isinstance(value, str) else None
+    except ValueError:
+        pass
+    raise CheckFailed(
+        f"security baseline {path}: entry #{n} ({entry['rule']} in {entry['file']}): "
+        f"'expires' is {value!r}, expected a date like \"2026-06-30\""
+    )
+
+
 def _apply_baseline(
     findings: list[Finding], path: Path, rootdir: Path
-) -> tuple[list[Finding], list[Finding]]:
+) -> tuple[list[Finding], list[Finding], list[str]]:
     entries = _load_json(path, "security baseline")
     if not isinstance(entries, list):
         raise CheckFailed(
             f"security baseline {path}: expected a JSON list of {{rule, file, line?, reason}}"
         )
     keys: list[tuple[str, str, int | None]] = []
+    expired: list[str] = []
+    today = datetime.now(UTC).date()
     for n, entry in enumerate(entries, start=1):
         if not isinstance(entry, dict) or not entry.get("rule") or not entry.get("file"):
             raise CheckFailed(f"security baseline {path}: entry #{n} needs 'rule' and 'file'")
@@ -301,6 +358,13 @@ def _apply_baseline(
                 f"security baseline {path}: entry #{n} ({entry['rule']} in {entry['file']}): "
                 f"'line' is {line!r}, expected a line number (or no 'line' for the whole file)"
             )
+        until = _expires(entry, n, path)
+        if until is not None and until < today:
+            expired.append(
+                f"baseline entry #{n} ({entry['rule']} in {entry['file']}) expired on "
+                f"{until:%Y-%m-%d}: counted again"
+            )
+            continue
         keys.append(
             (
                 str(entry["rule"]),
@@ -311,6 +375,9 @@ def _apply_baseline(
     kept: list[Finding] = []
     accepted: list[Finding] = []
     for f in findings:
-        hit = any(r == f.rule and p == f.file and (ln is None or ln == f.line) for r, p, ln in keys)
+        hit = any(
+            (r == f.rule or r in f.aliases) and p == f.file and (ln is None or ln == f.line)
+            for r, p, ln in keys
+        )
         (accepted if hit else kept).append(f)
-    return kept, accepted
+    return kept, accepted, expired

@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ..redact import redact
-from . import deadlines
+from . import deadlines, tls_posture
 from .base import CheckConfigError, CheckFailed, Outcome, Target
 from .tcp import check_hostport, connect, format_hostport, split_hostport
 
@@ -43,6 +43,7 @@ KEYS: dict[str, type | tuple[type, ...]] = {
     "min_days_valid": (int, float),
     "min_version": str,
     "server_name": str,
+    **tls_posture.KEYS,  # refuse_below, forbid_ciphers, require_forward_secrecy
 }
 ROLLBACK = True
 # A network probe: started with the others when the run begins (see checks/pool.py).
@@ -323,6 +324,7 @@ def validate(spec: Mapping[str, Any], where: str) -> None:
     name = spec.get("server_name", "x")
     if not isinstance(name, str) or not name or any(c in name for c in " /:@"):
         raise CheckConfigError(f"{where}: key 'server_name': expected a host name, found {name!r}")
+    tls_posture.validate(spec, where)
 
 
 def run(spec: Mapping[str, Any], target: Target) -> Outcome:
@@ -332,6 +334,7 @@ def run(spec: Mapping[str, Any], target: Target) -> Outcome:
     min_version = parse_version(spec.get("min_version", "TLSv1.2"))
     threshold = f">= {min_days:g} days"
     timeout = float(spec.get("timeout", target.timeout))
+    deadline = time.monotonic() + timeout  # the posture probes share what is left of it
     try:
         info = inspect_certificate(
             host, port, target, name, timeout=timeout, min_version=min_version
@@ -362,7 +365,7 @@ def run(spec: Mapping[str, Any], target: Target) -> Outcome:
     if not info.verified:
         details["warnings"].append("TLS verification disabled (insecure = true)")
         message += "; TLS verification disabled (insecure = true)"
-    return Outcome(
+    outcome = Outcome(
         passed=failure is None,
         message=redact(message, target.secrets),
         measured=round(days, 1),
@@ -370,6 +373,7 @@ def run(spec: Mapping[str, Any], target: Target) -> Outcome:
         unit="days",
         details=details,
     )
+    return tls_posture.apply(outcome, spec, (host, port, name), deadline, timeout)
 
 
 def _days(days: float) -> str:
