@@ -30,6 +30,8 @@ COMMANDS: tuple[str, ...] = (
     "invalidate",
     "rollback",
     "ledger",
+    "watch",
+    "release_hold",
 )
 
 

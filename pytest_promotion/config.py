@@ -239,6 +239,8 @@ def _validate(path: Path, rootdir: Path, data: dict[str, Any], prefix: str) -> P
                 )
         for index, check in enumerate(table.get("checks", [])):
             validate_check(file, f"{tname}.checks", index, check, shared=False)
+        if "watch" in table:  # watch seam: the window's keys and durations, one-line errors
+            _validate_watch(file, tname, table["watch"])
         tables[name] = table
 
     shared = tuple(data.get("checks", []))
@@ -261,3 +263,12 @@ def _validate(path: Path, rootdir: Path, data: dict[str, Any], prefix: str) -> P
         shared_checks=shared,
         options=promotion,
     )
+
+
+def _validate_watch(file: str, table: str, watch: Mapping[str, Any]) -> None:
+    from .watch.settings import parse_settings
+
+    try:
+        parse_settings(watch, f"{file}: [{table}.watch]")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None

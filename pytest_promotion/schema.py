@@ -69,6 +69,7 @@ ENV_KEYS = {
     "grafana": "str",
     "vars": "table",
     "checks": "list",
+    "watch": "table",  # the watch window after a promote (docs/watch.md)
 }
 CHECK_COMMON = {
     "name": "str",
@@ -144,6 +145,8 @@ def validate_check(file: str, table: str, index: int, check: dict[str, Any], sha
             f"{where}: expected exactly one check kind ({', '.join(KINDS)}), found {found}"
         )
     module = kind_module(kinds[0])
+    from .watch import relative  # relative criteria: keys of every numeric kind
+
     allowed = dict(CHECK_COMMON)
     if shared:
         allowed.update(SHARED_KEYS)
@@ -151,9 +154,9 @@ def validate_check(file: str, table: str, index: int, check: dict[str, Any], sha
         if key in allowed:
             check_type(file, f"[{table}] {label}".strip("[]"), key, allowed[key], value)
             continue
-        types = module.KEYS.get(key)
+        types = module.KEYS.get(key) or relative.keys_for(kinds[0]).get(key)
         if types is None:
-            known = ", ".join(sorted({*allowed, *module.KEYS}))
+            known = ", ".join(sorted({*allowed, *module.KEYS, *relative.keys_for(kinds[0])}))
             raise ConfigError(
                 f"{where}: unknown key {key!r} for a {kinds[0]} check (known keys: {known})"
             )
@@ -186,6 +189,7 @@ def validate_check(file: str, table: str, index: int, check: dict[str, Any], sha
         # the rest now, so a mistake in prod's checks shows in a dev run too.
         if not has_substitution(check):
             module.validate(check, where)
+            relative.validate(kinds[0], check, where)
         if "wait" in check:
             from .checks.wait import parse_wait
 
