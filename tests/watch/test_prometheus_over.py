@@ -21,8 +21,8 @@ def soaked(prometheus_server: PrometheusServer) -> PrometheusServer:
         end = time.time()
         got = requests.get(
             f"{prometheus_server.url}/api/v1/query_range",
-            params={"query": "promotion_test_availability", "start": end - 4, "end": end,
-                    "step": 1},
+            params={"query": "promotion_test_availability", "start": str(end - 4),
+                    "end": str(end), "step": "1"},
             timeout=5,
         ).json()  # fmt: skip
         result = got["data"]["result"]
@@ -72,7 +72,7 @@ def test_a_hole_in_the_window_fails(soaked: PrometheusServer) -> None:
         (
             {"query": "up", "max": 1, "over": "1h", "max_gap": "1s", "step": "10s"},
             "key 'max_gap': expected at least the step (10 s), found 1 s",
-        ),  # fmt: skip
+        ),
         ({"query": "up", "max": 1, "over": "soon"}, "key 'over': expected a duration like 90m"),
     ],
 )
