@@ -77,45 +77,43 @@ def validate(spec: Mapping[str, Any], where: str) -> None:
         )
     if {"approval", "approvals"} <= set(spec):
         raise CheckConfigError(f"{where}: give approval = true or approvals = N, not both")
-    for key in KEYS:
-        if (
-            key in spec
-            and key != kind
-            and key in set().union(*_OWN.values()) - _OWN.get(kind, set())
-        ):
-            raise CheckConfigError(f"{where}: key {key!r} does not apply to a {kind} check")
-    value = spec.get(kind)
-    if kind == "requires_previous":
-        ok = (
-            value is True
-            or value == "all"
-            or (isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value))
-        )
-        if not ok:
-            raise CheckConfigError(
-                f"{where}: key 'requires_previous': expected true, \"all\" or a list of "
-                f"environments, found {value!r}"
-            )
-    elif kind == "approvals" and not (isinstance(value, int) and value >= 1):
-        raise CheckConfigError(
-            f"{where}: key 'approvals': expected an integer >= 1, found {value!r}"
-        )
-    elif kind == "version_pattern" and value != "semver":
-        try:
-            re.compile(str(value))
-        except re.error as exc:
-            raise CheckConfigError(
-                f"{where}: key 'version_pattern': expected \"semver\" or a regular expression, "
-                f"found {value!r} ({exc})"
-            ) from None
-    elif kind not in ("requires_previous", "approvals", "version_pattern") and value is not True:
-        raise CheckConfigError(f"{where}: key {kind!r}: expected true, found {value!r}")
+    foreign = set().union(*_OWN.values()) - _OWN.get(kind, set())
+    for key in sorted(foreign & set(spec)):
+        raise CheckConfigError(f"{where}: key {key!r} does not apply to {kind} checks")
+    _validate_value(kind, spec.get(kind), where)
     for key in ("soak", "approval_expiry"):
         if key in spec:
             try:
                 parse_duration(spec[key], f"{where}: key {key!r}")
             except ValueError as exc:
                 raise CheckConfigError(str(exc)) from None
+
+
+def _validate_value(kind: str, value: Any, where: str) -> None:
+    """The kind key's own value: true, or what that kind takes instead."""
+    if kind == "requires_previous":
+        names = isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
+        if not (value is True or value == "all" or names):
+            raise CheckConfigError(
+                f"{where}: key 'requires_previous': expected true, \"all\" or a list of "
+                f"environments, found {value!r}"
+            )
+    elif kind == "approvals":
+        if not (isinstance(value, int) and value >= 1):
+            raise CheckConfigError(
+                f"{where}: key 'approvals': expected an integer >= 1, found {value!r}"
+            )
+    elif kind == "version_pattern":
+        if value != "semver":
+            try:
+                re.compile(str(value))
+            except re.error as exc:
+                raise CheckConfigError(
+                    f"{where}: key 'version_pattern': expected \"semver\" or a regular "
+                    f"expression, found {value!r} ({exc})"
+                ) from None
+    elif value is not True:
+        raise CheckConfigError(f"{where}: key {kind!r}: expected true, found {value!r}")
 
 
 def run(spec: Mapping[str, Any], target: Target) -> Outcome:

@@ -253,6 +253,8 @@ class LedgerPlugin:
                 gate.message = self.evidence[gate.id]  # every report shows the evidence
         if self.context is None or self.environment is None or self.context.url is None:
             return []
+        if decision.version is None and self.context.version is not None:
+            decision.version = self.context.version  # from git describe: the reports say it too
         mine = [self.lease_block] if self.lease_block else []
         if self.lease is None and self.store_error:
             unleased = f"{self.context.environment}'s lease was not taken ({self.store_error})"

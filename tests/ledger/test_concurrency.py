@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from pathlib import Path
 
 from tests.ledger.conftest import Project, wait_for
 
@@ -19,7 +20,7 @@ lock_timeout = "{timeout}"
 
 def hold(
     project: Project, env: str = "staging", version: str = "v1.4.1"
-) -> tuple[subprocess.Popen[str], object]:
+) -> tuple[subprocess.Popen[str], Path]:
     ready, release = project.path / f"ready-{env}", project.path / f"release-{env}"
     proc = project.popen(env, f"--promotion-version={version}", GATE_READY=str(ready),
                          GATE_RELEASE=str(release), GITHUB_ACTOR="alice",
@@ -34,7 +35,7 @@ def test_a_second_run_blocks_after_lock_timeout_naming_the_holder(project: Proje
     try:
         second = project.run("staging", "--promotion-version=v1.5.0")
     finally:
-        release.touch()  # type: ignore[attr-defined]
+        release.touch()
         out, _ = first.communicate(timeout=60)
     assert second.ret == 1
     second.stdout.fnmatch_lines([
@@ -60,7 +61,7 @@ def test_a_second_run_waits_and_then_proceeds(project: Project) -> None:
         seen.append(line)
         if "waiting for the lease" in line:
             break
-    release.touch()  # type: ignore[attr-defined]
+    release.touch()
     rest, _ = second.communicate(timeout=60)
     first.communicate(timeout=60)
     assert "staging is being promoted by alice (v1.4.1" in seen[-1]
@@ -90,3 +91,26 @@ def test_four_concurrent_runs_on_other_environments_are_all_recorded(project: Pr
     records = project.records()
     assert sorted((r["environment"], r["version"]) for r in records) == [
         ("dev", "v1.0.0"), ("prod", "v1.3.0"), ("qa", "v1.1.0"), ("staging", "v1.2.0")]  # fmt: skip
+
+
+def test_a_manual_rollback_refuses_an_environment_being_promoted(project: Project) -> None:
+    project.config(
+        CONFIG.format(timeout="30s")
+        + '\n[environments.staging]\nrollback = ["true", "{previous_version}"]\n'
+    )
+    first, release = hold(project)
+    try:
+        code, _, err = project.cli("rollback", "--env", "staging", "--to", "v1.3.0", "--yes")
+    finally:
+        release.touch()
+        first.communicate(timeout=60)
+    assert code == 1
+    assert err.startswith(
+        "ERROR: staging is being promoted by alice (v1.4.1, run https://ci.example/run/7) since "
+    )
+    assert [r["kind"] for r in project.records()] == ["decision"]
+
+
+def test_ledger_migrate_reports_the_schema_version(project: Project) -> None:
+    project.config(CONFIG.format(timeout="30s"))
+    assert project.cli_json("ledger", "migrate") == {"schema_version": 1, "tool_schema_version": 1}

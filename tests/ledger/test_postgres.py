@@ -11,9 +11,13 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
+
 from tests.ledger.conftest import GATES, Project, fresh_database, wait_for
 from tests.services.conftest import PostgresServer
 from tests.support import child_environ
+
+pytestmark = pytest.mark.integration
 
 CONFIG = """
 [promotion]

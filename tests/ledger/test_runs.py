@@ -93,9 +93,12 @@ def test_the_version_comes_from_git_describe(project: Project) -> None:
                  ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"],
                  ["tag", "v2.0.0"]):  # fmt: skip
         subprocess.run([git, *argv], cwd=project.path, check=True)
-    assert project.run("dev").ret == 0
+    assert project.run("dev", "--promotion-report=d.json").ret == 0
     record = project.cli_json("show", project.records()[0]["id"])
     assert record["version"] == "v2.0.0"
+    report = json.loads((project.path / "d.json").read_text())
+    assert report["version"] == "v2.0.0"
+    assert report["ledger"]["version_source"] == "git describe --tags --always"
     assert record["body"]["version_source"] == "git describe --tags --always"
     assert len(record["body"]["commit"]) == 40
 
