@@ -189,7 +189,7 @@ def validate_check(file: str, table: str, index: int, check: dict[str, Any], sha
         # the rest now, so a mistake in prod's checks shows in a dev run too.
         if not has_substitution(check):
             module.validate(check, where)
-            relative.validate(kinds[0], check, where)
+        relative.validate(kinds[0], check, where)  # its keys never hold a ${VAR}
         if "wait" in check:
             from .checks.wait import parse_wait
 

@@ -12,14 +12,15 @@ import threading
 from pathlib import Path
 
 from ..ledger import LedgerError, Store, open_store
-from ..ledger.context import current
+from ..ledger.context import RunContext, current
 from .relative import Baselines, merge_runs
 
 __all__ = ["WINDOW", "for_run", "load"]
 
 WINDOW = 500  # the newest records read: 500 decisions cover any baseline_runs (<= 50)
 
-_CACHE: dict[tuple[str, str, str | None], Baselines] = {}
+# the run's context object (identity: one per run) -> its environment's baselines
+_CACHE: list[tuple[RunContext, Baselines]] = []
 _LOCK = threading.Lock()
 
 
@@ -56,18 +57,19 @@ def for_run(env: str) -> Baselines:
     context = current(env)
     if context is None or context.url is None:
         return Baselines(unavailable="the ledger is off (ledger = false)")
-    key = (context.url, env, context.version)
     with _LOCK:
-        if key not in _CACHE:
+        if _CACHE and _CACHE[0][0] is context:
+            return _CACHE[0][1]
+        try:
+            store = open_store(context.url, Path(context.base), secrets=context.secrets)
             try:
-                store = open_store(context.url, Path(context.base), secrets=context.secrets)
-                try:
-                    _CACHE[key] = load(store, env, context.version)
-                finally:
-                    store.close()
-            except LedgerError as exc:
-                _CACHE[key] = Baselines(unavailable=f"the ledger cannot be read: {exc}")
-        return _CACHE[key]
+                found = load(store, env, context.version)
+            finally:
+                store.close()
+        except LedgerError as exc:
+            found = Baselines(unavailable=f"the ledger cannot be read: {exc}")
+        _CACHE[:] = [(context, found)]
+        return found
 
 
 def clear() -> None:

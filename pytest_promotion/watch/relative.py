@@ -180,15 +180,28 @@ class Baselines:
 
 
 def number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    """A measured value as a number: records keep it as text (``"12.5 ms"``)."""
+    if isinstance(value, bool):
         return None
-    return float(value)
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and value.strip():
+        try:
+            return float(value.split()[0])
+        except ValueError:
+            return None
+    return None
+
+
+def _with(threshold: str | None, extra: str) -> str:
+    return f"{threshold}; {extra}" if threshold else extra
 
 
 def apply(kind: str, spec: Mapping[str, Any], gate_id: str, outcome: Outcome,
           baselines: Baselines) -> Outcome:  # fmt: skip
     """The outcome judged against its baseline too (unchanged when the check has no
-    relative criterion). The baseline is in ``details["baseline"]`` either way."""
+    relative criterion). The baseline and its records are in the threshold (every report
+    shows it beside the measured value) and in ``details["baseline"]``."""
     if not has_relative(spec) or kind not in BOUNDS:
         return outcome
     wanted = int(spec.get("baseline_runs", 3))
@@ -197,11 +210,14 @@ def apply(kind: str, spec: Mapping[str, Any], gate_id: str, outcome: Outcome,
     details = dict(outcome.details)
     if baseline is None:
         why = baselines.missing(gate_id)
+        mode = spec.get("on_missing_baseline")
         details["baseline"] = {"value": None, "records": [], "why": why}
-        if spec.get("on_missing_baseline") == "pass" or not outcome.passed:
-            note = f"; {why}: on_missing_baseline = pass" if outcome.passed else f"; {why}"
-            return replace(outcome, message=outcome.message + note, details=details)
-        return replace(outcome, passed=False, rollback=False, details=details,
+        threshold = _with(outcome.threshold, f"no baseline: {mode} (on_missing_baseline)")
+        if mode == "pass" or not outcome.passed:
+            note = f"; {why}: on_missing_baseline = {mode}" if outcome.passed else f"; {why}"
+            return replace(outcome, message=outcome.message + note, details=details,
+                           threshold=threshold)  # fmt: skip
+        return replace(outcome, passed=False, rollback=False, details=details, threshold=threshold,
                        message=f"{outcome.message}; {why}: on_missing_baseline = fail")  # fmt: skip
     details["baseline"] = baseline.to_json()
     if measured is None:
@@ -211,13 +227,12 @@ def apply(kind: str, spec: Mapping[str, Any], gate_id: str, outcome: Outcome,
                        message=f"{outcome.message}; no numeric value to compare with the "
                                f"{baseline.text()}")  # fmt: skip
     failures, limits = judge(spec, measured, baseline.value)
-    threshold = "; ".join(x for x in [outcome.threshold, *limits] if x)
+    ids = ", ".join(r[:8] for r in baseline.records)
+    threshold = _with(outcome.threshold, f"{' and '.join(limits)} (records {ids})")
     if not failures:
         return replace(outcome, threshold=threshold, details=details,
                        message=f"{outcome.message} ({baseline.text()})")  # fmt: skip
     message = f"{outcome.message}; {'; '.join(failures)} ({baseline.text()})"
-    if not outcome.passed:
-        return replace(outcome, threshold=threshold, details=details, message=message)
     # evidence like an absolute failure: the rollback flag run_check settled stands
     return replace(outcome, passed=False, threshold=threshold, details=details, message=message)
 
@@ -232,7 +247,7 @@ def judge(spec: Mapping[str, Any], measured: float, base: float) -> tuple[list[s
     if "max_increase" in spec:
         p = percent(spec["max_increase"], "check", "max_increase")
         limit = base * (1 + p)
-        limits.append(f"<= {limit:g} (baseline +{p:.0%})")
+        limits.append(f"<= {limit:g} (baseline {base:g} +{p:.0%})")
         if measured > limit and delta > floor:
             failures.append(
                 f"{measured:g} is {change} over the baseline {base:g}, more than "
@@ -242,7 +257,7 @@ def judge(spec: Mapping[str, Any], measured: float, base: float) -> tuple[list[s
     if "max_decrease" in spec:
         p = percent(spec["max_decrease"], "check", "max_decrease")
         limit = base * (1 - p)
-        limits.append(f">= {limit:g} (baseline -{p:.0%})")
+        limits.append(f">= {limit:g} (baseline {base:g} -{p:.0%})")
         if measured < limit and -delta > floor:
             failures.append(
                 f"{measured:g} is {change} under the baseline {base:g}, more than "
