@@ -239,37 +239,50 @@ class Watch:
         return records
 
     def _rollback(self, existing: Any) -> list[Any]:
-        r, env = self.result, self.environment
-        if existing is not None:
+        """The rollback record: ``done`` / ``failed`` when executed here, else ``not
+        executed`` (with why): either way the version has a rollback against it in this
+        environment, so it is no longer a last-known-good or an upstream promote."""
+        r = self.result
+        argv, why = self._argv(existing)
+        body: dict[str, Any] = {"to_version": self.previous_version, "automatic": True,
+                                "argv": shlex.split(r.rollback_argv) if r.rollback_argv else None}  # fmt: skip
+        if argv is None or not self.execute:
+            why = why or "not asked to execute it (--rollback execute)"
             r.reason += (
-                f"; not rolled back automatically: {env.name} is on hold since "
-                f"{str(existing.recorded_at)[:16].replace('T', ' ')} (record {existing.id[:12]}): "
-                f"at most one automatic rollback"
+                f"; rollback command (not executed: {why}): {r.rollback_argv}"
+                if (r.rollback_argv and not why.startswith("not rolled back"))
+                else f"; {why}"
             )
-            return []
-        if env.rollback is None:
-            r.reason += f"; {env.name} has no rollback command: roll back by hand"
-            return []
-        values = {"env": env.name, "version": r.version, "previous_version": self.previous_version}
-        try:
-            argv = render(env.rollback, values)
-        except RenderError as exc:
-            r.reason += f"; the rollback command cannot be rendered: {exc}"
-            return []
-        r.rollback_argv = redact(shlex.join(argv), env.secrets)
-        if not self.execute:
-            r.reason += f"; rollback command (not executed): {r.rollback_argv}"
-            return []
+            return [self.journal.new("rollback", "not executed", {**body, "why": why,
+                                                                  "reason": r.reason})]  # fmt: skip
+        env = self.environment
         result = run_rollback(argv, env.rollback_timeout, cwd=str(env.rootdir))
         result.output = redact(result.output, env.secrets)
         r.rollback_result = result.to_json()
         ok = result.returncode == 0 and not result.error
         state = "done" if ok else f"FAILED ({result.error or f'exit {result.returncode}'})"
         r.reason += f"; rolled back to {self.previous_version}: {state}"
-        return [self.journal.new("rollback", "done" if ok else "failed", {
-            "to_version": self.previous_version, "argv": shlex.split(r.rollback_argv),
-            "result": r.rollback_result, "automatic": True, "reason": r.reason,
-        })]  # fmt: skip
+        return [self.journal.new("rollback", "done" if ok else "failed",
+                                 {**body, "result": r.rollback_result, "reason": r.reason})]  # fmt: skip
+
+    def _argv(self, existing: Any) -> tuple[list[str] | None, str]:
+        """(the rendered command, or None and why not)."""
+        r, env = self.result, self.environment
+        if existing is not None:
+            since = str(existing.recorded_at)[:16].replace("T", " ")
+            return None, (
+                f"not rolled back automatically: {env.name} is on hold since {since} "
+                f"(record {existing.id[:12]}): at most one automatic rollback"
+            )
+        if env.rollback is None:
+            return None, f"{env.name} has no rollback command: roll back by hand"
+        values = {"env": env.name, "version": r.version, "previous_version": self.previous_version}
+        try:
+            argv = render(env.rollback, values)
+        except RenderError as exc:
+            return None, f"the rollback command cannot be rendered: {exc}"
+        r.rollback_argv = redact(shlex.join(argv), env.secrets)
+        return argv, ""
 
     def _end(self, records: list[Any]) -> WatchResult:
         r = self.result

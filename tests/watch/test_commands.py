@@ -44,8 +44,14 @@ def test_promotion_watch_prints_the_rollback_unless_executed(
                                "--previous-version", "v1", "--duration", "1s",
                                "--interval", "0.05s")  # fmt: skip
     assert code == 1
-    assert "rollback command (not executed): " in out and out.count("v1") >= 1
+    assert (
+        "; rollback command (not executed: not asked to execute it (--rollback execute)): " in out
+    )
     assert not project.marks.exists()
+    # the version has a rollback against it all the same: no longer a good release there
+    assert [(r.version, r.decision) for r in project.records("rollback")] == [
+        ("v2", "not executed")
+    ]
 
 
 def test_watch_settings_mistakes_are_one_line_usage_errors(project: Project) -> None:
