@@ -172,5 +172,6 @@ def measure(
             gates.append(GateResult(watched.check.id, "error", None, "", None,
                                     f"{watched.check.kind} check did not finish: {exc!r}",
                                     False))  # fmt: skip
+    pool.forget_done()  # the pool lives for the whole window: keep nothing of this round
     return Measurement(n=n, of=of, at="", state=overall(gates), gates=gates,
                        duration_s=round(time.monotonic() - start, 4))  # fmt: skip
