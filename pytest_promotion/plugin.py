@@ -101,6 +101,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="GATE=REASON",
         help="record a waiver for one gate (refused where the environment forbids waivers)",
     )
+    from .watch.plugin import addoption as watch_addoption
+
+    watch_addoption(group)  # watch seam: --promotion-watch DURATION
     parser.addini("promotion_env", "default target environment for promotion gates", default="")
 
 
@@ -239,6 +242,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
         starter = ProbeStarter(config, session.environment, session.promotion.concurrency)
         config.pluginmanager.register(starter, "promotion-probes")
+        from .watch.plugin import install as install_watch
+
+        install_watch(config, session.promotion, session.environment)  # watch seam
 
 
 @pytest.hookimpl(trylast=True)

@@ -345,7 +345,11 @@ class PromotionSession:
             decision.reasons += extra
             if extra and decision.promote:
                 decision.decision = "block"
-        self._rollback(decision)
+        from .watch.plugin import after_promote
+
+        decision, hold = after_promote(self.config, decision)  # watch seam
+        if not hold:  # a watch that could not measure never rolls back
+            self._rollback(decision)
         self.decision = decision
         self._write_reports(decision)  # may turn a promote into a block
         # Told last, so that no listener hears "promote" of a run that ends in block.

@@ -89,12 +89,15 @@ class Watch:
         concurrency: int = 64,
         progress: Callable[[str], None] = lambda line: None,
         stop: threading.Event | None = None,
+        caller_executes: bool = False,
+        decision_record: str | None = None,
     ) -> None:
         self.environment, self.checks, self.settings = environment, checks, settings
         self.journal, self.previous_version, self.execute = journal, previous_version, execute
         self.baselines = baselines or Baselines()
         self.concurrency, self.progress = max(1, min(concurrency, len(checks) or 1)), progress
         self.stop = stop or threading.Event()
+        self.caller_executes, self.decision_record = caller_executes, decision_record
         self.result = WatchResult(environment.name, journal.version, settings,
                                   counts=dict.fromkeys(("successful", "failed", "error",
                                                         "inconclusive"), 0))  # fmt: skip
@@ -108,7 +111,8 @@ class Watch:
             r.reason = f"{self.environment.name} has no health check to watch"
             return self._end([])
         self.journal.start({"settings": s.to_json(), "gates": [w.check.id for w in self.checks],
-                            "previous_version": self.previous_version})  # fmt: skip
+                            "previous_version": self.previous_version,
+                            "decision_record": self.decision_record})  # fmt: skip
         r.watch_record = self.journal.watch_id
         pool = ProbePool(self.concurrency, name="promotion-watch")
         try:
@@ -244,6 +248,9 @@ class Watch:
         environment, so it is no longer a last-known-good or an upstream promote."""
         r = self.result
         argv, why = self._argv(existing)
+        if argv is not None and self.caller_executes:
+            r.reason += "; rolled back by the gate run (--promotion-rollback=execute)"
+            return []
         body: dict[str, Any] = {"to_version": self.previous_version, "automatic": True,
                                 "argv": shlex.split(r.rollback_argv) if r.rollback_argv else None}  # fmt: skip
         if argv is None or not self.execute:

@@ -79,6 +79,10 @@ class WatchRequest:
     ledger_option: str | None = None
     previous_version: str | None = None
     execute: bool = False
+    # the gate run rolls back itself (its pipeline, with its hook): write no rollback
+    # record when it executes the command (it records the result)
+    caller_executes: bool = False
+    decision_record: str | None = None
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
 
 
@@ -107,7 +111,9 @@ def run_watch(request: WatchRequest, progress: Callable[[str], None],
             baselines = Baselines(unavailable=f"the ledger cannot be read: {exc}")
     watch = Watch(environment, watched_checks(environment), request.settings, journal,
                   previous_version=previous, execute=request.execute, baselines=baselines,
-                  concurrency=config.concurrency, progress=progress, stop=stop)  # fmt: skip
+                  concurrency=config.concurrency, progress=progress, stop=stop,
+                  caller_executes=request.caller_executes,
+                  decision_record=request.decision_record)  # fmt: skip
     try:
         return watch.run()
     finally:
