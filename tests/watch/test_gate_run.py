@@ -122,3 +122,36 @@ def test_sigterm_ends_the_watch_incomplete_and_keeps_its_measurements(
     assert len(gate_project.records("measurement")) >= 3
     assert [r.decision for r in gate_project.records("decision")] == ["promote"]
     assert not gate_project.records("hold")
+
+
+def test_requires_previous_counts_a_promote_under_watch_only_with_allow_watching(
+    pytester: pytest.Pytester, gate_project: Project, servers: Servers
+) -> None:
+    target = servers.https({"/health": lambda h: h.reply(200, {"status": "ok"})})
+    prod = '\n[[environments.prod.checks]]\nname = "after-staging"\nrequires_previous = true\n'
+    gate_project.config(health(target.url) + prod)
+    assert run(pytester, "v2").ret == 0  # staging promotes v2 (no watch table: no watch)
+    watch = subprocess.Popen(
+        [sys.executable, "-m", "pytest_promotion.cli", "watch", "--env", "staging",
+         "--version", "v2", "--duration", "60s", "--interval", "0.05s"],
+        cwd=pytester.path, env=child_environ(), stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert watch.stdout is not None
+    try:
+        assert "measurement 1 of 1200" in watch.stdout.readline()
+        blocked = pytester.runpytest("-p", "no:cacheprovider", "--env=prod",
+                                     "--promotion-version=v2")  # fmt: skip
+        assert blocked.ret == 1
+        blocked.stdout.fnmatch_lines([
+            "*prod::after-staging failed: v2 is promoted in staging, but its watch there is "
+            "still running (since *, record *): it may still roll back; allow_watching = true "
+            "counts a promote under watch",
+        ])  # fmt: skip
+        gate_project.config(health(target.url) + prod + "allow_watching = true\n")
+        allowed = pytester.runpytest("-p", "no:cacheprovider", "--env=prod",
+                                     "--promotion-version=v2")  # fmt: skip
+        assert allowed.ret == 0
+    finally:
+        watch.send_signal(signal.SIGTERM)
+        out = watch.communicate(timeout=60)[0]
+    assert watch.returncode == 1 and "the watch ended incomplete (SIGTERM received)" in out
