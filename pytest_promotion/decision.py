@@ -33,8 +33,10 @@ class GateRecord:
     crashed: bool = False
     waiver: str | None = None
     duration: float = 0.0
+    targets: list[dict[str, Any]] | None = None  # a fleet check's every target (checks/fleet.py)
 
     def to_json(self) -> dict[str, Any]:
+        fleet = {"targets": self.targets} if self.targets is not None else {}
         return {
             "id": self.id,
             "name": self.name,
@@ -45,6 +47,7 @@ class GateRecord:
             "rollback_trigger": self.rollback_trigger,
             "waiver": self.waiver,
             "duration": round(self.duration, 6),
+            **fleet,
         }
 
 

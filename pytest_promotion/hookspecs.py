@@ -7,6 +7,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from .checks.base import CheckKind
     from .config import Environment
     from .decision import Decision
 
@@ -68,4 +71,20 @@ def pytest_promotion_finalize(config: pytest.Config, decision: Decision) -> list
         def pytest_promotion_finalize(config, decision):
             if decision.promote and not change_window_open():
                 return ["outside the change window (Mon-Thu 09:00-16:00)"]
+    """
+
+
+@pytest.hookspec()
+def pytest_promotion_add_kinds(config: pytest.Config) -> Mapping[str, CheckKind] | None:
+    """Return check kinds to add, ``{name: kind}``: a module or an object with the
+    :class:`~pytest_promotion.CheckKind` names (``KEYS``, ``ROLLBACK``, ``run``, ...).
+    Asked once, before the config is read, on every process of the run; an installed
+    package can use the ``pytest_promotion.kinds`` entry-point group instead.
+
+    Example (conftest.py)::
+
+        import acme_queue_kind
+
+        def pytest_promotion_add_kinds(config):
+            return {"queue": acme_queue_kind}
     """

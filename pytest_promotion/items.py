@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +13,9 @@ import pytest
 
 from .checks.base import Outcome
 from .gate import recorder_for
+from .records import FLEET_TARGETS_KEY
 from .redact import redact
+from .untrusted import block, one_line
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -102,16 +105,18 @@ class CheckItem(pytest.Item):
             self.user_properties.append(
                 ("promotion.warning", redact(str(warning), self.environment.secrets))
             )
+        if "targets" in outcome.details:  # a fleet check: each target's outcome, for the report
+            self.user_properties.append((FLEET_TARGETS_KEY, outcome.details["targets"]))
         if not outcome.passed:
             raise CheckFailure(outcome)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, CheckFailure):
             outcome = excinfo.value.outcome
-            lines = [f"{self.check.id}: {outcome.message}"]
+            lines = [f"{self.check.id}: {one_line(outcome.message)}"]  # outside text
             tail = outcome.details.get("output_tail")
             if tail:
-                lines += ["", "output (tail):", redact(str(tail), self.environment.secrets)]
+                lines += ["", "output (tail):", block(redact(str(tail), self.environment.secrets))]
             return "\n".join(lines)
         # A crash in a check module is a bug of ours; still show it, with secrets masked.
         text = str(super().repr_failure(excinfo))
@@ -160,9 +165,9 @@ prefetch_key = pytest.StashKey[Prefetch]()
 
 
 def _concurrent(check: CheckSpec) -> bool:
-    from .checks import kind_module
+    from .checks import registry
 
-    return bool(getattr(kind_module(check.kind), "CONCURRENT", False))
+    return registry.get(check.kind).CONCURRENT
 
 
 def _prepare(kinds: set[str]) -> None:
@@ -170,13 +175,11 @@ def _prepare(kinds: set[str]) -> None:
     threads importing at once queue on the import lock, and with pytest's assertion-
     rewriting import hook CPython 3.11 can even fail ("AST constructor recursion depth
     mismatch")."""
-    from .checks import KINDS, kind_module
+    from .checks import registry
     from .checks.runner import run_check  # noqa: F401
 
-    for kind in sorted(kinds & KINDS.keys()):  # an unknown kind fails in its own item
-        prepare = getattr(kind_module(kind), "prepare", None)
-        if prepare is not None:
-            prepare()
+    for kind in sorted(kinds & set(registry.names())):  # an unknown kind fails in its item
+        registry.get(kind).prepare()
 
 
 class EarlyStart:
@@ -255,16 +258,27 @@ def start_early(
 
 
 def progress_writer(reporter: Any) -> Callable[[str, int, Outcome], None]:
-    """One writer for all waiting checks: a failed attempt becomes a terminal line."""
+    """One writer for all waiting checks: each failed attempt becomes a terminal line at
+    once, while the gate runs too (pytest's capture suspended for the line, as live
+    logging does), so a two-minute wait shows every attempt, not only the first."""
     lock = threading.Lock()
+    capture = reporter.config.pluginmanager.get_plugin("capturemanager")
 
     def write(check_id: str, attempt: int, outcome: Outcome) -> None:
         if outcome.passed:
             return
-        with lock:
+        line = f"waiting for {check_id}: attempt {attempt}: {outcome.message}"
+        with lock, _capture_suspended(capture):
             reporter.ensure_newline()
-            reporter.write_line(
-                f"waiting for {check_id}: attempt {attempt}: {outcome.message}", yellow=True
-            )
+            reporter.write_line(line, yellow=True)
 
     return write
+
+
+@contextlib.contextmanager
+def _capture_suspended(capture: Any) -> Iterator[None]:
+    if capture is None:
+        yield
+        return
+    with capture.global_and_fixture_disabled():
+        yield

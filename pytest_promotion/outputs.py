@@ -13,6 +13,7 @@ import pytest
 from .decision import Decision
 from .redact import redact
 from .reporting.json_report import write_atomic
+from .untrusted import block, one_line
 
 __all__ = [
     "Writer",
@@ -33,35 +34,34 @@ def mask_report(report: pytest.TestReport | pytest.CollectReport, secrets: tuple
     longrepr: Any = report.longrepr
     if isinstance(longrepr, tuple):  # a skip: (path, lineno, reason)
         path, lineno, reason = longrepr
-        masked = redact(str(reason), secrets)
+        masked = block(redact(str(reason), secrets))
         if masked != reason:
             report.longrepr = (path, lineno, masked)
     elif longrepr is not None:
         text = str(longrepr)
-        masked = redact(text, secrets)
+        masked = block(redact(text, secrets))  # tool output, file names: escapes shown
         if masked != text:
             report.longrepr = masked
     if report.sections:
-        report.sections = [(title, redact(content, secrets)) for title, content in report.sections]
+        report.sections = [
+            (title, block(redact(content, secrets))) for title, content in report.sections
+        ]
     wasxfail = getattr(report, "wasxfail", None)
     if isinstance(wasxfail, str) and wasxfail:
-        report.wasxfail = redact(wasxfail, secrets)  # type: ignore[union-attr]
+        report.wasxfail = block(redact(wasxfail, secrets))  # type: ignore[union-attr]
 
 
 def mask_properties(report: pytest.TestReport, secrets: tuple[str, ...]) -> None:
     """Mask secrets in the values a test recorded (``record_property``: JUnit case
-    properties); ours (``promotion.*``) are built from masked data already."""
-    properties = report.user_properties
-    if len(properties) <= 2:  # only the two every gate declares
-        return
+    properties) and in ours (``promotion.*``: a gate's name, what ``gate.measure()`` got,
+    its message, from which the records are made), and show their control characters."""
     changed = False
     masked = []
-    for key, value in properties:
-        if not str(key).startswith("promotion."):
-            text = str(value)
-            hidden = redact(text, secrets)
-            if hidden != text:  # only then: a recorded 3 stays the number 3
-                value, changed = hidden, True
+    for key, value in report.user_properties:
+        text = str(value)
+        hidden = one_line(redact(text, secrets))
+        if hidden != text:  # only then: a recorded 3 stays the number 3
+            value, changed = hidden, True
         masked.append((key, value))
     if changed:
         report.user_properties = masked
@@ -72,7 +72,7 @@ def mask_warning(message: Any, secrets: tuple[str, ...]) -> None:
     pytest's warnings summary or JUnit file shows it."""
     warning = message.message
     text = str(warning)
-    masked = redact(text, secrets)
+    masked = block(redact(text, secrets))
     if masked != text:
         try:
             message.message = type(warning)(masked)

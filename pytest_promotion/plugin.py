@@ -16,6 +16,10 @@ import pytest
 
 from .fixtures import gate, http, probe, promotion_env  # noqa: F401 - fixtures exported to pytest
 
+# Masks what reaches the terminal, log files and --debug (a plugin: it wraps the streams
+# before capture starts, which a hook in this module, run inside capture, cannot do).
+pytest_plugins = ["pytest_promotion.screen"]
+
 ENV_VAR = "PROMOTION_ENV"
 VERSION_VAR = "PROMOTION_VERSION"
 PREVIOUS_VERSION_VAR = "PROMOTION_PREVIOUS_VERSION"
@@ -228,15 +232,20 @@ def pytest_configure(config: pytest.Config) -> None:
     env = _resolve_env(config)
     if env is None:
         return
+    from .checks import registry
     from .ledger.plugin import install as install_ledger
     from .session import PromotionSession
 
+    config.add_cleanup(registry.add_from_hook(config))  # third-party kinds, before the config
     install_ledger(config)  # the ledger's plugin (controller) or run context (worker)
     session = PromotionSession.start(config, env)
     for name in session.promotion.chain:  # a custom chain's names are markers too
         if name not in BASE_MARKERS:
             config.addinivalue_line("markers", f"{name}(only=False): promotion gate for {name}")
     config.pluginmanager.register(session, "promotion-session")
+    from .checks.fleet import configure as configure_fleet
+
+    configure_fleet(session.promotion.concurrency)  # xdist workers run fleet checks too
     if not session.is_worker:
         from .probing import ProbeStarter
 

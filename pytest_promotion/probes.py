@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .checks import KINDS, kind_module
+from .checks import registry
 from .checks.base import CheckConfigError, CheckFailed, Outcome, Target
 from .checks.runner import run_check
 from .config import CheckSpec
@@ -62,12 +62,12 @@ class Probe:
 
     def _check(self, kind: str, value: Any, keys: dict[str, Any]) -> CheckSpec:
         """The probe as a check spec, validated like a declarative one."""
-        if kind not in KINDS:
+        if kind not in registry:
             raise CheckConfigError(
-                f"probe: unknown check kind {kind!r} (known: {', '.join(KINDS)})"
+                f"probe: unknown check kind {kind!r} (known: {', '.join(registry.names())})"
             )
         spec = {kind: value, **keys}
-        module = kind_module(kind)
+        module = registry.get(kind)
         unknown = sorted(set(keys) - set(module.KEYS) - set(CHECK_COMMON))
         if unknown:
             raise CheckConfigError(

@@ -16,6 +16,7 @@ __all__ = ["message_of", "update_record"]
 GATE_KEY, TRIGGER_KEY = PROP + "gate", PROP + "trigger"
 MEASURED_KEY, THRESHOLD_KEY, MESSAGE_KEY = PROP + "measured", PROP + "threshold", PROP + "message"
 FAILED_KEY = PROP + "failed"
+FLEET_TARGETS_KEY = "promotion-fleet.targets"  # not PROP: GateRecorder.sync owns those
 
 
 def message_of(report: pytest.TestReport | pytest.CollectReport) -> str:
@@ -80,6 +81,8 @@ def update_record(
             message = str(value)
         elif key == FAILED_KEY:
             recorded_failure = True
+        elif key == FLEET_TARGETS_KEY and isinstance(value, list):
+            record.targets = value
     if hasattr(report, "wasxfail"):
         record.xfail = True
     when = report.when

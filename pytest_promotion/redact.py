@@ -5,10 +5,12 @@ leaves it (messages, ids, reports, tracebacks).
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 from collections.abc import Iterable
 
-__all__ = ["MASK", "SecretRegistry", "redact", "redact_url"]
+__all__ = ["MASK", "SecretRegistry", "forms", "mask_subtest", "redact", "redact_url"]
 
 MASK = "***"
 
@@ -26,8 +28,11 @@ _AUTH_HEADER = re.compile(
     r"(?i)(?P<head>\b(?:proxy-)?authorization['\"]?\s*[:=]\s*['\"]?)(?P<pw>[^'\"\n,}]+)"
 )
 # Secrets shorter than this are not searched for in free text: replacing every "1"
-# would make messages unreadable, and such values are not secrets anyone relies on.
-MIN_SECRET_LENGTH = 4
+# would make messages unreadable (a ${VAR} of 1 or 2 characters is a config error unless
+# the environment lists it as public). A value this short (3 characters) is masked where
+# it stands as a whole token ("abc", not inside "abcdef"); longer ones wherever they are.
+MIN_SECRET_LENGTH = 3
+WHOLE_TOKEN_BELOW = 4
 
 
 def redact_url(url: str) -> str:
@@ -87,18 +92,56 @@ def _mask_cut_fragments(text: str, secrets: list[str]) -> str:
     return "".join(out)
 
 
+def _xml(text: str) -> str:
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("\n", "&#10;")
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def forms(secret: str) -> tuple[str, ...]:
+    """Every form in which ``secret`` can be shown: as it is, stripped (a value with a
+    trailing newline printed), and escaped as ``repr`` (a plain assert), ``repr`` of that
+    (a repr inside a repr), JSON and XML show it; those of MIN_SECRET_LENGTH or more.
+    """
+    found = dict.fromkeys([secret, secret.strip()])
+    for value in list(found):
+        escaped = repr(value)[1:-1]
+        found.update(dict.fromkeys([escaped, repr(escaped)[1:-1]]))
+        found.update(dict.fromkeys([value.encode("unicode_escape").decode("ascii")]))
+        found.update(
+            dict.fromkeys([json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]])
+        )
+        found.update(dict.fromkeys([_xml(value)]))
+    return tuple(f for f in found if len(f) >= MIN_SECRET_LENGTH)
+
+
+@functools.lru_cache(maxsize=1024)
+def _whole_token(value: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])")
+
+
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """Replace known secret values and credential-shaped substrings by ``***``, and the
-    pieces of a secret that a ``...`` truncation cut.
+    """Replace known secret values (in every form :func:`forms` lists) and
+    credential-shaped substrings by ``***``, and the pieces of a secret that a ``...``
+    truncation cut.
 
     >>> redact("redis://:hunter22@db:6379/0 failed")
     'redis://:***@db:6379/0 failed'
     >>> redact("token='live-abcdefghij...qrstuvwxyz'", ["live-abcdefghijklmnopqrstuvwxyz"])
     "token='***...***'"
     """
-    known = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+    known = sorted({f for s in secrets for f in forms(s)}, key=len, reverse=True)
     for secret in known:
-        text = text.replace(secret, MASK)
+        if len(secret) < WHOLE_TOKEN_BELOW:
+            if secret in text:
+                text = _whole_token(secret).sub(MASK, text)
+        else:
+            text = text.replace(secret, MASK)
     if known and CUT in text:
         longer = [s for s in known if len(s) > MIN_FRAGMENT]
         if longer:
@@ -106,6 +149,18 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     text = _URL_PASSWORD.sub(lambda m: m["head"] + MASK, text)
     text = _DSN_PASSWORD.sub(lambda m: m["head"] + MASK, text)
     return _AUTH_HEADER.sub(lambda m: m["head"] + MASK, text)
+
+
+def mask_subtest(report: object, secrets: Iterable[str]) -> None:
+    """Mask a subtest report's ``msg`` and keyword arguments in place: pytest shows them
+    in the report's head line (``SUBFAIL test_x [msg] (key='value')``) and JUnit name."""
+    context = getattr(report, "context", None)
+    msg, kwargs = getattr(context, "msg", None), getattr(context, "kwargs", None)
+    if isinstance(msg, str):
+        object.__setattr__(context, "msg", redact(msg, secrets))  # a frozen dataclass
+    if isinstance(kwargs, dict) and kwargs:
+        masked = {k: redact(v, secrets) if isinstance(v, str) else v for k, v in kwargs.items()}
+        object.__setattr__(context, "kwargs", masked)
 
 
 class SecretRegistry:

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .process import Tail, collect, kill_group
+from .process import Tail, collect, kill_group, spawn
 from .redact import redact
 
 if TYPE_CHECKING:
@@ -75,14 +75,7 @@ def run_rollback(argv: Sequence[str], timeout: float, cwd: str | None = None) ->
     Ctrl-C or SIGTERM), its whole process group is killed.
     """
     try:
-        proc = subprocess.Popen(
-            list(argv),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=cwd,
-            start_new_session=True,
-        )
+        proc = spawn(list(argv), cwd=cwd, stderr=subprocess.STDOUT)  # no PROMOTION_* vars
     except OSError as exc:
         return RollbackResult(None, "", error=f"cannot run {argv[0]}: {exc.strerror}")
     assert proc.stdout is not None

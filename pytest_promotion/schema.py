@@ -3,12 +3,13 @@ errors that name file, table and key."""
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from .checks import KINDS, kind_module
+from .checks import registry
 from .checks.base import CheckConfigError
 
 # An environment or check name: safe in ids, file names and commands.
@@ -24,6 +25,7 @@ __all__ = [
     "check_table",
     "check_type",
     "has_substitution",
+    "placeholder_pattern",
     "type_error",
     "validate_check",
 ]
@@ -63,10 +65,7 @@ ENV_KEYS = {
     "allow_waivers": "bool",
     "allow_skips": "bool",
     "hosts": "list[str]",
-    "redis": "str",
-    "postgres": "str",
-    "prometheus": "str",
-    "grafana": "str",
+    "public": "list[str]",
     "vars": "table",
     "checks": "list",
     "watch": "table",  # the watch window after a promote (docs/watch.md)
@@ -81,6 +80,25 @@ CHECK_COMMON = {
 }
 # only on top-level [[checks]] shared by several environments
 SHARED_KEYS = {"environments": "list[str]", "from": "str"}
+# The longest timeout anything may ask for (one day): finite for sockets and sleeps.
+MAX_SECONDS = 86400.0
+_SECONDS_KEYS = ("timeout", "rollback_timeout")
+
+
+def env_keys() -> dict[str, str]:
+    """The keys of an ``[environments.NAME]`` table: ENV_KEYS and one per service kind
+    (``redis = "redis://..."``), built-in or added by a plugin."""
+    return {**ENV_KEYS, **dict.fromkeys(registry.services(), "str")}
+
+
+def check_seconds(where: str, table: Mapping[str, Any]) -> None:
+    """``timeout`` and ``rollback_timeout``: > 0 and at most a day (their type is checked)."""
+    for key in _SECONDS_KEYS:
+        value = table.get(key)
+        if value is not None and not 0 < value <= MAX_SECONDS:
+            raise ConfigError(
+                f"{where} key {key!r}: expected a number of seconds > 0 and <= 86400, found {value}"
+            )
 
 
 def type_error(file: str, table: str, key: str, kind: str, value: object) -> ConfigError:
@@ -121,13 +139,22 @@ def check_type(file: str, table: str, key: str, kind: str, value: object) -> Non
         raise type_error(file, table, key, kind, value)
 
 
-_SUBSTITUTION = re.compile(r"\$\{|\{(?:env|base_url|redis|postgres|prometheus|grafana|python)\}")
+@functools.lru_cache(maxsize=8)
+def _patterns(names: tuple[str, ...]) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    alternatives = "|".join(map(re.escape, names))
+    return re.compile(rf"\{{({alternatives})\}}"), re.compile(rf"\$\{{|\{{(?:{alternatives})\}}")
+
+
+def placeholder_pattern() -> re.Pattern[str]:
+    """``{env}``, ``{base_url}``, ``{python}`` and every service's ``{name}`` (the
+    registry's names), the name as group 1."""
+    return _patterns(registry.placeholders())[0]
 
 
 def has_substitution(value: Any) -> bool:
     """Whether a value (or any string inside it) still has ${VAR} or a {placeholder}."""
     if isinstance(value, str):
-        return bool(_SUBSTITUTION.search(value))
+        return bool(_patterns(registry.placeholders())[1].search(value))
     if isinstance(value, list):
         return any(has_substitution(v) for v in value)
     if isinstance(value, dict):
@@ -137,38 +164,68 @@ def has_substitution(value: Any) -> bool:
 
 def validate_check(file: str, table: str, index: int, check: dict[str, Any], shared: bool) -> None:
     label = repr(check["name"]) if isinstance(check.get("name"), str) else f"#{index + 1}"
-    kinds = [k for k in check if k in KINDS]
     where = f"{file}: [[{table}]] {label}"
-    if len(kinds) != 1:
-        found = ", ".join(sorted(kinds)) if kinds else "none"
-        raise ConfigError(
-            f"{where}: expected exactly one check kind ({', '.join(KINDS)}), found {found}"
-        )
-    module = kind_module(kinds[0])
-    from .watch import relative  # relative criteria: keys of every numeric kind
-
+    kind = _kind_of(check, where)
     allowed = dict(CHECK_COMMON)
     if shared:
         allowed.update(SHARED_KEYS)
     for key, value in check.items():
         if key in allowed:
             check_type(file, f"[{table}] {label}".strip("[]"), key, allowed[key], value)
-            continue
-        types = module.KEYS.get(key) or relative.keys_for(kinds[0]).get(key)
-        if types is None:
-            known = ", ".join(sorted({*allowed, *module.KEYS, *relative.keys_for(kinds[0])}))
-            raise ConfigError(
-                f"{where}: unknown key {key!r} for a {kinds[0]} check (known keys: {known})"
-            )
-        types = types if isinstance(types, tuple) else (types,)
-        numeric = float in types and isinstance(value, int) and not isinstance(value, bool)
-        if not (isinstance(value, types) or numeric) or (
-            isinstance(value, bool) and bool not in types
-        ):
-            names = " or ".join(t.__name__ for t in types)
-            raise ConfigError(
-                f"{where}: key {key!r}: expected {names}, found {type(value).__name__} {value!r}"
-            )
+        else:
+            _check_kind_key(kind, key, value, allowed, where)
+    _check_common(check, where)
+    try:
+        # Values with ${VAR} or {placeholder} are judged once resolved (resolve.py);
+        # the rest now, so a mistake in prod's checks shows in a dev run too.
+        if not has_substitution(check):
+            registry.get(kind).validate(check, where)
+        from .watch import relative
+
+        relative.validate(kind, check, where)  # its keys never hold a ${VAR}
+        if "wait" in check:
+            from .checks.wait import parse_wait
+
+            parse_wait(check["wait"], where)
+    except CheckConfigError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _kind_of(check: Mapping[str, Any], where: str) -> str:
+    kinds = registry.kinds_in(check)
+    if len(kinds) != 1:
+        found = ", ".join(sorted(kinds)) if kinds else "none"
+        raise ConfigError(
+            f"{where}: expected exactly one check kind ({', '.join(registry.names())}), "
+            f"found {found}"
+        )
+    try:
+        registry.get(kinds[0])  # a third-party kind that cannot load: named here
+    except CheckConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return kinds[0]
+
+
+def _check_kind_key(
+    kind: str, key: str, value: object, allowed: Mapping[str, str], where: str
+) -> None:
+    from .watch import relative  # relative criteria: keys of every numeric kind
+
+    keys = {**registry.get(kind).KEYS, **relative.keys_for(kind)}
+    types = keys.get(key)
+    if types is None:
+        known = ", ".join(sorted({*allowed, *keys}))
+        raise ConfigError(f"{where}: unknown key {key!r} for a {kind} check (known keys: {known})")
+    types = types if isinstance(types, tuple) else (types,)
+    numeric = float in types and isinstance(value, int) and not isinstance(value, bool)
+    if not (isinstance(value, types) or numeric) or (isinstance(value, bool) and bool not in types):
+        names = " or ".join(t.__name__ for t in types)
+        raise ConfigError(
+            f"{where}: key {key!r}: expected {names}, found {type(value).__name__} {value!r}"
+        )
+
+
+def _check_common(check: Mapping[str, Any], where: str) -> None:
     trigger = check.get("trigger")
     if trigger is not None and trigger not in ("rollback", "block"):
         raise ConfigError(
@@ -184,15 +241,4 @@ def validate_check(file: str, table: str, index: int, check: dict[str, Any], sha
         )
     if "timeout" in check and check["timeout"] <= 0:
         raise ConfigError(f"{where}: key 'timeout': expected > 0, found {check['timeout']}")
-    try:
-        # Values with ${VAR} or {placeholder} are judged once resolved (resolve.py);
-        # the rest now, so a mistake in prod's checks shows in a dev run too.
-        if not has_substitution(check):
-            module.validate(check, where)
-        relative.validate(kinds[0], check, where)  # its keys never hold a ${VAR}
-        if "wait" in check:
-            from .checks.wait import parse_wait
-
-            parse_wait(check["wait"], where)
-    except CheckConfigError as exc:
-        raise ConfigError(str(exc)) from None
+    check_seconds(f"{where}:", check)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .environment import spellings
+
 if TYPE_CHECKING:
     import pytest
 
@@ -70,10 +72,11 @@ def read_marks(marks: Iterable[pytest.Mark], chain: Sequence[str]) -> GateMarks:
     envs: list[EnvMark] = []
     probes: list[pytest.Mark] = []
     gate: pytest.Mark | None = None
+    names = spellings(tuple(chain))  # prod -> production where the chain says so
     for mark in marks:
         name = mark.name
-        if name in chain:
-            envs.append(EnvMark(name, bool(mark.kwargs.get("only", False))))
+        if name in names:
+            envs.append(EnvMark(names[name], bool(mark.kwargs.get("only", False))))
         elif name == "gate":
             gate = gate or mark
         elif name == "probe":
@@ -93,7 +96,7 @@ def partition(
     This runs once per test: a parent's markers (module, class) are the same for all its
     children, so they are read once per parent, and a test's own markers are read again
     only when one of them is ours."""
-    relevant = {*chain, "gate", "probe"}
+    relevant = {*spellings(tuple(chain)), "gate", "probe"}
     gates: list[tuple[pytest.Item, GateMarks]] = []
     unmarked: list[pytest.Item] = []
     other: list[pytest.Item] = []

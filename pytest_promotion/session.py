@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
-from .config import ConfigError, Environment, PromotionConfig, canonical, load_config
+from .config import ConfigError, Environment, PromotionConfig, load_config
 from .decision import Decision, GateRecord, RunFacts, decide
 from .gate import declare_gate
 from .items import EnvironmentCollector, Prefetch, prefetch_key
 from .outputs import mask_properties, mask_report, mask_warning, report_writers, write_reports
 from .plugin import DECISION_KEY, PLACEHOLDER_KEY, write_placeholder
 from .records import message_of, update_record
-from .redact import redact
+from .redact import mask_subtest, redact
 from .rollback import attach_rollback
 from .selection import dropped_gates, narrowed_by_lf, partition
 
@@ -75,10 +75,12 @@ class PromotionSession:
         if report and PLACEHOLDER_KEY not in config.stash:  # else written before conftests
             write_placeholder(config, report, env)
         try:
-            promotion = load_config(config.rootpath, config.getoption("promotion_config"))
+            promotion = load_config(
+                config.rootpath, config.getoption("promotion_config"), config.invocation_params.dir
+            )
         except ConfigError as exc:
             raise pytest.UsageError(str(exc)) from None
-        name = canonical(env)
+        name = promotion.chain_name(env) or env
         if name not in promotion.chain:
             raise pytest.UsageError(
                 f"--env {env}: unknown environment (known: {', '.join(promotion.chain)}; "
@@ -104,6 +106,7 @@ class PromotionSession:
             )
             previous = answer[0] if answer else None
         self = cls(config, promotion, environment, version, previous, waivers)
+        self.warnings.extend(environment.warnings)  # no config file, http:// base_url
         # --hosts exists when pytest-testinfra is installed; an explicit --hosts wins.
         if environment.hosts and "hosts" in vars(config.option) and not config.option.hosts:
             # pytest-testinfra parametrizes its `host` fixture from --hosts: one test per host.
@@ -140,6 +143,8 @@ class PromotionSession:
             lines.append(
                 f"promotion: WARNING: TLS verification is disabled for {self.environment.name} (insecure = true)"
             )
+        lines += [f"promotion: WARNING: {w}" for w in self.environment.warnings]
+        lines += [f"promotion: {note}" for note in self.environment.notes]
         return lines
 
     @pytest.hookimpl(wrapper=True)
@@ -241,13 +246,14 @@ class PromotionSession:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # Called three times per gate: attribute reads, not the report's properties.
         outcome = report.outcome
+        if "context" in report.__dict__:  # a subtest: its msg and arguments are shown
+            mask_subtest(report, self.environment.secrets)
         if report.sections or outcome != "passed" or "wasxfail" in report.__dict__:
             # Before any reporter, JUnit file or xdist controller sees it (tryfirst; on a
             # worker before the report is sent): a traceback, a skip reason or captured
             # output may show a URL with a password or a ${VAR} value.
             mask_report(report, self.environment.secrets)
-        if self.environment.secrets:
-            mask_properties(report, self.environment.secrets)
+        mask_properties(report, self.environment.secrets)  # also URL passwords, escapes
         if self.is_worker:
             return
         update_record(self.records, report, self.environment.secrets)

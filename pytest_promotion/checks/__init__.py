@@ -1,19 +1,36 @@
 """Check kinds: one module per protocol or tool, none of which knows pytest.
 
-Modules are imported only when a check of their kind is configured, so a run that uses
-no Redis check never imports redis-py.
+Every kind, built in or third-party, is found through one :data:`registry`. A kind is
+loaded only when a check of its kind is configured, so a run that uses no Redis check
+never imports the redis client.
+
+Third-party packages add kinds through the ``pytest_promotion.kinds`` entry-point group
+(``name = "package.module"`` or ``"package.module:object"``) or the
+``pytest_promotion_add_kinds`` hook; see docs/extending.md.
 """
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
+from typing import Any
 
-from .base import CheckConfigError, CheckFailed, Outcome, Target
+from .base import CheckConfigError, CheckFailed, CheckKind, Outcome, Target
+from .registry import KindRegistry, registry
 
-__all__ = ["KINDS", "CheckConfigError", "CheckFailed", "Outcome", "Target", "kind_module"]
+__all__ = [
+    "KINDS",
+    "SERVICES",
+    "CheckConfigError",
+    "CheckFailed",
+    "CheckKind",
+    "KindRegistry",
+    "Outcome",
+    "Target",
+    "kind_module",
+    "registry",
+]
 
-# kind name -> module under pytest_promotion.checks
+# The built-in kinds: kind name -> module under pytest_promotion.checks (imported on first
+# use). The registry reads this table; a new built-in kind is one line here.
 KINDS: dict[str, str] = {
     "http": "http",
     "tls": "tls",
@@ -29,6 +46,7 @@ KINDS: dict[str, str] = {
     "vex": "security",
     "command": "command",
     "benchmark": "benchmark",
+    "file": "host_file",
     "requires_previous": "policy",  # the ledger's policy kinds (docs/ledger.md)
     "approval": "policy",
     "approvals": "policy",
@@ -36,10 +54,16 @@ KINDS: dict[str, str] = {
     "version_pattern": "policy",
     "no_downgrade": "policy",
     "rollback_ready": "policy",
-    "file": "host_file",
 }
 
+# Kinds whose name is also an environment key holding the service's URL (``redis =
+# "redis://..."`` in ``[environments.NAME]``) and a ``{placeholder}`` in checks.
+SERVICES: tuple[str, ...] = ("redis", "postgres", "prometheus", "grafana")
 
-def kind_module(kind: str) -> ModuleType:
-    """The module implementing ``kind`` (imported on first use)."""
-    return importlib.import_module(f"{__name__}.{KINDS[kind]}")
+registry.add_builtins(__name__, KINDS, SERVICES)
+
+
+def kind_module(kind: str) -> Any:
+    """The implementation of ``kind`` (loaded on first use); kept for callers written
+    before the registry: prefer ``registry.get(kind)``."""
+    return registry.get(kind).implementation

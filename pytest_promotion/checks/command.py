@@ -13,10 +13,13 @@ Keys:
   of each of stdout and stderr is kept, the tail, default 1 MiB: the output is read
   through pipes, the rest is counted, never stored).
 
-A tool not on PATH fails "ruff is not installed (not found on PATH)"; a timeout kills
-the whole process group. ``Outcome.details["output_tail"]`` holds the last 40 lines of
-output, redacted, after a ``[stdout truncated: kept the last N of M bytes]`` line when
-the cap was passed; ``expect_empty_output`` is judged on all of stdout, not on the tail.
+A tool is looked for on PATH, then next to the running interpreter (a venv's ``bin``);
+one found in neither fails "ruff is not installed (looked on PATH and in .../bin)". The
+command runs without the ``PROMOTION_*`` run variables (see :mod:`..process`), and when it
+exits or times out everything it started is killed, however deep.
+``Outcome.details["output_tail"]`` holds the last 40 lines of output, redacted, after a
+``[stdout truncated: kept the last N of M bytes]`` line when the cap was passed;
+``expect_empty_output`` is judged on all of stdout, not on the tail.
 """
 
 from __future__ import annotations
@@ -25,17 +28,18 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
+import sys
+import sysconfig
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..process import Tail, collect, kill_group
+from ..process import Tail, child_environment, collect, kill_group, spawn
 from ..redact import redact
 from .base import CheckConfigError, CheckFailed, Outcome, Target
 
-__all__ = ["KEYS", "ROLLBACK", "argv_of", "junit_counts", "run", "validate"]
+__all__ = ["KEYS", "ROLLBACK", "argv_of", "find_program", "junit_counts", "run", "validate"]
 
 KEYS: dict[str, type | tuple[type, ...]] = {
     "command": (list, str),
@@ -139,36 +143,19 @@ def run(spec: Mapping[str, Any], target: Target) -> Outcome:
     cap = int(spec.get("max_output_bytes", DEFAULT_MAX_OUTPUT))
     expect = int(spec.get("expect_exit", 0))
     cwd = target.path(spec.get("cwd", "."))
-    env = {**os.environ, **{str(k): str(v) for k, v in spec.get("env", {}).items()}}
+    env = child_environment({str(k): str(v) for k, v in spec.get("env", {}).items()})
     shown = redact(shlex.join(argv), target.secrets)
     threshold = f"exit {expect}" + (", empty output" if spec.get("expect_empty_output") else "")
     if not cwd.is_dir():
         return Outcome(False, f"{shown}: cwd {cwd} is not a directory", threshold=threshold)
-    program = argv[0]
-    resolved: str | None
-    if "/" in program or os.sep in program:
-        candidate = program if Path(program).is_absolute() else str(cwd / program)
-        executable = os.path.isfile(candidate) and os.access(candidate, os.X_OK)
-        resolved = candidate if executable else None
-    else:
-        resolved = shutil.which(program, path=env.get("PATH"))
+    resolved, looked = find_program(argv[0], cwd, env.get("PATH"))
     if resolved is None:
-        return Outcome(
-            False, f"{program} is not installed (not found on PATH)", threshold=threshold
-        )
+        return Outcome(False, f"{argv[0]} is not installed (looked {looked})", threshold=threshold)
     junit = target.path(spec["junit"]) if "junit" in spec else None
     before = _stamp(junit) if junit else None
     start = time.monotonic()
     try:
-        proc = subprocess.Popen(
-            [resolved, *argv[1:]],
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # its own process group, killed as a whole
-        )
+        proc = spawn([resolved, *argv[1:]], cwd=cwd, env=env)
     except OSError as exc:
         return Outcome(
             False, redact(f"{shown}: cannot start: {exc}", target.secrets), threshold=threshold
@@ -244,6 +231,30 @@ def run(spec: Mapping[str, Any], target: Target) -> Outcome:
     return Outcome(True, f"{shown}: {summary}", summary, threshold, details=details)
 
 
+def find_program(program: str, cwd: Path, path: str | None) -> tuple[str | None, str]:
+    """Where ``program`` is, and where it was looked for (for the "not installed" message).
+
+    A name without a slash is looked up on ``path``, then next to the running interpreter
+    (``.venv/bin/pytest`` run without activating the venv: its ruff and bandit are there,
+    not on PATH). A path is taken as it is, relative to ``cwd``."""
+    if "/" in program or os.sep in program:
+        candidate = program if Path(program).is_absolute() else str(cwd / program)
+        runnable = os.path.isfile(candidate) and os.access(candidate, os.X_OK)
+        return (candidate if runnable else None), f"at {candidate}"
+    found = shutil.which(program, path=path)
+    if found is not None:
+        return found, "on PATH"
+    scripts = [str(Path(sys.executable).parent)]
+    sysconfig_scripts = sysconfig.get_path("scripts")
+    if sysconfig_scripts and sysconfig_scripts not in scripts:
+        scripts.append(sysconfig_scripts)
+    for directory in scripts:
+        found = shutil.which(program, path=directory)
+        if found is not None:
+            return found, f"in {directory}"
+    return None, f"on PATH and in {' and '.join(scripts)}"
+
+
 def _last_line(text: str) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1].strip()[:200] if lines else ""
@@ -257,34 +268,97 @@ def _stamp(path: Path) -> tuple[int, int, int] | None:
     return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
+# What a test case's child elements say, worst first: a case with a skip and an error is
+# an error (it was counted as skipped, and the gate passed). Surefire's flaky*/rerun*
+# elements record attempts before a final outcome: the case's own elements decide.
+_OUTCOMES = {"error": "errors", "failure": "failed", "skipped": "skipped"}
+_RANK = {"passed": 0, "skipped": 1, "failed": 2, "errors": 3}
+# A suite's totals (its attributes) and the element each counts.
+_TOTALS = {"tests": "testcase", "failures": "failure", "errors": "error", "skipped": "skipped"}
+
+
+class _Suite:
+    """One ``<testsuite>``: its declared totals and what its cases actually hold."""
+
+    def __init__(self, attrs: Mapping[str, str], name: str) -> None:
+        self.declared = {k: attrs[k] for k in _TOTALS if k in attrs}
+        self.found = dict.fromkeys(_TOTALS.values(), 0)
+        self.name = name
+
+    def contradiction(self) -> str | None:
+        for key, value in self.declared.items():
+            try:
+                declared = int(value)
+            except ValueError:
+                return f"suite {self.name!r} has {key}={value!r}, not a number"
+            found = self.found[_TOTALS[key]]
+            if declared != found:
+                return f"suite {self.name!r} says {key}={declared} but lists {found}"
+        return None
+
+
 def junit_counts(path: Path) -> tuple[dict[str, int], list[str]]:
-    """``{"passed", "failed", "errors", "skipped"}`` counted from the testcases, and the
-    names of the failing ones. Raises CheckFailed for a missing or unreadable file."""
+    """``{"passed", "failed", "errors", "skipped"}`` counted from the testcases (a case
+    counts once, by its worst outcome), and the names of the failing ones. Raises
+    CheckFailed for a missing or unreadable file, or a suite whose totals contradict its
+    cases (a report that was cut, or written by hand)."""
     from xml.etree.ElementTree import ParseError, iterparse
 
     if not path.is_file():
         raise CheckFailed(f"JUnit report {path} not found")
     counts = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}
     failing: list[str] = []
+    suites: list[_Suite] = []
     state: str | None = None
     try:
         # expat fetches no external entities and refuses entity-expansion bombs
         for event, elem in iterparse(str(path), events=("start", "end")):  # noqa: S314
+            tag = elem.tag
             if event == "start":
-                if elem.tag == "testcase":
-                    state = "passed"
-                elif state == "passed" and elem.tag in ("failure", "error", "skipped"):
-                    state = {"failure": "failed", "error": "errors", "skipped": "skipped"}[elem.tag]
+                state = _started(elem, suites, state)
                 continue
-            if elem.tag == "testcase":
+            if suites and tag in suites[-1].found:
+                suites[-1].found[tag] += 1
+            if tag == "testcase":
                 counts[state or "passed"] += 1
                 if state in ("failed", "errors"):
-                    name = elem.get("name", "?")
-                    failing.append(
-                        f"{elem.get('classname')}.{name}" if elem.get("classname") else name
-                    )
+                    failing.append(_case_name(elem))
                 state = None
                 elem.clear()
+            elif tag == "testsuite":
+                _close_suite(suites)
     except ParseError as exc:
         raise CheckFailed(f"JUnit report {path} is not valid XML: {exc}") from None
+    except ValueError as exc:  # a suite's totals contradict its cases
+        raise CheckFailed(f"JUnit report {path}: {exc}") from None
     return counts, failing
+
+
+def _started(elem: Any, suites: list[_Suite], state: str | None) -> str | None:
+    """The state of the test case after the start of ``elem`` (None outside a case)."""
+    tag = elem.tag
+    if tag == "testsuite":
+        suites.append(_Suite(elem.attrib, elem.get("name", "?")))
+    elif tag == "testcase":
+        return "passed"
+    elif state is not None and tag in _OUTCOMES:
+        worse = _OUTCOMES[tag]
+        return worse if _RANK[worse] > _RANK[state] else state
+    return state
+
+
+def _case_name(elem: Any) -> str:
+    name = elem.get("name", "?")
+    return f"{elem.get('classname')}.{name}" if elem.get("classname") else name
+
+
+def _close_suite(suites: list[_Suite]) -> None:
+    """A suite ended: its totals must match its cases; a nested suite's count in its
+    parent's totals too."""
+    suite = suites.pop()
+    why = suite.contradiction()
+    if why:
+        raise ValueError(why)
+    if suites:
+        for tag, n in suite.found.items():
+            suites[-1].found[tag] += n

@@ -14,8 +14,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ..redact import redact, redact_url
-from . import http_posture
+from . import fleet, http_posture
 from .base import CheckConfigError, CheckFailed, Outcome, Target
 from .http_session import MAX_BODY_BYTES, BoundSession, session_for
 from .http_transport import prepare as _prepare_transport
@@ -36,6 +35,7 @@ KEYS: dict[str, type | tuple[type, ...]] = {
     "max_body_bytes": int,
     **http_posture.KEYS,  # expect_headers, forbid_headers, forbid_paths, forbid_paths_status
 }
+KEYS.update(fleet.KEYS["http"])  # targets, quorum: a fleet check (fleet.py)
 ROLLBACK = True
 # A network probe: started with the others when the run begins (see checks/pool.py).
 CONCURRENT = True
@@ -55,6 +55,9 @@ def _statuses(spec: Mapping[str, Any]) -> list[int]:
 
 
 def validate(spec: Mapping[str, Any], where: str) -> None:
+    if fleet.wanted(spec):
+        return fleet.validate(spec, where, "http")
+
     def bad(key: str, expected: str, found: Any) -> CheckConfigError:
         return CheckConfigError(f"{where}: key {key!r}: expected {expected}, found {found!r}")
 
@@ -154,11 +157,10 @@ def _check_json(response: requests.Response, expected: Mapping[str, Any]) -> lis
 
 
 def run(spec: Mapping[str, Any], target: Target) -> Outcome:
-    try:
-        return _run(spec, target)
-    except Exception as exc:  # a bug here must fail the gate, never pass it or crash the run
-        message = f"http check could not run: {type(exc).__name__}: {redact_url(str(exc))}"
-        return Outcome(passed=False, message=redact(message, target.secrets))
+    if fleet.wanted(spec):
+        return fleet.run(spec, target, "http")
+    # A bug here raises into the runner's one error net (checks/runner.py): a block.
+    return _run(spec, target)
 
 
 def _run(spec: Mapping[str, Any], target: Target) -> Outcome:

@@ -74,30 +74,48 @@ class Watchdog:
         _local.watchdog = None
 
 
+def _watched(conn: Any) -> Any:
+    dog = getattr(_local, "watchdog", None)
+    if dog is not None:
+        dog.watch(conn)
+    return conn
+
+
+@cache
+def _watched_pool(pool_class: type[Any]) -> type[Any]:
+    """``pool_class`` whose connections are reported to the request's watchdog."""
+
+    def _get_conn(self: Any, timeout: float | None = None) -> Any:
+        return _watched(pool_class._get_conn(self, timeout))
+
+    return type(f"Watched{pool_class.__name__}", (pool_class,), {"_get_conn": _get_conn})
+
+
+def _watch_pools(manager: Any) -> Any:
+    """Make every connection pool ``manager`` creates report to the watchdog: the direct
+    one and each proxy manager (HTTP_PROXY: requests makes one per proxy, with pools of
+    its own, which the deadline did not reach; a trickling proxy ran a 2 s check for as
+    long as it trickled)."""
+    classes = manager.pool_classes_by_scheme
+    if not getattr(manager, "_promotion_watched", False):
+        manager.pool_classes_by_scheme = {k: _watched_pool(v) for k, v in classes.items()}
+        manager._promotion_watched = True
+    return manager
+
+
 @cache
 def adapter_class() -> type[Any]:
-    """An HTTPAdapter whose connection pools report each connection to the watchdog."""
+    """An HTTPAdapter whose connection pools, direct or through a proxy, report each
+    connection to the watchdog."""
     from requests.adapters import HTTPAdapter
-    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-
-    def watched(conn: Any) -> Any:
-        dog = getattr(_local, "watchdog", None)
-        if dog is not None:
-            dog.watch(conn)
-        return conn
-
-    class Pool(HTTPConnectionPool):
-        def _get_conn(self, timeout: float | None = None) -> Any:
-            return watched(super()._get_conn(timeout))
-
-    class TLSPool(HTTPSConnectionPool):
-        def _get_conn(self, timeout: float | None = None) -> Any:
-            return watched(super()._get_conn(timeout))
 
     class Adapter(HTTPAdapter):
         def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
             super().init_poolmanager(*args, **kwargs)
-            self.poolmanager.pool_classes_by_scheme = {"http": Pool, "https": TLSPool}
+            _watch_pools(self.poolmanager)
+
+        def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+            return _watch_pools(super().proxy_manager_for(proxy, **proxy_kwargs))
 
         def build_connection_pool_key_attributes(
             self, request: Any, verify: Any, cert: Any = None

@@ -31,7 +31,6 @@ failed execution: each fails with the reason, never "0 findings".
 from __future__ import annotations
 
 import importlib.util
-import os
 import subprocess
 import sys
 import tempfile
@@ -40,7 +39,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from ..process import Tail, collect, kill_group
+from ..process import Tail, child_environment, collect, kill_group, spawn
 from ..redact import redact
 from .base import CheckConfigError, CheckFailed, Outcome, Target
 from .findings import LEVELS, Finding
@@ -287,14 +286,11 @@ def _run_bandit(
         # stdout is not used (the report goes to -o); of stderr only the tail is kept
         # (process.py: bounded pipe, deadline, the process group killed however it ends)
         try:
-            proc = subprocess.Popen(
+            proc = spawn(
                 argv,
                 cwd=target.rootdir,
-                stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                env={**os.environ, "PYTHONIOENCODING": "utf-8"},
-                start_new_session=True,
+                env=child_environment({"PYTHONIOENCODING": "utf-8"}),
             )
         except OSError as exc:
             raise CheckFailed(f"bandit could not start: {exc}") from None

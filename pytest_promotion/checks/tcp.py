@@ -12,12 +12,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..redact import redact
-from . import deadlines
+from . import deadlines, fleet
 from .base import CheckConfigError, CheckFailed, Outcome, Target
 
 __all__ = ["KEYS", "ROLLBACK", "connect", "format_hostport", "run", "split_hostport", "validate"]
 
 KEYS: dict[str, type | tuple[type, ...]] = {"tcp": str}
+KEYS.update(fleet.KEYS["tcp"])  # targets, quorum: a fleet check (fleet.py)
 ROLLBACK = True
 # A network probe: started with the others when the run begins (see checks/pool.py).
 CONCURRENT = True
@@ -113,10 +114,14 @@ def connect(host: str, port: int, deadline: float, *, budget: float | None = Non
 
 
 def validate(spec: Mapping[str, Any], where: str) -> None:
+    if fleet.wanted(spec):
+        return fleet.validate(spec, where, "tcp")
     check_hostport(spec, "tcp", where)
 
 
 def run(spec: Mapping[str, Any], target: Target) -> Outcome:
+    if fleet.wanted(spec):
+        return fleet.run(spec, target, "tcp")
     host, port = split_hostport(spec["tcp"])
     timeout = float(spec.get("timeout", target.timeout))
     threshold = f"<= {timeout * 1000:.0f} ms"

@@ -8,6 +8,7 @@ message the ``http`` kind uses too.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import time
@@ -19,7 +20,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ..redact import redact
-from . import deadlines, tls_posture
+from . import deadlines, fleet, tls_posture
 from .base import CheckConfigError, CheckFailed, Outcome, Target
 from .tcp import check_hostport, connect, format_hostport, split_hostport
 
@@ -45,6 +46,7 @@ KEYS: dict[str, type | tuple[type, ...]] = {
     "server_name": str,
     **tls_posture.KEYS,  # refuse_below, forbid_ciphers, require_forward_secrecy
 }
+KEYS.update(fleet.KEYS["tls"])  # targets, quorum: a fleet check (fleet.py)
 ROLLBACK = True
 # A network probe: started with the others when the run begins (see checks/pool.py).
 CONCURRENT = True
@@ -96,6 +98,9 @@ class CertificateInfo:
     fingerprint_sha256: str
     tls_version: str | None
     verified: bool
+    # The certificate whose expiry counts when it is not the leaf: an intermediate of the
+    # verified chain that expires first (``not_after`` is then its expiry).
+    expiring: str | None = None
 
     @property
     def days_left(self) -> float:
@@ -245,7 +250,8 @@ def _handshake(
         der = tls.getpeercert(binary_form=True)
         if der is None:
             raise CheckFailed(f"{format_hostport(host, port)} sent no certificate")
-        return _parse(der, host, port, server_name, tls.version(), verify)
+        info = _parse(der, host, port, server_name, tls.version(), verify)
+        return _earliest_in_chain(info, _verified_chain(tls)) if verify else info
     except TimeoutError:
         raise CheckFailed(late) from None
     except OSError:
@@ -256,6 +262,35 @@ def _handshake(
         deadlines.cancel(dog)
         tls.close()
         sock.close()
+
+
+def _verified_chain(tls: ssl.SSLSocket) -> list[bytes]:
+    """The verified chain (leaf first, DER): ``get_verified_chain()`` from Python 3.13,
+    the same method of the ``_ssl`` object before it ([] when neither exists)."""
+    public = getattr(tls, "get_verified_chain", None)
+    if public is not None:
+        return [bytes(c) for c in public()]
+    getter = getattr(getattr(tls, "_sslobj", None), "get_verified_chain", None)
+    if getter is None:
+        return []
+    import _ssl
+
+    return [c.public_bytes(_ssl.ENCODING_DER) for c in getter() or ()]
+
+
+def _earliest_in_chain(info: CertificateInfo, chain: list[bytes]) -> CertificateInfo:
+    """``info`` with the earliest expiry of the verified chain: an intermediate CA that
+    expires in 3 days ends the service as surely as the leaf would."""
+    from cryptography import x509
+
+    earliest, subject = info.not_after, None
+    for der in chain[1:]:
+        cert = x509.load_der_x509_certificate(der)
+        if cert.not_valid_after_utc < earliest:
+            earliest, subject = cert.not_valid_after_utc, cert.subject.rfc4514_string()
+    if subject is None:
+        return info
+    return dataclasses.replace(info, not_after=earliest, expiring=subject)
 
 
 def _shutdown(sock: socket.socket) -> None:
@@ -307,6 +342,8 @@ def inspect_certificate(
 
 
 def validate(spec: Mapping[str, Any], where: str) -> None:
+    if fleet.wanted(spec):
+        return fleet.validate(spec, where, "tls")
     check_hostport(spec, "tls", where)
     days = spec.get("min_days_valid", DEFAULT_MIN_DAYS)
     if isinstance(days, bool) or not isinstance(days, int | float) or days < 0:
@@ -328,6 +365,8 @@ def validate(spec: Mapping[str, Any], where: str) -> None:
 
 
 def run(spec: Mapping[str, Any], target: Target) -> Outcome:
+    if fleet.wanted(spec):
+        return fleet.run(spec, target, "tls")
     host, port = split_hostport(spec["tls"])
     name = spec.get("server_name") or host
     min_days = spec.get("min_days_valid", DEFAULT_MIN_DAYS)
@@ -353,14 +392,18 @@ def run(spec: Mapping[str, Any], target: Target) -> Outcome:
     }
     failure = None
     got = info.tls_version or "unknown"
+    which = f"certificate for {name}"
+    if info.expiring:
+        which = f"certificate {info.expiring} (in the chain of {name})"
+        details["expiring_certificate"] = info.expiring
     if got == "unknown" or _tls_version(got) < _tls_version(min_version):
         failure = f"{format_hostport(host, port)} negotiated {got}, below min_version {min_version}"
     elif days < 0:
-        failure = f"certificate for {name} expired on {info.not_after:%Y-%m-%d}"
+        failure = f"{which} expired on {info.not_after:%Y-%m-%d}"
     elif days < min_days:
-        failure = f"certificate for {name} expires in {_days(days)} (< {min_days:g})"
+        failure = f"{which} expires in {_days(days)} (< {min_days:g})"
     message = failure or (
-        f"certificate for {name} valid for {_days(days)} (until {info.not_after:%Y-%m-%d}), {got}"
+        f"{which} valid for {_days(days)} (until {info.not_after:%Y-%m-%d}), {got}"
     )
     if not info.verified:
         details["warnings"].append("TLS verification disabled (insecure = true)")

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .base import CheckConfigError, Outcome
+from .base import CheckConfigError, Outcome, crash_outcome
 
 __all__ = ["WaitPolicy", "parse_wait", "policy_for", "run_with_wait", "wait_until_healthy"]
 
@@ -87,6 +87,9 @@ def policy_for(spec: Mapping[str, Any], where: str = "check") -> WaitPolicy | No
     return replace(policy, consecutive_successes=int(spec.get("consecutive_successes", 1)))
 
 
+LAST_ATTEMPT = 1.0  # seconds at most kept for the last attempt of a bounded wait
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
@@ -104,6 +107,7 @@ def run_with_wait(
     on_attempt: Callable[[int, Outcome], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    bounded: Callable[[float], Outcome] | None = None,
 ) -> Outcome:
     """Run ``run`` until it passes ``consecutive_successes`` times in a row.
 
@@ -112,18 +116,23 @@ def run_with_wait(
     starts at ``interval`` and grows by ``backoff`` after each failure (up to
     ``max_interval``); a last attempt is made at the deadline. The result is the last
     attempt's Outcome with ``attempts``, ``time_to_ready_s`` and ``elapsed_s`` in its
-    details and a message saying how it ended.
+    details and a message saying how it ended. With ``bounded``, each attempt is
+    ``bounded(seconds left until the deadline)`` instead: the last one gets only the time
+    left, so the whole wait ends at ``timeout`` (not at ``timeout`` plus a check's own),
+    and starts with a tenth of ``timeout`` (at most LAST_ATTEMPT s) left, not at the
+    deadline where no check could finish.
     """
     start = clock()
     deadline = start + timeout
+    reserve = min(LAST_ATTEMPT, timeout / 10) if bounded is not None else 0.0
     attempt = streak = counted = 0
     pause = interval
     while True:
         attempt += 1
         try:
-            outcome = run()
+            outcome = run() if bounded is None else bounded(max(deadline - clock(), 0.001))
         except Exception as exc:  # a crashing check is a failing check, never a pass
-            outcome = Outcome(passed=False, message=f"{type(exc).__name__}: {exc}")
+            outcome = crash_outcome(exc)
         if on_attempt is not None:
             on_attempt(attempt, outcome)
         now = clock()
@@ -141,9 +150,9 @@ def run_with_wait(
             if retries is not None and counted >= retries:
                 return _finish(outcome, attempt, elapsed, ready=False)
         left = deadline - now
-        if left <= 0:
+        if left <= reserve:  # that was the last attempt
             return _finish(outcome, attempt, elapsed, ready=False)
-        sleep(min(pause, left))
+        sleep(min(pause, left - reserve))
         if not outcome.passed:
             pause = pause * backoff
             if max_interval is not None:
@@ -177,6 +186,7 @@ def wait_until_healthy(
     on_attempt: Callable[[int, Outcome], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    bounded: Callable[[float], Outcome] | None = None,
 ) -> Outcome:
     """:func:`run_with_wait` with the settings of a :class:`WaitPolicy`."""
     return run_with_wait(
@@ -191,4 +201,5 @@ def wait_until_healthy(
         on_attempt=on_attempt,
         sleep=sleep,
         clock=clock,
+        bounded=bounded,
     )

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ..decision import Decision
+from ..untrusted import markdown
 from . import summary_rows
 
 __all__ = ["write_github"]
@@ -16,7 +17,7 @@ def _one_line(text: str) -> str:
 
 
 def _md(text: str) -> str:
-    return _one_line(text).replace("|", "\\|")
+    return markdown(_one_line(text))  # HTML, Markdown and control characters escaped
 
 
 def write_github(decision: Decision, environ: Mapping[str, str]) -> None:

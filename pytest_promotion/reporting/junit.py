@@ -19,6 +19,7 @@ def add_properties(
     from _pytest.junitxml import xml_key
 
     from ..redact import redact
+    from ..untrusted import one_line
 
     xml = config.stash.get(xml_key, None)
     if xml is None:
@@ -37,3 +38,4 @@ def add_properties(
         xml.add_global_property(f"promotion.warning.{n}", warning)
     for waiver in decision.waivers:
         xml.add_global_property(f"promotion.waiver.{waiver['gate']}", waiver["reason"])
+    xml.global_properties = [(one_line(n), one_line(v)) for n, v in xml.global_properties]

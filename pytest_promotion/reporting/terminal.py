@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from ..decision import Decision
+from ..untrusted import OneLineWriter
 from . import summary_rows, verdict_of
 
 __all__ = ["write_summary"]
@@ -30,6 +31,7 @@ def write_summary(tr: Writer, decision: Decision, verbose: bool = False) -> None
     Up to MAX_ROWS gates get a row each; beyond that (unless verbose) passing gates are
     counted in one line, so that 2,000 green rows do not bury the red ones.
     """
+    tr = OneLineWriter(tr)  # a message, a file name, tool output: control characters shown
     tr.write_sep("=", f"promotion: {decision.environment}")
     gates = decision.gates
     hidden = 0

@@ -58,8 +58,10 @@ def usage_error(pytester: pytest.Pytester, toml: str, *args: str) -> str:
             "ERROR: promotion.toml: [environments.staging] key 'ca_bundle': file certs/missing.pem not found",
         ),
         (
-            "[environments.staging]\ndotenv = '.env.staging'\n",
-            "ERROR: promotion.toml: [environments.staging] key 'dotenv': file .env.staging not found",
+            # a dotenv file that is absent is fine; a variable nothing sets is the error
+            "[environments.staging]\ndotenv = '.env.staging'\nbase_url = 'https://${NOPE_X}/'\n",
+            "ERROR: promotion.toml: [environments.staging] key 'base_url': ${NOPE_X} is not set "
+            "(expected in the process environment (.env.staging not found))",
         ),
         (
             "[environments.staging]\nbase_url = 'https://${NOPE_NOT_SET}/'\n",
@@ -208,7 +210,9 @@ def test_password_in_a_parametrize_id_is_masked(pytester: pytest.Pytester, read_
             assert False, "unreachable"
         """
     )
-    result = pytester.runpytest("--env=staging", "--promotion-report=decision.json")
+    result = pytester.runpytest(
+        "--promotion-config=none", "--env=staging", "--promotion-report=decision.json"
+    )
     report = read_report()
     # Our reports and the failure's traceback are masked...
     assert "hunter22-pw" not in (pytester.path / "decision.json").read_text()

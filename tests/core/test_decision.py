@@ -141,7 +141,7 @@ def test_skip_forbidden_in_prod_only(
             pytest.skip("no scanner here")
         """
     )
-    result = pytester.runpytest(f"--env={env}", REPORT)
+    result = pytester.runpytest("--promotion-config=none", f"--env={env}", REPORT)
     assert result.ret == ret
     report = read_report()
     assert report["decision"] == decision

@@ -44,7 +44,7 @@ def test_module_skipped_at_collection_is_a_skipped_gate(
             def test_other_gate(): assert False
             """,
     )
-    result = pytester.runpytest(f"--env={env}", REPORT)
+    result = pytester.runpytest("--promotion-config=none", f"--env={env}", REPORT)
     assert result.ret == ret
     report = read_report()
     missing = "could not import 'nonexistent_scanner_lib_xyz': No module named 'nonexistent_scanner_lib_xyz'"
@@ -78,13 +78,13 @@ def test_conftest_dropping_a_gate_blocks_prod_and_warns_staging(
         """
     )
     pytester.makepyfile(test_g=GATES)
-    result = pytester.runpytest("--env=prod", REPORT)
+    result = pytester.runpytest("--promotion-config=none", "--env=prod", REPORT)
     assert result.ret == 1
     assert read_report()["reasons"] == [
         "1 gate of prod was deselected (-k, -m, --deselect, --lf, --sw or a conftest): "
         "a partial run cannot promote prod (e.g. test_g.py::test_security)"
     ]
-    result = pytester.runpytest("--env=staging", REPORT)
+    result = pytester.runpytest("--promotion-config=none", "--env=staging", REPORT)
     assert result.ret == 0
     report = read_report()
     assert report["decision"] == "promote"
@@ -106,7 +106,7 @@ def test_a_tryfirst_conftest_in_a_sub_directory_cannot_drop_a_gate_unseen(
         "    items[:] = [i for i in items if 'security' not in i.name]\n"
     )
     Path(pytester.path, "sub", "test_g.py").write_text(textwrap.dedent(GATES))
-    result = pytester.runpytest("--env=prod", REPORT)
+    result = pytester.runpytest("--promotion-config=none", "--env=prod", REPORT)
     assert result.ret == 1
     assert read_report()["reasons"] == [
         "1 gate of prod was deselected (-k, -m, --deselect, --lf, --sw or a conftest): "
@@ -128,7 +128,7 @@ def test_a_conftest_hook_wrapper_cannot_drop_a_gate_unseen(
         "    return (yield)\n"
     )
     Path(pytester.path, where, "test_g.py").write_text(GATES)
-    result = pytester.runpytest("--env=prod", REPORT)
+    result = pytester.runpytest("--promotion-config=none", "--env=prod", REPORT)
     assert result.ret == 1
     gate = "test_g.py::test_security" if where == "." else "sub/test_g.py::test_security"
     assert read_report()["reasons"] == [
@@ -139,7 +139,9 @@ def test_a_conftest_hook_wrapper_cannot_drop_a_gate_unseen(
 
 def test_deselect_option_blocks_prod(pytester: pytest.Pytester, read_report) -> None:
     pytester.makepyfile(test_g=GATES)
-    result = pytester.runpytest("--env=prod", REPORT, "--deselect=test_g.py::test_security")
+    result = pytester.runpytest(
+        "--promotion-config=none", "--env=prod", REPORT, "--deselect=test_g.py::test_security"
+    )
     assert result.ret == 1
     assert read_report()["decision"] == "block"
     result.stdout.fnmatch_lines(
@@ -156,9 +158,9 @@ def test_last_failed_rerun_cannot_promote_prod(pytester: pytest.Pytester, read_r
         def test_health(): pass
         """
     )
-    assert pytester.runpytest("--env=prod", REPORT).ret == 1
+    assert pytester.runpytest("--promotion-config=none", "--env=prod", REPORT).ret == 1
     (pytester.path / "fixed").write_text("")
-    result = pytester.runpytest("--env=prod", REPORT, "--lf")
+    result = pytester.runpytest("--promotion-config=none", "--env=prod", REPORT, "--lf")
     result.assert_outcomes(passed=1)  # --lf did not even collect test_health
     assert result.ret == 1
     report = read_report()
@@ -166,7 +168,9 @@ def test_last_failed_rerun_cannot_promote_prod(pytester: pytest.Pytester, read_r
     assert report["reasons"] == [
         "--lf ran only the 1 previously failed test: a partial run cannot promote prod"
     ]
-    assert pytester.runpytest("--env=prod", REPORT).ret == 0  # the full run promotes
+    assert (
+        pytester.runpytest("--promotion-config=none", "--env=prod", REPORT).ret == 0
+    )  # the full run promotes
 
 
 def test_last_failed_leaving_a_gate_file_out_cannot_promote_prod(
@@ -188,8 +192,8 @@ def test_last_failed_leaving_a_gate_file_out_cannot_promote_prod(
         def test_security(): assert False, "critical finding"
         """,
     )
-    pytester.runpytest("test_a.py")  # records test_unit's failure only
-    result = pytester.runpytest("--env=prod", REPORT, "--lf")
+    pytester.runpytest("--promotion-config=none", "test_a.py")  # records test_unit's failure only
+    result = pytester.runpytest("--promotion-config=none", "--env=prod", REPORT, "--lf")
     assert result.ret == 1
     report = read_report()
     assert report["decision"] == "block"
@@ -206,8 +210,8 @@ def test_last_failed_with_no_recorded_failure_among_the_gates_is_a_whole_run(
     Path(pytester.path, "gates", "test_g.py").write_text(
         "import pytest\npytestmark = pytest.mark.dev\ndef test_a(): pass\ndef test_b(): pass\n"
     )
-    pytester.runpytest("unit")
-    result = pytester.runpytest("--env=prod", REPORT, "gates", "--lf")
+    pytester.runpytest("--promotion-config=none", "unit")
+    result = pytester.runpytest("--promotion-config=none", "--env=prod", REPORT, "gates", "--lf")
     result.assert_outcomes(passed=2)
     assert result.ret == 0
     assert read_report()["decision"] == "promote"

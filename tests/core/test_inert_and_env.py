@@ -122,7 +122,11 @@ def test_injection_shaped_names_refused_from_envvar(
 def test_aliases_production_and_development(pytester: pytest.Pytester, read_report) -> None:
     pytester.makepyfile(SUITE)
     result = pytester.runpytest(
-        "--env=production", "--promotion-report=decision.json", "-k", "gate"
+        "--promotion-config=none",
+        "--env=production",
+        "--promotion-report=decision.json",
+        "-k",
+        "gate",
     )
     assert result.ret == 0
     assert read_report()["environment"] == "prod"

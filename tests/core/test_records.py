@@ -67,7 +67,9 @@ def test_a_skipped_subtest_is_a_skipped_gate(pytester: pytest.Pytester, read_rep
                 pass
         """
     )
-    result = pytester.runpytest("--env=prod", "--promotion-report=decision.json")
+    result = pytester.runpytest(
+        "--promotion-config=none", "--env=prod", "--promotion-report=decision.json"
+    )
     assert result.ret == 1
     report = read_report()
     assert gates_of(report)["test_gate"]["outcome"] == "skipped"

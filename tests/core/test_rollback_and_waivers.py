@@ -343,7 +343,7 @@ def test_hook_result_that_is_no_command_is_reported(
         """
     )
     pytester.makepyfile(FAILING)
-    result = pytester.runpytest("--env=staging", REPORT)
+    result = pytester.runpytest("--promotion-config=none", "--env=staging", REPORT)
     assert result.ret == 1
     report = read_report()
     assert report["decision"] == "block"
@@ -410,7 +410,7 @@ def test_waiver_covers_only_its_gate(pytester: pytest.Pytester, read_report) -> 
 
 def test_prod_forbids_waivers_by_default(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(FAILING)
-    result = pytester.runpytest("--env=prod", "--waive", "lint=please")
+    result = pytester.runpytest("--promotion-config=none", "--env=prod", "--waive", "lint=please")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--waive lint: prod forbids waivers*"])
 

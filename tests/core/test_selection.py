@@ -36,7 +36,10 @@ def test_cumulative_selection(
 ) -> None:
     pytester.makepyfile(SUITE)
     result = pytester.runpytest(
-        f"--env={env}", "--strict-markers", "--promotion-report=decision.json"
+        "--promotion-config=none",
+        f"--env={env}",
+        "--strict-markers",
+        "--promotion-report=decision.json",
     )
     assert result.ret == 0
     ran = {g["id"].split("::")[-1] for g in read_report()["gates"]}
@@ -70,7 +73,7 @@ def test_module_level_marker_marks_all_gates(pytester: pytest.Pytester) -> None:
         def test_b(): pass
         """
     )
-    result = pytester.runpytest("--env=prod")
+    result = pytester.runpytest("--promotion-config=none", "--env=prod")
     result.assert_outcomes(passed=2)
 
 
@@ -92,7 +95,9 @@ def test_keyword_deselection_still_applies(pytester: pytest.Pytester, read_repor
     # -k still narrows the run; the gates it drops are said, and where skips are
     # forbidden (prod) a partial run cannot promote.
     pytester.makepyfile(SUITE)
-    result = pytester.runpytest("--env=prod", "-k", "dev", "--promotion-report=decision.json")
+    result = pytester.runpytest(
+        "--promotion-config=none", "--env=prod", "-k", "dev", "--promotion-report=decision.json"
+    )
     report = read_report()
     assert [g["id"].split("::")[-1] for g in report["gates"]] == ["test_dev"]
     result.assert_outcomes(passed=1, deselected=4)
@@ -103,7 +108,9 @@ def test_keyword_deselection_still_applies(pytester: pytest.Pytester, read_repor
         "a partial run cannot promote prod (e.g. test_keyword_deselection_still_applies.py"
         "::test_staging, test_keyword_deselection_still_applies.py::test_prod)"
     ]
-    result = pytester.runpytest("--env=staging", "-k", "dev", "--promotion-report=decision.json")
+    result = pytester.runpytest(
+        "--promotion-config=none", "--env=staging", "-k", "dev", "--promotion-report=decision.json"
+    )
     report = read_report()
     assert [g["id"].split("::")[-1] for g in report["gates"]] == ["test_dev"]
     assert result.ret == 0

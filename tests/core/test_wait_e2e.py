@@ -68,6 +68,31 @@ wait = {{ timeout = 20, interval = 0.05, backoff = 1 }}
     assert read_report()["decision"] == "promote"
 
 
+def test_every_attempt_shows_live_while_the_gate_runs(
+    pytester: pytest.Pytester, warming: int
+) -> None:
+    # A real pytest process: its capture takes file descriptor 1 while a gate runs, and a
+    # passing gate's captured output is thrown away, with the attempts written in it.
+    pytester.makefile(
+        ".toml",
+        promotion=f"""
+[[environments.staging.checks]]
+name = "agent"
+http = "http://127.0.0.1:{warming}/health"
+wait = {{ timeout = 20, interval = 0.05, backoff = 1 }}
+""",
+    )
+    result = pytester.runpytest_subprocess("--env=staging")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "waiting for staging::agent: attempt 1: expected 2xx, got 503*",
+            "waiting for staging::agent: attempt 2: expected 2xx, got 503*",
+            "*1 passed*",
+        ]
+    )
+
+
 def test_wait_deadline_fails_with_last_failure(pytester: pytest.Pytester, read_report) -> None:
     from tests.support import free_port
 

@@ -93,7 +93,7 @@ def test_xdist_gates_dropped_by_a_conftest_are_counted(
         """
     )
     result = pytester.runpytest_subprocess(
-        f"--env={env}", "-n", "2", "--promotion-report=decision.json"
+        "--promotion-config=none", f"--env={env}", "-n", "2", "--promotion-report=decision.json"
     )
     assert result.ret == ret
     report = read_report()

@@ -51,7 +51,10 @@ def test_ruff_on_formatted_code_passes(tmp_path: Path) -> None:
 def test_missing_tool_fails(tmp_path: Path) -> None:
     outcome = check(tmp_path, command=["no-such-linter-xyz", "check", "."])
     assert not outcome.passed
-    assert outcome.message == "no-such-linter-xyz is not installed (not found on PATH)"
+    here = Path(sys.executable).parent
+    assert outcome.message.startswith(
+        f"no-such-linter-xyz is not installed (looked on PATH and in {here}"
+    )
 
 
 def test_timeout_kills_the_process_group(tmp_path: Path) -> None:
@@ -326,3 +329,64 @@ def test_validate(spec: dict[str, object], message: str) -> None:
     with pytest.raises(CheckConfigError) as info:
         command.validate(spec, WHERE)
     assert str(info.value) == f"{WHERE}: {message}"
+
+
+def _junit_check(tmp_path: Path, xml: str) -> Outcome:
+    code = f"open('r.xml', 'w').write({xml!r})"
+    return check(tmp_path, command=[sys.executable, "-c", code], junit="r.xml")
+
+
+@pytest.mark.parametrize(
+    ("cases", "measured"),
+    [
+        ('<testcase name="a"><skipped/><error message="x"/></testcase>', "0 passed, 1 errors"),
+        ('<testcase name="a"><error message="x"/><skipped/></testcase>', "0 passed, 1 errors"),
+        ('<testcase name="a"><skipped/><failure message="x"/></testcase>', "0 passed, 1 failed"),
+        ('<testcase name="a"><failure/><error/></testcase>', "0 passed, 1 errors"),
+    ],
+)
+def test_a_case_counts_by_its_worst_outcome(tmp_path: Path, cases: str, measured: str) -> None:
+    """A case with a skip and an error counted as skipped, and the gate passed."""
+    ok = '<testcase name="ok"/>'
+    outcome = _junit_check(tmp_path, f"<testsuite>{ok}{cases}</testsuite>")
+    assert not outcome.passed
+    assert outcome.measured == measured.replace("0 passed", "1 passed")
+
+
+@pytest.mark.parametrize(
+    ("suite", "why"),
+    [
+        ('<testsuite name="s" tests="5">', "suite 's' says tests=5 but lists 1"),
+        ('<testsuite name="s" failures="1">', "suite 's' says failures=1 but lists 0"),
+        ('<testsuite name="s" errors="x">', "suite 's' has errors='x', not a number"),
+        ('<testsuite name="s" skipped="2">', "suite 's' says skipped=2 but lists 0"),
+    ],
+)
+def test_a_suite_whose_totals_contradict_its_cases_fails(
+    tmp_path: Path, suite: str, why: str
+) -> None:
+    outcome = _junit_check(tmp_path, f'{suite}<testcase name="ok"/></testsuite>')
+    assert not outcome.passed
+    assert outcome.message.endswith(f"r.xml: {why}"), outcome.message
+
+
+def test_a_real_pytest_report_with_every_outcome_is_consistent(tmp_path: Path) -> None:
+    tests = (
+        "import pytest\n"
+        "@pytest.fixture\n"
+        "def broken():\n    yield\n    raise RuntimeError('teardown')\n"
+        "def test_ok(): pass\n"
+        "def test_fail_and_teardown_error(broken): assert False\n"
+        "def test_skip_then_teardown_error(broken): pytest.skip('later')\n"
+        "@pytest.mark.xfail\ndef test_xfail(): assert False\n"
+    )
+    write(tmp_path, {"t/test_x.py": tests})
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    outcome = check(
+        tmp_path, command=[*argv, "--junitxml=report.xml", "t"], junit="report.xml", expect_exit=1
+    )
+    assert not outcome.passed
+    # pytest's own totals (tests=5 errors=2 failures=1 skipped=2) match its cases; the
+    # skipped test whose teardown failed counts as an error, not as a skip
+    assert outcome.measured == "1 passed, 1 failed, 2 errors, 1 skipped"
+    assert "test_skip_then_teardown_error" in outcome.message
