@@ -83,3 +83,15 @@ def test_release_hold_needs_a_hold_and_a_reason(project: Project) -> None:
     assert (code, err.strip()) == (1, "ERROR: staging is not on hold: nothing to release")
     code, _, err = project.cli("release-hold", "--env", "staging", "--reason", " ")
     assert code == 4 and "--reason: expected why" in err
+
+
+def test_status_shows_the_hold_a_watch_put_on(project: Project, servers: Servers) -> None:
+    target = servers.https({"/health": Flaky(healthy=0)})
+    project.config(health(target.url))
+    assert project.watch(duration="0.1s", interval="0.05s", previous="v1")[0].decision == "rollback"
+    code, out, err = project.cli("status", "--json")
+    assert code == 0, err
+    staging = next(r for r in json.loads(out) if r["environment"] == "staging")
+    assert staging["hold"]["record"] == project.records("hold")[0].id
+    code, out, _ = project.cli("status")
+    assert "staging: on hold since " in out and "promotion release-hold lifts it" in out
