@@ -107,20 +107,24 @@ def cost(path: Path, rounds: int) -> dict[str, tuple[float, float]]:
         assert all(f.result().passed for f in futures)
         pool.close()
 
-    def measurement() -> None:
+    def measurement(write: bool = True) -> None:
         pool = ProbePool(config.concurrency)
         m = measure(watched, target, pool, Baselines(), 1, 1)
         assert m.state == "successful", m.gates[0].message
-        journal.measurement(m.to_json(), m.state)
+        if write:
+            journal.measurement(m.to_json(), m.state)
         lines.append(m.state)
         pool.close()
 
     probe_phase()  # warm-up: imports, connections, the ledger file
     measurement()  #: imports, connections, the ledger file
-    samples: dict[str, list[tuple[float, float]]] = {"probe phase": [], "measurement": []}
+    samples: dict[str, list[tuple[float, float]]] = {
+        "probe phase": [], "measurement": [], "(no ledger)": []
+    }  # fmt: skip
     for _ in range(rounds):
         samples["probe phase"].append(timed(probe_phase))
         samples["measurement"].append(timed(measurement))
+        samples["(no ledger)"].append(timed(lambda: measurement(write=False)))
     store.close()
     return {
         k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
