@@ -22,7 +22,10 @@ __all__ = ["COMMANDS", "main"]
 # Module names under pytest_promotion.commands, in the order `--help` lists them. Each
 # module has ``register(subparsers)``, which adds its parser and sets ``handler``.
 COMMANDS: tuple[str, ...] = (
+    "init",
     "validate",
+    "plan",
+    "demo",
     "history",
     "show",
     "status",

@@ -105,6 +105,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="GATE=REASON",
         help="record a waiver for one gate (refused where the environment forbids waivers)",
     )
+    group.addoption(
+        "--promotion-plan",
+        action="store_true",
+        help="list the gates --env would run, with trigger and threshold; run nothing, decide nothing",
+    )
     from .watch.plugin import addoption as watch_addoption
 
     watch_addoption(group)  # watch seam: --promotion-watch DURATION
@@ -150,7 +155,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     by the controller after every worker has ended."""
     namespace = early_config.known_args_namespace
     report = getattr(namespace, "promotion_report", None)
-    if report:
+    if report and not getattr(namespace, "promotion_plan", False):  # a dry run writes nothing
         env = _requested_env(early_config, namespace)
         if env:
             write_placeholder(early_config, report, env, namespace)
@@ -169,6 +174,7 @@ def pytest_cmdline_main(config: pytest.Config) -> Generator[None, Any, Any]:
         getattr(option, "help", False)
         or getattr(option, "version", 0)
         or getattr(option, "markers", False)
+        or getattr(option, "promotion_plan", False)  # a dry run decides nothing (plan.py)
     ):
         return result
     if result not in (0, pytest.ExitCode.OK):
@@ -233,11 +239,19 @@ def pytest_configure(config: pytest.Config) -> None:
     if env is None:
         return
     from .checks import registry
+
+    config.add_cleanup(registry.add_from_hook(config))  # third-party kinds, before the config
+    if config.getoption("promotion_plan"):  # a dry run: plan.py lists, nothing runs
+        from .plan import PlanPlugin
+
+        config.pluginmanager.register(PlanPlugin(config, env), "promotion-plan")
+        return
+    from .launch import launch_target
     from .ledger.plugin import install as install_ledger
     from .session import PromotionSession
 
-    config.add_cleanup(registry.add_from_hook(config))  # third-party kinds, before the config
     install_ledger(config)  # the ledger's plugin (controller) or run context (worker)
+    launch_target(config, env)  # an environment that starts its own target (launch = [...])
     session = PromotionSession.start(config, env)
     for name in session.promotion.chain:  # a custom chain's names are markers too
         if name not in BASE_MARKERS:
@@ -251,6 +265,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
         starter = ProbeStarter(config, session.environment, session.promotion.concurrency)
         config.pluginmanager.register(starter, "promotion-probes")
+        from .progress import Heartbeat  # "running for 30 s" lines for long gates
+
+        config.pluginmanager.register(Heartbeat(config), "promotion-heartbeat")
         from .watch.plugin import install as install_watch
 
         install_watch(config, session.promotion, session.environment)  # watch seam

@@ -69,6 +69,11 @@ ENV_KEYS = {
     "vars": "table",
     "checks": "list",
     "watch": "table",  # the watch window after a promote (docs/watch.md)
+    # a target the run starts itself (launch.py)
+    "launch": "argv",
+    "ready": "argv",
+    "ready_timeout": "number",
+    "teardown": "argv",
 }
 CHECK_COMMON = {
     "name": "str",

@@ -1,4 +1,7 @@
-"""An HTTPS ``/health`` service on 127.0.0.1, certificate from a CA made on the spot."""
+"""An HTTPS ``/health`` service on 127.0.0.1, certificate from a CA made on the spot.
+
+``fault`` (or ``$PROMOTION_DEMO_FAULT``) makes it misbehave the way deployed services do,
+so that a gate run shows each outcome: see ``FAULTS``."""
 
 from __future__ import annotations
 
@@ -7,14 +10,35 @@ import json
 import ssl
 import tempfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DemoService"]
+__all__ = ["FAULTS", "FAULT_VAR", "DemoService", "check_fault"]
+
+FAULT_VAR = "PROMOTION_DEMO_FAULT"
+# fault -> what the target does; the gate that catches it is in demo/suite.py.
+FAULTS: dict[str, str] = {
+    "unhealthy": '/health answers 200 with {"status": "degraded"}',
+    "500": "/health answers 500 Internal Server Error",
+    "slow": "/health answers after 1.5 s",
+    "expiring": "the certificate expires in 3 days",
+    "version": "/health reports version 0.0.0-stale, not the promoted one",
+}
+SLOW_SECONDS = 1.5
 
 
-def _make_certificates(directory: Path, days: int = 90) -> tuple[Path, Path, Path]:
+def check_fault(fault: str | None) -> str | None:
+    """``fault`` if known (None or "" = healthy), else ValueError naming the known ones."""
+    if not fault or fault == "none":
+        return None
+    if fault not in FAULTS:
+        raise ValueError(f"unknown fault {fault!r} (known: {', '.join(FAULTS)})")
+    return fault
+
+
+def _make_certificates(directory: Path, days: float = 90) -> tuple[Path, Path, Path]:
     """(ca.pem, server.pem, server.key) for 127.0.0.1 and localhost."""
     import ipaddress
 
@@ -33,7 +57,7 @@ def _make_certificates(directory: Path, days: int = 90) -> tuple[Path, Path, Pat
         .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=days))
+        .not_valid_after(now + dt.timedelta(days=max(days, 90)))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -97,12 +121,20 @@ def _make_certificates(directory: Path, days: int = 90) -> tuple[Path, Path, Pat
 
 class _Handler(BaseHTTPRequestHandler):
     version = "0.0.0"
+    fault: str | None = None
 
     def do_GET(self) -> None:
         if self.path.split("?")[0] != "/health":
             self.send_error(404)
             return
-        body = json.dumps({"status": "ok", "version": self.version}).encode()
+        if self.fault == "500":
+            self.send_error(500)
+            return
+        if self.fault == "slow":
+            time.sleep(SLOW_SECONDS)
+        status = "degraded" if self.fault == "unhealthy" else "ok"
+        version = "0.0.0-stale" if self.fault == "version" else self.version
+        body = json.dumps({"status": status, "version": version}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -118,8 +150,13 @@ class DemoService:
     a promotion.toml where it is and whom to trust."""
 
     def __init__(
-        self, server: ThreadingHTTPServer, directory: tempfile.TemporaryDirectory[str], ca: Path
+        self,
+        server: ThreadingHTTPServer,
+        directory: tempfile.TemporaryDirectory[str],
+        ca: Path,
+        fault: str | None = None,
     ) -> None:
+        self.fault = fault
         self._server = server
         self._directory = directory
         self.ca_bundle = str(ca)
@@ -131,17 +168,34 @@ class DemoService:
         self._thread.start()
 
     @classmethod
-    def start(cls, version: str = "0.0.0") -> DemoService:
+    def start(cls, version: str = "0.0.0", fault: str | None = None, port: int = 0) -> DemoService:
+        """Serving on 127.0.0.1:``port`` (0: a free one); ``fault`` None = healthy."""
+        fault = check_fault(fault)
         directory = tempfile.TemporaryDirectory(prefix="promotion-demo-")
-        ca, cert, key = _make_certificates(Path(directory.name))
+        days = 3 if fault == "expiring" else 90
+        ca, cert, key = _make_certificates(Path(directory.name), days=days)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         context.load_cert_chain(cert, key)
-        handler = type("Handler", (_Handler,), {"version": version})
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        handler = type("Handler", (_Handler,), {"version": version, "fault": fault})
+        try:
+            server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        except OSError as exc:
+            directory.cleanup()
+            raise OSError(
+                f"demo: cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}"
+            ) from None
         server.daemon_threads = True
         server.socket = context.wrap_socket(server.socket, server_side=True)
-        return cls(server, directory, ca)
+        return cls(server, directory, ca, fault)
+
+    def variables(self) -> dict[str, str]:
+        """What a promotion.toml reads to find it: PROMOTION_DEMO_URL, _CA, _HOSTPORT."""
+        return {
+            "PROMOTION_DEMO_URL": self.url,
+            "PROMOTION_DEMO_CA": self.ca_bundle,
+            "PROMOTION_DEMO_HOSTPORT": f"127.0.0.1:{self.port}",
+        }
 
     def stop(self) -> None:
         self._server.shutdown()
