@@ -93,11 +93,11 @@ def test_a_watch_that_fails_rolls_the_run_back_and_holds_the_environment(
     assert run(pytester, "v3").ret == 0
 
 
-def test_sigterm_ends_the_watch_incomplete_and_keeps_its_measurements(
+def test_the_lease_is_held_during_the_watch_and_sigterm_ends_it_incomplete(
     pytester: pytest.Pytester, gate_project: Project, servers: Servers
 ) -> None:
     target = servers.https({"/health": lambda h: h.reply(200, {"status": "ok"})})
-    gate_project.config(health(target.url), watch=WATCH)
+    gate_project.config(health(target.url), watch=WATCH, promotion='lock_timeout = "1s"')
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--env=staging",
          "--promotion-version=v2", "--promotion-previous-version=v1", "--promotion-watch=60s",
@@ -111,6 +111,7 @@ def test_sigterm_ends_the_watch_incomplete_and_keeps_its_measurements(
     for line in proc.stdout:
         lines.append(line)
         if "measurement 3 of 1200" in line:
+            second = run(pytester, "v3")  # the same environment, while the watch runs
             os.kill(proc.pid, signal.SIGTERM)
             break
         assert time.monotonic() < deadline, "".join(lines)
@@ -120,8 +121,12 @@ def test_sigterm_ends_the_watch_incomplete_and_keeps_its_measurements(
     assert "decision: BLOCK" in out
     assert not gate_project.marks.exists()  # a watch cut short never rolls back
     assert len(gate_project.records("measurement")) >= 3
-    assert [r.decision for r in gate_project.records("decision")] == ["promote"]
     assert not gate_project.records("hold")
+    assert second.ret == 1
+    second.stdout.fnmatch_lines(
+        ["*reason: staging is being promoted by * (v2, *) since *: waited 1 s (lock_timeout)"]
+    )
+    assert [r.decision for r in gate_project.records("decision")] == ["promote", "block"]
 
 
 def test_requires_previous_counts_a_promote_under_watch_only_with_allow_watching(
