@@ -72,6 +72,17 @@ def for_run(env: str) -> Baselines:
         return found
 
 
+def for_any_run() -> Baselines:
+    """The baselines of this process's gate run, whatever its environment (gate.measure
+    does not know it)."""
+    from ..ledger import context as run_context
+
+    running = getattr(run_context, "_CURRENT", [])  # the one run of this process, if any
+    if not running:
+        return Baselines(unavailable="the ledger is off (ledger = false)")
+    return for_run(running[0].environment)
+
+
 def clear() -> None:
     with _LOCK:
         _CACHE.clear()

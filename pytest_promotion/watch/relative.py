@@ -274,6 +274,8 @@ def merge_runs(into: dict[str, list[tuple[str, str | None, float]]],
         value = number(gate.get("measured"))
         if value is not None and gate.get("outcome") == "passed":
             into.setdefault(str(gate.get("id")), []).append((record_id, version, value))
+            if gate.get("name"):  # gate.measure() finds its history by the gate's name
+                into.setdefault(f"name:{gate['name']}", []).append((record_id, version, value))
 
 
 def apply_for_run(check: Any, outcome: Outcome) -> Outcome:
@@ -284,3 +286,23 @@ def apply_for_run(check: Any, outcome: Outcome) -> Outcome:
     from .baselines import for_run
 
     return apply(check.kind, check.spec, check.id, outcome, for_run(check.env))
+
+
+def measure_relative(name: str, number: float, threshold: str | None,
+                     **criteria: Any) -> tuple[str | None, str | None, bool]:  # fmt: skip
+    """``gate.measure(..., max_increase="10%", on_missing_baseline="fail")``: (a failure
+    message or None, the threshold with the baseline, whether a failure blocks rather than
+    rolls back). The baseline is the gate's values, by name, in the last good promotes."""
+    spec = {k: v for k, v in criteria.items() if v is not None}
+    where = f"gate {name}"
+    try:
+        validate("prometheus", spec, where)  # the same rules, with min/max as the bounds
+    except CheckConfigError as exc:
+        return str(exc), threshold, True
+    from .baselines import for_any_run
+
+    outcome = Outcome(True, "", measured=number, threshold=threshold)
+    judged = apply("prometheus", spec, f"name:{name}", outcome, for_any_run())
+    if judged.passed:
+        return None, judged.threshold, False
+    return f"{name}: {judged.message.lstrip('; ')}", judged.threshold, judged.rollback is False

@@ -123,3 +123,47 @@ def test_baselines_from_a_postgresql_ledger(
     result, gate = releases.run("v3", 112)
     assert result.ret != 0
     assert "112 is +12.0% over the baseline 100" in gate["message"]
+
+
+GATE = """
+import os
+import pytest
+
+@pytest.mark.staging
+def test_latency(gate):
+    gate.measure(float(os.environ["LATENCY_MS"]), unit="ms", max=500, max_increase="50%",
+                 min_delta=5, baseline_runs=1, on_missing_baseline=os.environ["MISSING"])
+"""
+
+
+def test_gate_measure_compares_with_the_last_good_release(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(test_gates=GATE)
+    pytester.path.joinpath("promotion.toml").write_text(
+        '[promotion]\nenvironments = ["dev", "staging", "prod"]\n'
+    )
+
+    def run(version: str, latency: float, missing: str = "pass") -> pytest.RunResult:
+        monkeypatch.setenv("LATENCY_MS", str(latency))
+        monkeypatch.setenv("MISSING", missing)
+        return pytester.runpytest("-p", "no:cacheprovider", "--env=staging",
+                                  f"--promotion-version={version}")  # fmt: skip
+
+    first = run("v1", 40)
+    assert first.ret == 0
+    first.stdout.fnmatch_lines(["*40 ms*<= 500 ms; no baseline: pass (on_missing_baseline)*PASS"])
+    assert run("v2", 44).ret == 0  # +10 %: within 50 %
+    slower = run("v3", 80)  # 80 ms passes the 500 ms budget; +82 % over v2's 44 does not
+    assert slower.ret == 1
+    slower.stdout.fnmatch_lines([
+        "*test_latency: 80 is +81.8% over the baseline 44, more than max_increase 50% (and more "
+        "than min_delta 5) (baseline 44 = median of 1 run (*))",
+    ])  # fmt: skip
+    unstated = run("v4", 45, missing="")  # not stated: a mistake, and a block
+    assert unstated.ret == 1
+    unstated.stdout.fnmatch_lines(["decision: BLOCK v4 -> staging"])
+    unstated.stdout.fnmatch_lines([
+        "*gate *test_latency: key 'on_missing_baseline': expected \"pass\" or \"fail\" "
+        "beside a relative criterion, found ''",
+    ])  # fmt: skip
