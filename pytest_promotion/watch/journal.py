@@ -76,16 +76,27 @@ class LedgerJournal(Journal):
     can_hold = True
     why_not = ""
 
-    def __init__(self, store: Store, env: str, version: str | None, digest: str | None,
+    def __init__(self, store: Store | None, env: str, version: str | None, digest: str | None,
                  actor: str, base: Path, secrets: tuple[str, ...] = ()) -> None:  # fmt: skip
         super().__init__(env, version, digest, actor)
         self.store, self.base, self.secrets = store, base, secrets
-        self.shown = store.shown
+        self.shown = store.shown if store is not None else "(unreachable ledger)"
         self.broken: str | None = None  # the ledger failed: spool the rest without asking
         self.spooled = 0
 
+    @classmethod
+    def unreachable(cls, why: str, env: str, version: str | None, digest: str | None,
+                    actor: str, base: Path, secrets: tuple[str, ...] = ()) -> LedgerJournal:  # fmt: skip
+        """A ledger that cannot be opened: every record is spooled (nothing measured is
+        lost), and no hold can be put on the environment."""
+        journal = cls(None, env, version, digest, actor, base, secrets)
+        journal.broken = redact(why, secrets)
+        journal.can_hold = False
+        journal.why_not = f"the ledger cannot be reached ({journal.broken})"
+        return journal
+
     def _write(self, record: Record, retry: bool = False) -> None:
-        if self.broken is None or retry:
+        if self.store is not None and (self.broken is None or retry):
             try:
                 self.store.append([record])
                 return
@@ -111,6 +122,8 @@ class LedgerJournal(Journal):
         return at
 
     def hold(self) -> Record | None:
+        if self.store is None:
+            return None
         try:
             return active_hold(self.store, self.env)
         except LedgerError as exc:

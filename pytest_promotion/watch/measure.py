@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..checks.base import Outcome, Target
 from ..checks.runner import run_check
+from ..redact import redact
 from . import relative
 from .relative import Baselines
 
@@ -152,6 +153,8 @@ def _one(watched: Watched, target: Target, baselines: Baselines) -> GateResult:
     check = watched.check
     outcome = run_check(check, target)
     outcome = relative.apply(check.kind, check.spec, check.id, outcome, baselines)
+    # as the gate run's items do: the kinds redact, and the environment's secrets again
+    outcome.message = redact(outcome.message, target.secrets)
     return classify(watched, outcome)
 
 

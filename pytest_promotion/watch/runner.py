@@ -107,7 +107,8 @@ def run_watch(request: WatchRequest, progress: Callable[[str], None],
                 good = last_known_good_in(store, env, exclude=request.version)
                 previous = good.version if good is not None else None
         except LedgerError as exc:
-            journal.why_not = f"the ledger cannot be reached ({exc})"
+            journal = LedgerJournal.unreachable(str(exc), env, request.version, request.digest,
+                                                request.actor, Path(base), secrets)  # fmt: skip
             baselines = Baselines(unavailable=f"the ledger cannot be read: {exc}")
     watch = Watch(environment, watched_checks(environment), request.settings, journal,
                   previous_version=previous, execute=request.execute, baselines=baselines,

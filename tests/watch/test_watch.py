@@ -129,3 +129,22 @@ def test_with_the_ledger_off_it_rolls_back_once_and_says_no_hold(
     assert result.hold == "no hold could be recorded: the ledger is off (ledger = false)"
     assert result.hold in result.warnings
     assert not (project.path / ".promotion").exists()
+
+
+def test_an_unreachable_ledger_spools_every_measurement(project: Project, servers: Servers) -> None:
+    from tests.support import free_port
+
+    target = servers.https({"/health": Flaky(healthy=2)})
+    down = f"postgresql://u:secret-pw@127.0.0.1:{free_port()}/ledger?sslmode=disable"
+    project.config(health(target.url), promotion=f'ledger = "{down}"')
+    result, _ = project.watch(duration="1s", interval="0.05s", previous="v1")
+    assert result.decision == "rollback" and result.measured == 3
+    assert project.marks.read_text() == "v1\n"  # it still rolls back, once
+    assert result.hold is not None
+    assert result.hold.startswith("no hold could be recorded: the ledger cannot be reached (")
+    spooled = sorted((project.path / ".promotion" / "spool").glob("*.json"))
+    # watch start, 3 measurements, the rollback, the watch's end: nothing lost
+    assert len(spooled) == 6
+    assert any("6 watch record(s) could not be written" in w for w in result.warnings)
+    assert all("secret-pw" not in p.read_text() for p in spooled)
+    assert all("secret-pw" not in w for w in result.warnings)
