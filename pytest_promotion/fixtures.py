@@ -27,13 +27,14 @@ def gate(request: pytest.FixtureRequest) -> GateRecorder:
 @pytest.fixture(scope="session")
 def promotion_env(request: pytest.FixtureRequest) -> Environment:
     """The target environment: name, base_url, ca_bundle, services, vars, secrets resolved."""
-    session = request.config.pluginmanager.get_plugin("promotion-session")
-    if session is None:
+    from .keys import RUN_KEY
+
+    run = request.config.stash.get(RUN_KEY, None)
+    if run is None:
         raise pytest.UsageError(
             "promotion_env needs a target environment: run pytest with --env NAME"
         )
-    environment: Environment = session.environment
-    return environment
+    return run.environment
 
 
 @pytest.fixture(scope="session")

@@ -56,6 +56,9 @@ class GateRecorder:
     message: str | None = None
     # True when the gate marker set the trigger: a probe must not override the author.
     trigger_explicit: bool = False
+    # True when the trigger is a declarative check's (its kind's default or its table's
+    # trigger): a failure then says which it is (a check that could not run blocks).
+    trigger_from_check: bool = False
     # A failure was recorded (a measurement out of bounds, a failed probe): the gate fails
     # even if the test went on and passed (an AssertionError caught in the test).
     failed: bool = False
@@ -125,7 +128,9 @@ class GateRecorder:
             # Nothing was measured: the release is not vouched for, but nothing is shown
             # to be wrong with it either, so this blocks; it does not roll back.
             against = f" to compare with {self.threshold}" if self.threshold else ""
-            self._fail(f"{self.name}: no data ({value!r}){against}", block=True)
+            # "57.2" with min/max: a value, but text, never compared as a number.
+            what = "not a number" if isinstance(value, str) and value.strip() else "no data"
+            self._fail(f"{self.name}: {what} ({value!r}){against}", block=True)
         self.measured = f"{_fmt(value)}{suffix}"  # type: ignore[arg-type]
         if isinstance(number, str):
             return
@@ -159,7 +164,9 @@ class GateRecorder:
             self.measured = f"{_fmt(outcome.measured)}{unit}"
         self.threshold = outcome.threshold
         if not outcome.passed:
-            if outcome.rollback and not self.trigger_explicit:
+            if self.trigger_from_check:
+                self.rollback_trigger = bool(outcome.rollback)
+            elif outcome.rollback and not self.trigger_explicit:
                 self.rollback_trigger = True
             self.message, self.failed = outcome.message, True
 
@@ -169,7 +176,8 @@ class GateRecorder:
 
 
 recorder_key = pytest.StashKey[GateRecorder]()
-_meta_key = pytest.StashKey[tuple[str, bool, bool]]()
+# (name, rollback trigger, set by the gate marker, set by a declarative check)
+_meta_key = pytest.StashKey[tuple[str, bool, bool, bool]]()
 
 
 _GATE_KEY = PROP + "gate"
@@ -177,11 +185,22 @@ _BLOCK = (PROP + "trigger", "block")
 _ROLLBACK = (PROP + "trigger", "rollback")
 
 
-def declare_gate(item: pytest.Item, nodeid: str, gate: Mapping[str, Any] | None) -> None:
+def declare_gate(
+    item: pytest.Item,
+    nodeid: str,
+    gate: Mapping[str, Any] | None,
+    check_trigger: bool | None = None,
+) -> None:
     """Mark a selected item as a gate, cheaply (this runs once per test at collection):
     the properties every report carries, and what a recorder starts from if one is asked.
-    ``gate`` is the keyword arguments of the test's ``gate`` marker, if it has one."""
-    if gate:
+    ``gate`` is the keyword arguments of the test's ``gate`` marker, if it has one;
+    ``check_trigger`` a declarative check's trigger (a property of the gate, shown as
+    such whatever its outcome)."""
+    if check_trigger is not None:
+        name = str((gate or {}).get("name") or nodeid)
+        trigger = check_trigger
+        item.stash[_meta_key] = (name, trigger, False, True)
+    elif gate:
         name = str(gate.get("name") or nodeid)
         value = gate.get("trigger", "block")
         if value not in ("rollback", "block"):
@@ -191,7 +210,7 @@ def declare_gate(item: pytest.Item, nodeid: str, gate: Mapping[str, Any] | None)
                 f'{nodeid}: @pytest.mark.gate(trigger={value!r}): expected "rollback" or "block"'
             )
         trigger = value == "rollback"
-        item.stash[_meta_key] = (name, trigger, "trigger" in gate)
+        item.stash[_meta_key] = (name, trigger, "trigger" in gate, False)
     else:  # what recorder_for assumes when nothing is stashed
         name, trigger = nodeid, False
     properties = item.user_properties
@@ -203,11 +222,14 @@ def recorder_for(item: pytest.Item) -> GateRecorder:
     """The item's recorder, made on first use from what collection declared."""
     recorder = item.stash.get(recorder_key, None)
     if recorder is None:
-        name, trigger, explicit = item.stash.get(_meta_key, (item.nodeid, False, False))
+        name, trigger, explicit, from_check = item.stash.get(
+            _meta_key, (item.nodeid, False, False, False)
+        )
         recorder = item.stash[recorder_key] = GateRecorder(
             name=name,
             rollback_trigger=trigger,
             trigger_explicit=explicit,
+            trigger_from_check=from_check,
             properties=item.user_properties,
         )
     return recorder

@@ -20,7 +20,9 @@ def pytest_promotion_rollback_command(
 ) -> list[str] | str | None:
     """Return the rollback command as an argv list (or a string, split like the configured
     template with shlex, never run through a shell) instead of the configured template.
-    Anything else is reported as a warning naming this hook, and there is no command.
+    Anything else is reported as a warning naming this hook, and there is no command. An
+    implementation that raises adds a reason naming this hook; the configured template,
+    if any, is used instead.
 
     Example (conftest.py)::
 
@@ -31,7 +33,9 @@ def pytest_promotion_rollback_command(
 
 @pytest.hookspec()
 def pytest_promotion_decision(config: pytest.Config, decision: Decision) -> None:
-    """Called once, on the controller, with the final decision (for notifications).
+    """Called once, on the controller, with the final decision (for notifications),
+    after the reports are written. The decision is frozen. An implementation that raises
+    blocks the run with one line naming this hook, and every report is written again.
 
     Example (conftest.py)::
 
@@ -48,8 +52,10 @@ def pytest_promotion_previous_version(
     """Return ``(version, source)``: the version a rollback of ``environment`` goes back
     to, and where that answer came from (``"ledger sqlite:///..."``). ``version`` is None
     when the source knows there is none (the environment's first promotion). Return None
-    for no answer. Asked at the start of a run, only when neither
-    ``--promotion-previous-version`` nor ``PROMOTION_PREVIOUS_VERSION`` is given.
+    for no answer. Asked at the start of a run, on the controller, only when neither
+    ``--promotion-previous-version`` nor ``PROMOTION_PREVIOUS_VERSION`` is given. The
+    version must be a plain name or version; an implementation that raises is a usage
+    error naming this hook.
 
     Example (conftest.py)::
 

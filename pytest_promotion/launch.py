@@ -163,13 +163,11 @@ def launch_target(config: pytest.Config, env: str) -> None:
     """Start ``env``'s target when its table has ``launch`` (on the controller only)."""
     if hasattr(config, "workerinput"):
         return
-    from .config import ConfigError, canonical, load_config
+    from .environment import canonical
+    from .run import run_config
 
-    try:
-        promotion = load_config(config.rootpath, config.getoption("promotion_config"))
-    except ConfigError:
-        return  # the session reports it, as one line
-    name = canonical(env)
+    promotion = run_config(config)
+    name = promotion.chain_name(env) or canonical(env)
     table = promotion.tables.get(name, {})
     if "launch" not in table:
         return

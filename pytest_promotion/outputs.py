@@ -4,9 +4,10 @@ secrets masked before anyone shows them, and the end-of-run writers, each on its
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -17,11 +18,15 @@ from .untrusted import block, one_line
 
 __all__ = [
     "Writer",
+    "check_github_files",
+    "check_report_paths",
+    "check_writable",
     "mask_properties",
     "mask_report",
     "mask_warning",
     "report_writers",
-    "write_reports",
+    "write_each",
+    "write_placeholder",
 ]
 
 Writer = tuple[str, Callable[[Decision], None]]  # (label for messages, write)
@@ -80,13 +85,91 @@ def mask_warning(message: Any, secrets: tuple[str, ...]) -> None:
             message.message = UserWarning(masked)
 
 
+def _refuse(option: str, path: Path | str, why: str) -> NoReturn:
+    raise pytest.UsageError(f"{option} {path}: {why}")
+
+
+def check_writable(option: str, path: Path, *, parents: bool = False) -> None:
+    """Refuse, at start, a report path that cannot be written at the end: one that is not a
+    regular file (a directory, ``/dev/null``, a FIFO: a report replaces the file, and
+    only a regular file can be replaced), or whose directory is missing (never created
+    for us) or not writable. ``parents``: the writer creates missing directories itself
+    (pytest's ``--junitxml``); the nearest existing one must then be a writable directory."""
+    if path.exists() or path.is_symlink():
+        if not path.is_file():
+            _refuse(option, path, "not a regular file (only a regular file is replaced)")
+        if not os.access(path, os.W_OK):
+            _refuse(option, path, "not writable")
+    parent = path.parent
+    while parents and not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        what = "not a directory" if parent.exists() else "no such directory (not created)"
+        _refuse(option, path, f"{parent}: {what}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        _refuse(option, path, f"{parent}: directory not writable")
+
+
+def junit_path(xmlpath: str | None) -> Path | None:
+    """pytest's ``--junitxml`` path as pytest's junitxml plugin resolves it."""
+    if not xmlpath:
+        return None
+    return Path(os.path.normpath(os.path.abspath(os.path.expanduser(os.path.expandvars(xmlpath)))))
+
+
+def check_report_paths(report: str | None, xmlpath: str | None) -> Path | None:
+    """The JSON report and ``--junitxml`` paths, checked when the run starts (usage errors):
+    writable, regular files, not one and the same file. Returns the JSON report's path."""
+    junit = junit_path(xmlpath)
+    if junit is not None:
+        check_writable("--junitxml", junit, parents=True)
+    if not report:
+        return None
+    path = Path(report).resolve()
+    check_writable("--promotion-report", path)
+    if junit is not None and junit.resolve() == path:
+        _refuse("--promotion-report", report, "the same file as --junitxml (give each its own)")
+    return path
+
+
+def check_github_files(environ: Mapping[str, str]) -> None:
+    """$GITHUB_OUTPUT and $GITHUB_STEP_SUMMARY (appended to), checked when the run starts."""
+    if environ.get("GITHUB_ACTIONS") != "true":
+        return
+    for var in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
+        target = environ.get(var)
+        if not target:
+            continue
+        path = Path(target)
+        if path.is_dir():
+            _refuse(f"${var}", target, "a directory, not a file")
+        parent = path.parent
+        if not parent.is_dir():
+            _refuse(f"${var}", target, f"{parent}: no such directory")
+        if not os.access(path if path.exists() else parent, os.W_OK):
+            _refuse(f"${var}", target, "not writable")
+
+
+def write_placeholder(path: Path, env: str | None, version: str | None) -> None:
+    """Replace the previous run's report by a "block" at once: a run that ends in a usage
+    error, a crash or a kill must not leave an old "promote" behind."""
+    from .reporting.json_report import placeholder
+
+    try:
+        write_atomic(path, placeholder(env, version))
+    except OSError as exc:
+        _refuse("--promotion-report", path, f"cannot write: {exc.strerror or exc}")
+
+
 def report_writers(
-    report_path: Path | None, extra: Mapping[str, Any], environ: Mapping[str, str]
+    report_path: Path | None,
+    extra: Callable[[], Mapping[str, Any]],
+    environ: Mapping[str, str],
 ) -> list[Writer]:
-    """$GITHUB_OUTPUT, $GITHUB_STEP_SUMMARY and the JSON report (with ``extra`` keys) as
+    """$GITHUB_OUTPUT, $GITHUB_STEP_SUMMARY and the JSON report (with the keys ``extra()``
+    gives when it is written) as
     separate writers: one that fails does not keep the others from writing. The JSON
-    report, the file that survives the run, comes last: when a GitHub file cannot be
-    written the decision is no longer "promote" by the time the report is."""
+    report, the file that survives the run, comes last."""
     from .reporting.github import write_github
 
     writers: list[Writer] = []
@@ -100,48 +183,21 @@ def report_writers(
         path = report_path
 
         def write_json(decision: Decision) -> None:
-            write_atomic(path, {**decision.to_json(), **extra})
+            write_atomic(path, {**decision.to_json(), **extra()})
 
         writers.append((f"--promotion-report {path}", write_json))
     return writers
 
 
-def write_reports(
-    writers: list[Writer],
-    decision: Decision,
-    on_block: Callable[[Decision], None],
-    say: Callable[[str], None],
-) -> None:
-    """Each writer on its own: one that cannot write (a full disk, a bad $GITHUB_OUTPUT) is
-    one line (``say``) and blocks at once (``on_block``: the rollback), so the writers
-    after it (the JSON report last) write the block; those that wrote "promote" before the
-    failure write again."""
-    promoted = decision.promote
-
-    def cannot_write(why: str) -> None:
-        say(f"promotion: cannot write {why}")
-        decision.reasons.append(f"the report could not be written: {why}")
-        if decision.promote:
-            decision.decision = "block"
-            on_block(decision)
-
-    failed = _write_each(writers, decision, cannot_write)
-    if promoted and failed:  # the writers before the first failure wrote "promote"
-        first = min(i for i, (label, _) in enumerate(writers) if label in failed)
-        _write_each(writers[:first], decision, cannot_write)
-
-
-def _write_each(
-    writers: list[Writer], decision: Decision, on_failure: Callable[[str], None]
-) -> dict[str, str]:
-    """Run every writer; return ``{label: "label: why"}`` for those that raised OSError.
-    ``on_failure(why)`` is called at once, before the next writer runs (it may change the
-    decision those write)."""
-    failed: dict[str, str] = {}
+def write_each(writers: list[Writer], decision: Decision, stop: bool = False) -> list[str]:
+    """Run every writer, each on its own (``stop``: up to the first that fails); return
+    "label: why" for those that failed."""
+    failed: list[str] = []
     for label, write in writers:
         try:
             write(decision)
         except OSError as exc:
-            failed[label] = f"{label}: {exc.strerror or exc}"
-            on_failure(failed[label])
+            failed.append(f"{label}: {exc.strerror or exc}")
+            if stop:
+                break
     return failed

@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 
 from .checks import KINDS, kind_module
-from .config import PromotionConfig, canonical, load_config
+from .config import PromotionConfig, canonical
 from .redact import redact
-from .schema import ConfigError
 from .selection import partition
 
 __all__ = ["PlanPlugin", "declarative_rows"]
@@ -90,11 +89,11 @@ class PlanPlugin:
     """Registered instead of the promotion session when --promotion-plan is given."""
 
     def __init__(self, config: pytest.Config, env: str) -> None:
-        try:
-            self.promotion = load_config(config.rootpath, config.getoption("promotion_config"))
-        except ConfigError as exc:
-            raise pytest.UsageError(str(exc)) from None
-        self.name = canonical(env)
+        self.config = config
+        from .run import run_config
+
+        self.promotion = run_config(config)
+        self.name = self.promotion.chain_name(env) or canonical(env)
         if self.name not in self.promotion.chain:
             raise pytest.UsageError(
                 f"--env {env}: unknown environment (known: {', '.join(self.promotion.chain)}; "

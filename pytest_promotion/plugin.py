@@ -1,32 +1,52 @@
-"""pytest-promotion's hooks: options, configuration, selection, records, session end.
+"""pytest-promotion's entry point: options, markers, and the roles of a gate run.
 
 Without ``--env`` (nor ``PROMOTION_ENV``, nor ini ``promotion_env``) the plugin only
-registers its markers and fixtures: an ordinary suite runs exactly as before.
+registers its markers and fixtures: an ordinary suite runs exactly as before. With a
+target environment, ``pytest_configure`` starts the run (:class:`.run.PromotionRun`) and
+registers each role where it belongs, once (see docs/architecture.md):
+
+- :class:`.session.Selector` in every process: selection and masking;
+- :class:`.relay.WorkerRelay` on an xdist worker, :class:`.relay.ControllerRelay` on
+  the controller: what travels between them;
+- :class:`.collector.Collector` on the controller only: records, decision, reports, exit
+  status; :class:`.probing.ProbeStarter` beside it (the concurrent probes).
+
+The exit status is the decision's (:func:`.finalise.exit_status`), applied before
+``pytest_sessionfinish`` and, here in ``pytest_cmdline_main``, at the very end.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Generator
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from .fixtures import gate, http, probe, promotion_env  # noqa: F401 - fixtures exported to pytest
+from .keys import DECISION_KEY, PLACEHOLDER_KEY, RUN_KEY
 
 # Masks what reaches the terminal, log files and --debug (a plugin: it wraps the streams
 # before capture starts, which a hook in this module, run inside capture, cannot do).
 pytest_plugins = ["pytest_promotion.screen"]
 
+if TYPE_CHECKING:
+    from .run import PromotionRun
+
 ENV_VAR = "PROMOTION_ENV"
 VERSION_VAR = "PROMOTION_VERSION"
 PREVIOUS_VERSION_VAR = "PROMOTION_PREVIOUS_VERSION"
 BASE_MARKERS = ("dev", "staging", "prod")
-# The run's Decision (set at session finish) and whether the placeholder report is written.
-DECISION_KEY = pytest.StashKey[Any]()
-PLACEHOLDER_KEY = pytest.StashKey[Path]()
+# The role objects registered for a gate run, by name (unregistered at unconfigure).
+_ROLES = (
+    "promotion-selector",
+    "promotion-relay",
+    "promotion-collector",
+    "promotion-probes",
+    "promotion-heartbeat",
+)
 
 
 def _valid_name(value: str) -> bool:
@@ -36,21 +56,21 @@ def _valid_name(value: str) -> bool:
     return bool(NAME_RE.match(value))
 
 
-def _env_name(value: str) -> str:
+def validate_env_name(value: str) -> str:
+    """``--env``: an environment name (argparse shows the message as a usage error)."""
     if not _valid_name(value):
-        raise ValueError(value)
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not an environment name (expected [A-Za-z0-9][A-Za-z0-9._-]{{0,63}})"
+        )
     return value
 
 
-def _waiver(value: str) -> tuple[str, str]:
+def validate_waiver(value: str) -> tuple[str, str]:
+    """``--waive GATE=REASON``, both non-empty."""
     gate_name, sep, reason = value.partition("=")
     if not sep or not gate_name.strip() or not reason.strip():
-        raise ValueError(value)
+        raise argparse.ArgumentTypeError(f"{value!r}: expected GATE=REASON, both non-empty")
     return gate_name.strip(), reason.strip()
-
-
-_env_name.__name__ = "environment name ([A-Za-z0-9][A-Za-z0-9._-]{0,63})"
-_waiver.__name__ = "waiver (GATE=REASON, both non-empty)"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -59,16 +79,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--env",
         dest="promotion_env",
         metavar="NAME",
-        type=_env_name,
+        type=validate_env_name,
         help=f"target environment; runs its gates and decides (also ${ENV_VAR}, ini promotion_env)",
     )
     group.addoption(
         "--promotion-config",
         metavar="PATH",
-        help="config file (default: promotion.toml in the rootdir, else [tool.promotion] in pyproject.toml)",
+        help="config file, or none (default: promotion.toml, else [tool.promotion] in pyproject.toml, "
+        "in the rootdir, then in the invocation directory and its parents)",
     )
     group.addoption(
-        "--promotion-report", metavar="PATH", help="write the decision as JSON (atomically)"
+        "--promotion-report",
+        metavar="PATH",
+        help="write the decision as JSON (atomically; a regular file in an existing directory)",
     )
     group.addoption(
         "--promotion-version",
@@ -101,7 +124,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="promotion_waivers",
         action="append",
         default=[],
-        type=_waiver,
+        type=validate_waiver,
         metavar="GATE=REASON",
         help="record a waiver for one gate (refused where the environment forbids waivers)",
     )
@@ -116,79 +139,88 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("promotion_env", "default target environment for promotion gates", default="")
 
 
-def _requested_env(config: pytest.Config, namespace: Any = None) -> str | None:
+def _requested_env(config: pytest.Config, namespace: Any = None) -> tuple[str | None, str]:
     """The target environment asked for, unvalidated (CLI > environment variable > ini, in
-    this one place), or None: an inert run."""
+    this one place), or None: an inert run; and where it came from."""
     option = namespace if namespace is not None else config.option
-    value = getattr(option, "promotion_env", None) or os.environ.get(ENV_VAR)
-    if not value:
-        try:
-            value = config.getini("promotion_env")
-        except ValueError:  # pragma: no cover - not registered: the plugin is not loaded
-            value = None
-    return str(value) if value else None
-
-
-def write_placeholder(config: pytest.Config, report: str, env: str, namespace: Any = None) -> None:
-    """Replace the previous run's report by a "block" at once: a run that ends in a usage
-    error, a crash or a kill must not leave an old "promote" behind."""
-    from .reporting.json_report import placeholder, write_atomic
-
-    option = namespace if namespace is not None else config.option
-    version = getattr(option, "promotion_version", None) or os.environ.get(VERSION_VAR)
-    path = Path(report).resolve()
+    value = getattr(option, "promotion_env", None)
+    if value:
+        return str(value), "--env"
+    value = os.environ.get(ENV_VAR)
+    if value:
+        return value, ENV_VAR
     try:
-        write_atomic(path, placeholder(env, version))
-    except OSError as exc:
-        raise pytest.UsageError(
-            f"--promotion-report {report}: cannot write: {exc.strerror or exc}"
-        ) from None
-    config.stash[PLACEHOLDER_KEY] = path
+        value = config.getini("promotion_env")
+    except ValueError:  # pragma: no cover - not registered: the plugin is not loaded
+        value = None
+    return (str(value), "ini promotion_env") if value else (None, "")
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
-    """The placeholder report, written before any conftest, config file or environment is
-    read. An xdist worker cannot be told apart this early (PYTEST_XDIST_WORKER is also
-    inherited by any pytest a test starts): it writes the same placeholder again while the
-    controller is still waiting for it, which changes nothing; the final report is written
-    by the controller after every worker has ended."""
+    """The report paths checked and the placeholder report written before any conftest,
+    config file or environment is read. An xdist worker cannot be told apart this early
+    (PYTEST_XDIST_WORKER is also inherited by any pytest a test starts): it writes the
+    same placeholder again while the controller is still waiting for it, which changes
+    nothing; the final report is written by the controller after every worker has ended."""
+    from .outputs import check_report_paths, write_placeholder
+
     namespace = early_config.known_args_namespace
     report = getattr(namespace, "promotion_report", None)
-    if report and not getattr(namespace, "promotion_plan", False):  # a dry run writes nothing
-        env = _requested_env(early_config, namespace)
-        if env:
-            write_placeholder(early_config, report, env, namespace)
+    env, _ = _requested_env(early_config, namespace)
+    if env is None and not report:
+        return  # an ordinary run: nothing of ours
+    if getattr(namespace, "promotion_plan", False):
+        return  # a dry run writes nothing
+    path = check_report_paths(report, getattr(namespace, "xmlpath", None))
+    if path is None:
+        return
+    version = getattr(namespace, "promotion_version", None) or os.environ.get(VERSION_VAR)
+    write_placeholder(path, env, version)
+    early_config.stash[PLACEHOLDER_KEY] = path
+    if env is None:
+        # An empty PROMOTION_ENV= must not leave the last run's "promote" in the report.
+        raise pytest.UsageError(
+            "--promotion-report needs a target environment: give --env, or set "
+            f"{ENV_VAR} (empty here) or ini promotion_env"
+        )
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_cmdline_main(config: pytest.Config) -> Generator[None, Any, Any]:
-    """The last word on a gate run's exit status: whatever ended it (pytest.exit(returncode=0)
-    in a conftest's sessionstart or configure, a plugin that stops the run), it exits 0 only
-    when it decided "promote". --help, --version and --markers are not gate runs."""
-    result = yield
-    if hasattr(config, "workerinput") or _requested_env(config) is None:
-        return result
-    option = config.option
-    if (
+def _is_gate_run(config: pytest.Config) -> bool:
+    if hasattr(config, "workerinput") or _requested_env(config)[0] is None:
+        return False
+    option = config.option  # --help, --version and --markers are not gate runs
+    return not (
         getattr(option, "help", False)
         or getattr(option, "version", 0)
         or getattr(option, "markers", False)
         or getattr(option, "promotion_plan", False)  # a dry run decides nothing (plan.py)
-    ):
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_cmdline_main(config: pytest.Config) -> Generator[None, Any, Any]:
+    """The last word on a gate run's exit status, after every other hook (a later
+    sessionfinish or unconfigure that exits 0, pytest.exit(returncode=0) before the
+    session): the decision's (:func:`.finalise.exit_status`)."""
+    try:
+        result = yield
+    except SystemExit as exc:
+        if not _is_gate_run(config) or exc.code not in (0, None):
+            raise
+        result = 0  # sys.exit(0) in a later hook: not the decision's to say
+    if not _is_gate_run(config):
         return result
-    if result not in (0, pytest.ExitCode.OK):
-        return result
+    from .finalise import exit_status
+
     decision = config.stash.get(DECISION_KEY, None)
-    if decision is None:
+    status = exit_status(decision, result)
+    if decision is None and status != result:
         sys.stderr.write(
             "promotion: the run ended before a decision was made (pytest.exit, or a plugin "
-            f"that stopped it): exit {int(pytest.ExitCode.INTERNAL_ERROR)}, not 0\n"
+            f"that stopped it): exit {status}, not 0\n"
         )
-        return pytest.ExitCode.INTERNAL_ERROR
-    if not decision.promote:
-        return pytest.ExitCode.TESTS_FAILED
-    return result
+    return status
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -197,29 +229,18 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hookspecs)
 
 
-def _resolve_env(config: pytest.Config) -> str | None:
-    """The target environment (CLI > environment variable > ini: see _requested_env),
-    validated as a name."""
-    value = _requested_env(config)
-    if value is None:
-        return None
-    if not _valid_name(value):
-        source = (
-            "--env"
-            if config.getoption("promotion_env")
-            else ENV_VAR
-            if os.environ.get(ENV_VAR)
-            else "ini promotion_env"
-        )
+def _resolve_env(config: pytest.Config) -> tuple[str | None, str]:
+    """The target environment (see _requested_env), validated as a name, and its source."""
+    value, source = _requested_env(config)
+    if value is not None and not _valid_name(value):
         raise pytest.UsageError(
             f"{source}: {value!r} is not an environment name "
             "(expected letters, digits, '.', '_' or '-', at most 64)"
         )
-    return value
+    return value, source
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_configure(config: pytest.Config) -> None:
+def _add_markers(config: pytest.Config) -> None:
     for name in BASE_MARKERS:
         config.addinivalue_line(
             "markers",
@@ -235,7 +256,12 @@ def pytest_configure(config: pytest.Config) -> None:
         "gate(name=None, trigger='block'): promotion gate metadata; "
         "trigger='rollback' makes a failure a rollback trigger",
     )
-    env = _resolve_env(config)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    _add_markers(config)
+    env, source = _resolve_env(config)
     if env is None:
         return
     from .checks import registry
@@ -246,39 +272,64 @@ def pytest_configure(config: pytest.Config) -> None:
 
         config.pluginmanager.register(PlanPlugin(config, env), "promotion-plan")
         return
+    from .checks.fleet import configure as configure_fleet
     from .launch import launch_target
     from .ledger.plugin import install as install_ledger
-    from .session import PromotionSession
+    from .run import PromotionRun
+    from .session import Selector
 
+    # The ledger first: the controller's Collector asks it for the previous version.
     install_ledger(config)  # the ledger's plugin (controller) or run context (worker)
     launch_target(config, env)  # an environment that starts its own target (launch = [...])
-    session = PromotionSession.start(config, env)
-    for name in session.promotion.chain:  # a custom chain's names are markers too
+    run = PromotionRun.start(config, env, source)
+    configure_fleet(run.promotion.concurrency)  # xdist workers run fleet checks too
+    for name in run.promotion.chain:  # a custom chain's names are markers too
         if name not in BASE_MARKERS:
             config.addinivalue_line("markers", f"{name}(only=False): promotion gate for {name}")
-    config.pluginmanager.register(session, "promotion-session")
-    from .checks.fleet import configure as configure_fleet
+    config.stash[RUN_KEY] = run
+    manager = config.pluginmanager
+    manager.register(Selector(run), "promotion-selector")
+    if hasattr(config, "workerinput"):
+        from .relay import WorkerRelay
 
-    configure_fleet(session.promotion.concurrency)  # xdist workers run fleet checks too
-    if not session.is_worker:
-        from .probing import ProbeStarter
+        manager.register(WorkerRelay(run), "promotion-relay")
+        return
+    _register_controller(config, run)
 
-        starter = ProbeStarter(config, session.environment, session.promotion.concurrency)
-        config.pluginmanager.register(starter, "promotion-probes")
-        from .progress import Heartbeat  # "running for 30 s" lines for long gates
 
-        config.pluginmanager.register(Heartbeat(config), "promotion-heartbeat")
-        from .watch.plugin import install as install_watch
+def _register_controller(config: pytest.Config, run: PromotionRun) -> None:
+    """The roles only the controller (or the one process without xdist) plays."""
+    from .collector import Collector
+    from .outputs import check_report_paths, write_placeholder
+    from .probing import ProbeStarter
+    from .relay import ControllerRelay
 
-        install_watch(config, session.promotion, session.environment)  # watch seam
+    report_path = config.stash.get(PLACEHOLDER_KEY, None)
+    if report_path is None:  # the environment came from a conftest or the ini
+        report_path = check_report_paths(
+            config.getoption("promotion_report"), config.option.xmlpath
+        )
+        if report_path is not None:
+            write_placeholder(report_path, run.environment.name, run.version)
+    collector = Collector(run, report_path)
+    manager = config.pluginmanager
+    manager.register(collector, "promotion-collector")
+    manager.register(ControllerRelay(run, collector.records), "promotion-relay")
+    starter = ProbeStarter(config, run.environment, run.promotion.concurrency)
+    manager.register(starter, "promotion-probes")
+    from .progress import Heartbeat  # "running for 30 s" lines for long gates
+
+    manager.register(Heartbeat(config), "promotion-heartbeat")
+    from .watch.plugin import install as install_watch
+
+    install_watch(config, run.promotion, run.environment)  # watch seam: --promotion-watch
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
-    starter = config.pluginmanager.get_plugin("promotion-probes")
-    if starter is not None:
-        config.pluginmanager.unregister(starter)
-    session = config.pluginmanager.get_plugin("promotion-session")
-    if session is not None:
-        session.finish_unconfigure()
-        config.pluginmanager.unregister(session)
+    for name in _ROLES:
+        role = config.pluginmanager.get_plugin(name)
+        if role is not None:
+            config.pluginmanager.unregister(role)
+    if RUN_KEY in config.stash:
+        del config.stash[RUN_KEY]

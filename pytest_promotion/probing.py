@@ -1,8 +1,8 @@
 """When the network checks start and stop: the hooks that launch every selected probe on
 one bounded pool (at session start when nothing can drop a check, else after collection)
-and cancel what is pending on Ctrl-C or at the end. Registered beside the session's hooks
-in the process that runs the items (never on an xdist worker: there each item probes when
-it runs, and the workers give the parallelism)."""
+and cancel what is pending on Ctrl-C or at the end. Registered beside the Collector, on
+the controller or the one process without xdist (never on an xdist worker: there each
+item probes when it runs, and the workers give the parallelism)."""
 
 from __future__ import annotations
 

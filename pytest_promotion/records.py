@@ -48,24 +48,24 @@ def _set(record: GateRecord, outcome: str, message: str) -> None:
         record.outcome, record.message = outcome, message
 
 
-def update_record(
-    records: dict[str, GateRecord], report: pytest.TestReport, secrets: tuple[str, ...]
-) -> GateRecord:
-    """Fold one phase's report into the gate's record (three times per gate: keep it lean)."""
-    nodeid = report.nodeid
-    record = records.get(nodeid)
-    if record is None:
-        record = records[nodeid] = GateRecord(nodeid, nodeid)
-    record.duration += report.duration
-    if report.outcome == "passed":  # the common case: setup, call and teardown passed
-        when = report.when
-        if when == "setup":  # nothing else to learn
-            return record
-        if when == "call" and not hasattr(report, "wasxfail"):
-            if record.outcome == NOT_RUN:
-                record.outcome = PASSED
-            return record
-    # Metadata is read where it is final: the teardown report, or a report that did not pass.
+def _passed_quickly(record: GateRecord, report: pytest.TestReport) -> bool:
+    """The common case, setup and call passed: fold it in at once (True), or leave it to
+    the full reading (False)."""
+    if report.outcome != "passed":
+        return False
+    when = report.when
+    if when == "setup":  # nothing else to learn
+        return True
+    if when == "call" and not hasattr(report, "wasxfail"):
+        if record.outcome == NOT_RUN:
+            record.outcome = PASSED
+        return True
+    return False
+
+
+def _read_properties(record: GateRecord, report: pytest.TestReport) -> tuple[str | None, bool]:
+    """The gate's metadata from the report's ``promotion.*`` properties into ``record``;
+    returns (the recorded message, whether the gate recorded a failure)."""
     message = None
     recorded_failure = False
     for key, value in report.user_properties:
@@ -83,23 +83,14 @@ def update_record(
             recorded_failure = True
         elif key == FLEET_TARGETS_KEY and isinstance(value, list):
             record.targets = value
-    if hasattr(report, "wasxfail"):
-        record.xfail = True
+    return message, recorded_failure
+
+
+def _fold_failure(record: GateRecord, report: pytest.TestReport, message: str) -> None:
+    """A report that did not pass. Anything but a skip is a failure: "failed", and any
+    other outcome a plugin sends (pytest-rerunfailures' "rerun" of an attempt that failed)."""
+    failed = report.outcome != "skipped"
     when = report.when
-    outcome = report.outcome
-    if outcome == "passed":
-        if when == "call":
-            _set(record, PASSED, record.message)
-        if recorded_failure:
-            # The gate recorded a failure (gate.measure, a failed probe) that the test
-            # caught and went on from: the gate fails all the same.
-            why = redact(message or "a failure was recorded", secrets)
-            _set(record, FAILED, f"{why} (recorded by the gate; the test went on and passed)")
-        return record
-    message = redact(message or message_of(report), secrets)
-    # Anything but a skip is a failure: "failed", and any other outcome a plugin sends
-    # (pytest-rerunfailures' "rerun" of an attempt that failed).
-    failed = outcome != "skipped"
     if when == "setup":
         _set(record, ERROR if failed else SKIPPED, message)
     elif when == "call":
@@ -107,4 +98,33 @@ def update_record(
     elif when == "teardown" and failed and record.outcome in (PASSED, NOT_RUN, SKIPPED):
         # A broken teardown overrides a pass and a skip: the gate's fixture failed.
         record.outcome, record.message = ERROR, f"teardown: {message}"
+
+
+def update_record(
+    records: dict[str, GateRecord], report: pytest.TestReport, secrets: tuple[str, ...]
+) -> GateRecord:
+    """Fold one phase's report into the gate's record (three times per gate: keep it lean)."""
+    nodeid = report.nodeid
+    record = records.get(nodeid)
+    if record is None:
+        record = records[nodeid] = GateRecord(nodeid, nodeid)
+    record.duration += report.duration
+    if _passed_quickly(record, report):
+        return record
+    # Metadata is read where it is final: the teardown report, or a report that did not pass.
+    message, recorded_failure = _read_properties(record, report)
+    if hasattr(report, "wasxfail"):
+        record.xfail = True
+    if report.outcome != "passed":
+        _fold_failure(record, report, redact(message or message_of(report), secrets))
+        return record
+    if report.when == "call":
+        _set(record, PASSED, record.message)
+    if message and not record.message:  # a passing gate's message, as JUnit shows it
+        record.message = redact(message, secrets)
+    if recorded_failure:
+        # The gate recorded a failure (gate.measure, a failed probe) that the test caught
+        # and went on from: the gate fails all the same.
+        why = redact(message or "a failure was recorded", secrets)
+        _set(record, FAILED, f"{why} (recorded by the gate; the test went on and passed)")
     return record

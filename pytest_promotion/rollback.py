@@ -8,7 +8,7 @@ import re
 import shlex
 import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .process import Tail, collect, kill_group, spawn
@@ -17,7 +17,14 @@ from .redact import redact
 if TYPE_CHECKING:
     from .decision import Decision
 
-__all__ = ["VALUE_RE", "RenderError", "render", "run_rollback"]
+__all__ = [
+    "VALUE_RE",
+    "RenderError",
+    "attach_rollback",
+    "render",
+    "run_rollback",
+    "template_fields",
+]
 
 # Values put into the command come from the command line and the environment:
 # they must look like names and versions, never like options or shell syntax.
@@ -122,6 +129,11 @@ def _hooked_argv(hooked: object) -> list[str]:
     return argv
 
 
+def template_fields(template: Sequence[str] | None) -> set[str]:
+    """The placeholders a rollback template uses (``{version}``...)."""
+    return {m[1] for arg in template or () for m in _FIELD.finditer(arg)}
+
+
 def attach_rollback(
     decision: Decision,
     *,
@@ -132,35 +144,43 @@ def attach_rollback(
     execute: bool,
     timeout: float,
     cwd: str | None = None,
-) -> None:
-    """Put the rollback command (a hook's argv, else the rendered template) into the
-    decision, redacted; run it when ``execute``. A hook's result or a template that
-    cannot be used safely leaves no command and says why in the decision's warnings."""
+    no_target: str | None = None,
+) -> Decision:
+    """The decision with the rollback command (a hook's argv, else the rendered template),
+    redacted; run when ``execute``. A hook's result or a template that cannot be used
+    safely leaves no command and says why in the warnings; ``no_target`` (the reason
+    there is nothing to roll back to: a first promotion) is said instead of a template
+    that needs the previous version."""
     argv: list[str] | None = None
+    warning: str | None = None
     if hooked is not None:
         try:
             argv = _hooked_argv(hooked)
         except RenderError as exc:
-            decision.warnings.append(
-                redact(
-                    f"rollback command of {decision.environment} from the "
-                    f"pytest_promotion_rollback_command hook cannot be used: {exc}",
-                    secrets,
-                )
+            warning = redact(
+                f"rollback command of {decision.environment} from the "
+                f"pytest_promotion_rollback_command hook cannot be used: {exc}",
+                secrets,
             )
-            return
     elif template is not None:
         try:
             argv = render(template, values)
         except RenderError as exc:
-            decision.warnings.append(
+            warning = no_target or (
                 f"rollback command of {decision.environment} cannot be rendered: {exc}"
             )
     if argv is None:
-        return
-    decision.rollback_argv = [redact(a, secrets) for a in argv]
-    decision.rollback_command = redact(shlex.join(argv), secrets)
+        if warning is None:
+            return decision
+        return replace(decision, warnings=[*decision.warnings, warning])
+    result = None
     if execute:
-        result = run_rollback(argv, timeout, cwd=cwd)
-        result.output = redact(result.output, secrets)
-        decision.rollback_result = result.to_json()
+        ran = run_rollback(argv, timeout, cwd=cwd)
+        ran.output = redact(ran.output, secrets)
+        result = ran.to_json()
+    return replace(
+        decision,
+        rollback_argv=[redact(a, secrets) for a in argv],
+        rollback_command=redact(shlex.join(argv), secrets),
+        rollback_result=result,
+    )

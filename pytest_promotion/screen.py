@@ -25,8 +25,6 @@ from .redact import redact
 
 __all__ = ["MaskedStream"]
 
-_SESSION = "promotion-session"
-
 
 HOLD_CAP = 1 << 20  # bytes of output held back at most while the secrets are not known
 
@@ -67,10 +65,12 @@ class _Secrets:
 
     def __call__(self) -> tuple[str, ...]:
         if self._values is None:
-            session = self._config.pluginmanager.get_plugin(_SESSION)
-            if session is None:
+            from .keys import RUN_KEY
+
+            run = self._config.stash.get(RUN_KEY, None)
+            if run is None:
                 return ()
-            self._values = tuple(session.environment.secrets)
+            self._values = tuple(run.environment.secrets)
         return self._values
 
     def mask(self, text: str) -> str:
@@ -151,8 +151,10 @@ _SECRETS_KEY = pytest.StashKey[_Secrets]()
 
 def pytest_plugin_registered(plugin: object, plugin_name: str, manager: Any) -> None:
     """The gate run's session is registered: its secrets are known."""
-    if plugin_name == _SESSION:
-        config = getattr(plugin, "config", None)
+    # Registered once the run's config is read: the selector (a gate run), the plan.
+    if plugin_name in ("promotion-selector", "promotion-plan"):
+        run = getattr(plugin, "run", None)
+        config = getattr(run if run is not None else plugin, "config", None)
         secrets = config.stash.get(_SECRETS_KEY, None) if config is not None else None
         if secrets is not None:
             secrets.release()
@@ -165,7 +167,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from .plugin import _requested_env
 
     secrets = config.stash.get(_SECRETS_KEY, None)
-    if secrets is not None and _requested_env(config) is not None:
+    if secrets is not None and _requested_env(config)[0] is not None:
         secrets.holding = True
     root = getattr(config.trace, "root", None)
     writer = getattr(root, "_writer", None)  # pluggy's TagTracer has no public getter

@@ -41,6 +41,10 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """The developer's or CI's own PROMOTION_* and GITHUB_* settings must not leak in."""
     for name in _LEAKY:
         monkeypatch.delenv(name, raising=False)
+    # The ledger is on by default (SQLite under .promotion/): the tests of everything else
+    # run without it, so that a first promotion's "no rollback target" is not in every
+    # report. tests/ledger (its `project` fixture) and tests/watch turn it back on.
+    monkeypatch.setenv("PROMOTION_LEDGER", "false")
 
 
 @pytest.fixture

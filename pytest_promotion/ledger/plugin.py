@@ -18,11 +18,13 @@ from typing import Any
 
 import pytest
 
-from ..config import Environment, PromotionConfig, load_config
+from ..config import Environment, PromotionConfig
 from ..decision import Decision
+from ..keys import RUN_KEY
 from ..records import MESSAGE_KEY
 from ..redact import redact
 from ..rollback import RenderError, render
+from ..run import run_config
 from . import open_context_store
 from .context import RunContext, clear, set_current
 from .lease import Lease, describe
@@ -70,7 +72,7 @@ class LedgerPlugin:
         if self.context is not None:
             return self.context
         if promotion is None:
-            promotion = load_config(self.config.rootpath, self.config.getoption("promotion_config"))
+            promotion = run_config(self.config)
         opt = self.config.getoption
         try:
             self.context = build_context(
@@ -131,10 +133,12 @@ class LedgerPlugin:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        run = self.config.pluginmanager.get_plugin("promotion-session")
+        run = self.config.stash.get(RUN_KEY, None)
         if run is None:
             return
         context = self._setup(run.environment, run.promotion)
+        if run.version is None and context.version is not None:
+            run.version = context.version  # from git describe: the reports say it too
         if context.url is None:
             return
         try:
@@ -226,12 +230,12 @@ class LedgerPlugin:
         return redact(shlex.join(argv), self.environment.secrets)
 
     def _version_value(self) -> str | None:
-        run = self.config.pluginmanager.get_plugin("promotion-session")
-        return getattr(run, "version", None)
+        run = self.config.stash.get(RUN_KEY, None)
+        return run.version if run is not None else None
 
     def _previous(self) -> str | None:
-        run = self.config.pluginmanager.get_plugin("promotion-session")
-        return getattr(run, "previous_version", None)
+        run = self.config.stash.get(RUN_KEY, None)
+        return run.previous_version if run is not None else None
 
     @pytest.hookimpl(wrapper=True)
     def pytest_promotion_finalize(
@@ -253,8 +257,6 @@ class LedgerPlugin:
                 gate.message = self.evidence[gate.id]  # every report shows the evidence
         if self.context is None or self.environment is None or self.context.url is None:
             return []
-        if decision.version is None and self.context.version is not None:
-            decision.version = self.context.version  # from git describe: the reports say it too
         mine = [self.lease_block] if self.lease_block else []
         if self.lease is None and self.store_error:
             unleased = f"{self.context.environment}'s lease was not taken ({self.store_error})"

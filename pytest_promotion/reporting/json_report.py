@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -20,7 +21,10 @@ def write_atomic(path: Path, data: dict[str, Any]) -> None:
     # ~25 us a gate, most of what the report cost a 2,000-gate run).
     indent = 2 if len(data.get("gates", ())) <= 200 else None
     text = json.dumps({"schema": SCHEMA, **data}, indent=indent)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # Only a regular file is replaced (never /dev/null or a FIFO), and a missing
+    # directory is an error, never created: both are checked at start, and again here.
+    if path.exists() and not path.is_file():
+        raise OSError(errno.EEXIST, "not a regular file")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         # mkstemp makes the file 0600: a CI step uploading it as another user could not
@@ -42,7 +46,7 @@ def write_atomic(path: Path, data: dict[str, Any]) -> None:
         raise
 
 
-def placeholder(environment: str, version: str | None) -> dict[str, Any]:
+def placeholder(environment: str | None, version: str | None) -> dict[str, Any]:
     """What the report says while the run is going: a run killed now must not promote."""
     return {
         "decision": "block",

@@ -24,8 +24,11 @@ def add_properties(
     xml = config.stash.get(xml_key, None)
     if xml is None:
         return
+    # Called again when a late failure turns the decision: ours are replaced, not added.
     xml.global_properties = [
-        (name, redact(value, secrets)) for name, value in xml.global_properties
+        (name, redact(value, secrets))
+        for name, value in xml.global_properties
+        if not name.startswith("promotion.")
     ]
     xml.add_global_property("promotion.environment", decision.environment)
     xml.add_global_property("promotion.decision", decision.decision)

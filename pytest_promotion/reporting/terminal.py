@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ..decision import Decision
+from ..decision import Decision, GateRecord
 from ..untrusted import OneLineWriter
 from . import summary_rows, verdict_of
 
@@ -25,15 +25,8 @@ def _cell(text: str) -> str:
     return text if len(text) <= MAX_CELL else text[: MAX_CELL - 3] + "..."
 
 
-def write_summary(tr: Writer, decision: Decision, verbose: bool = False) -> None:
-    """Write the promotion section to the terminal reporter.
-
-    Up to MAX_ROWS gates get a row each; beyond that (unless verbose) passing gates are
-    counted in one line, so that 2,000 green rows do not bury the red ones.
-    """
-    tr = OneLineWriter(tr)  # a message, a file name, tool output: control characters shown
-    tr.write_sep("=", f"promotion: {decision.environment}")
-    gates = decision.gates
+def _rows(tr: Writer, gates: list[GateRecord], verbose: bool) -> None:
+    """One row per gate; beyond MAX_ROWS (unless verbose) the passing ones are counted."""
     hidden = 0
     if not verbose and len(gates) > MAX_ROWS:
         shown = [g for g in gates if verdict_of(g) != "PASS"]
@@ -48,16 +41,49 @@ def write_summary(tr: Writer, decision: Decision, verbose: bool = False) -> None
         tr.write_line(head, bold=True)
     for gate, measured, threshold, verdict in rows[1:]:
         line = f"{gate:<{w0}}  {measured:<{w1}}  {threshold:<{w2}}  {verdict}"
-        if verdict == "PASS":
-            tr.write_line(line, green=True)
-        elif verdict in ("SKIP", "WAIVED"):
-            tr.write_line(line, yellow=True)
-        else:
-            tr.write_line(line, red=True)
+        tr.write_line(line, **{_ROW_COLOR.get(verdict, "red"): True})
     if hidden:
         tr.write_line(
             f"... and {hidden} more gates passed (-v shows every row; all are in the reports)"
         )
+
+
+_ROW_COLOR = {"PASS": "green", "SKIP": "yellow", "WAIVED": "yellow"}
+
+
+def _rollback(tr: Writer, decision: Decision) -> None:
+    """The rollback command, or why there is none, and what running it gave."""
+    if decision.rollback_command:
+        tr.write_line(f"rollback command: {decision.rollback_command}", bold=True)
+    else:
+        why = next(
+            (w for w in decision.warnings if w.startswith(NO_COMMAND_PREFIXES)),
+            f"none configured for {decision.environment} "
+            f"(set [environments.{decision.environment}] rollback)",
+        )
+        tr.write_line(f"rollback command: {why}", yellow=True)
+    result = decision.rollback_result
+    if result is not None:
+        status = result.get("error") or f"exit {result.get('returncode')}"
+        tr.write_line(f"rollback executed: {status}", bold=True)
+        for line in (result.get("output") or "").splitlines()[-20:]:
+            tr.write_line(f"  | {line}")
+
+
+# Warnings that say why there is no rollback command (a first promotion, a template or a
+# hook's answer that cannot be used): said in place of "none configured".
+NO_COMMAND_PREFIXES = ("no rollback target:", "rollback command of ")
+
+
+def write_summary(tr: Writer, decision: Decision, verbose: bool = False) -> None:
+    """Write the promotion section to the terminal reporter.
+
+    Up to MAX_ROWS gates get a row each; beyond that (unless verbose) passing gates are
+    counted in one line, so that 2,000 green rows do not bury the red ones.
+    """
+    tr = OneLineWriter(tr)  # a message, a file name, tool output: control characters shown
+    tr.write_sep("=", f"promotion: {decision.environment}")
+    _rows(tr, decision.gates, verbose)
     for waiver in decision.waivers:
         tr.write_line(f"waiver: {waiver['gate']}: {waiver['reason']}", yellow=True)
     for warning in decision.warnings:
@@ -72,17 +98,4 @@ def write_summary(tr: Writer, decision: Decision, verbose: bool = False) -> None
     for reason in decision.reasons:
         tr.write_line(f"  reason: {reason}", **{color: True})
     if not decision.promote:
-        if decision.rollback_command:
-            tr.write_line(f"rollback command: {decision.rollback_command}", bold=True)
-        else:
-            tr.write_line(
-                f"rollback command: none configured for {decision.environment} "
-                f"(set [environments.{decision.environment}] rollback)",
-                yellow=True,
-            )
-        result = decision.rollback_result
-        if result is not None:
-            status = result.get("error") or f"exit {result.get('returncode')}"
-            tr.write_line(f"rollback executed: {status}", bold=True)
-            for line in (result.get("output") or "").splitlines()[-20:]:
-                tr.write_line(f"  | {line}")
+        _rollback(tr, decision)

@@ -174,6 +174,9 @@ class WatchPlugin:
         if r.hold:
             xml.add_global_property("promotion.watch.hold", r.hold)
 
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        config.pluginmanager.unregister(self)
+
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         r = self.result
         if r is None:

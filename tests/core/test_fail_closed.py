@@ -326,10 +326,15 @@ def test_waived_gate_failing_twice_exits_0(pytester: pytest.Pytester, read_repor
 def test_unwritable_github_output_blocks_and_other_reports_still_write(
     pytester: pytest.Pytester, read_report, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Writable when the run starts (checked then), gone at the end.
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
-    monkeypatch.setenv("GITHUB_OUTPUT", "/nonexistent/out")
+    pytester.mkdir("gh")
+    monkeypatch.setenv("GITHUB_OUTPUT", str(pytester.path / "gh" / "out"))
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(pytester.path / "summary.md"))
-    pytester.makepyfile(test_g="import pytest\npytestmark = pytest.mark.dev\ndef test_a(): pass\n")
+    pytester.makepyfile(
+        test_g="import pytest, shutil\npytestmark = pytest.mark.dev\n"
+        "def test_a(): shutil.rmtree('gh')\n"
+    )
     # What a listener hears, and what the report file says while the rollback runs: the
     # decision is block before either (the rollback command records the report's content).
     pytester.makefile(
@@ -353,19 +358,21 @@ def test_unwritable_github_output_blocks_and_other_reports_still_write(
     assert (pytester.path / "heard.txt").read_text() == "block"
     assert json.loads((pytester.path / "during.json").read_text())["decision"] == "block"
     result.stdout.fnmatch_lines(
-        ["promotion: cannot write $GITHUB_OUTPUT /nonexistent/out: No such file or directory"]
+        ["promotion: cannot write $GITHUB_OUTPUT */gh/out: No such file or directory"]
     )
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
     report = read_report()
     assert report["decision"] == "block"
     assert report["reasons"] == [
-        "the report could not be written: $GITHUB_OUTPUT /nonexistent/out: No such file or directory"
+        f"the report could not be written: $GITHUB_OUTPUT {pytester.path}/gh/out: "
+        "No such file or directory"
     ]
     assert 'name="promotion.decision" value="block"' in (pytester.path / "gate.xml").read_text()
     assert "**block**" in (pytester.path / "summary.md").read_text()
 
 
 def test_report_directory_gone_at_the_end_blocks(pytester: pytest.Pytester) -> None:
+    pytester.mkdir("out")  # a missing one is refused at start (see test_report_paths.py)
     pytester.makepyfile(
         test_g="""
         import pathlib, shutil, pytest

@@ -164,7 +164,7 @@ def test_gate_measure_without_data_blocks(pytester: pytest.Pytester, read_report
         "to compare with <= 500 ms",
         "test_inf": "test_gate_measure_without_data_blocks.py::test_inf: no data (inf) "
         "to compare with <= 500 ms",
-        "test_text": "test_gate_measure_without_data_blocks.py::test_text: no data ('n/a') "
+        "test_text": "test_gate_measure_without_data_blocks.py::test_text: not a number ('n/a') "
         "to compare with >= 60",
         "test_empty": "test_gate_measure_without_data_blocks.py::test_empty: no data ('')",
     }

@@ -140,6 +140,6 @@ def test_header_shows_environment_and_selection(pytester: pytest.Pytester) -> No
         in result.outlines
     )
     assert (
-        "promotion: 1 gates selected for staging, 2 deselected (no environment marker: not a gate)"
+        "promotion: 1 gate selected for staging, 2 deselected (no environment marker: not a gate)"
         in result.outlines
     )

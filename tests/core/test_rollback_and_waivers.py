@@ -58,29 +58,79 @@ def test_promote_has_no_rollback_command(pytester: pytest.Pytester, read_report)
 def test_hostile_version_is_never_put_into_the_command(
     pytester: pytest.Pytester, read_report, version: str
 ) -> None:
+    # Refused when the run starts, like an invalid --env: no gate runs.
     config(pytester, '[environments.staging]\nrollback = ["deploy", "--version={version}"]\n')
     pytester.makepyfile(FAILING)
     result = pytester.runpytest("--env=staging", REPORT, f"--promotion-version={version}")
-    assert result.ret == 1
-    report = read_report()
-    assert report["decision"] == "block"
-    assert report["rollback_command"] is None
-    assert any(
-        "cannot be rendered" in w and "not a plain name or version" in w for w in report["warnings"]
-    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: --promotion-version {version!r}: not a plain version*"])
+    assert read_report()["decision"] == "block"
 
 
-def test_missing_previous_version_is_reported_not_guessed(
-    pytester: pytest.Pytester, read_report
+@pytest.mark.parametrize("variable", ["PROMOTION_VERSION", "PROMOTION_PREVIOUS_VERSION"])
+def test_hostile_version_from_the_environment_is_refused_at_start(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, variable: str
 ) -> None:
+    monkeypatch.setenv(variable, "1.0; rm -rf /")
     config(pytester, '[environments.staging]\nrollback = "deploy {previous_version}"\n')
     pytester.makepyfile(FAILING)
-    pytester.runpytest("--env=staging", REPORT)
+    result = pytester.runpytest("--env=staging")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: {variable} '1.0; rm -rf /': not a plain version*"])
+    assert "lint failed" not in result.stdout.str()  # no gate ran
+
+
+@pytest.mark.parametrize(
+    ("template", "needs"),
+    [
+        ("deploy {previous_version}", "--promotion-previous-version or PROMOTION_PREVIOUS_VERSION"),
+        ("deploy {version}", "--promotion-version or PROMOTION_VERSION"),
+    ],
+)
+def test_missing_template_value_is_a_usage_error_at_start(
+    pytester: pytest.Pytester, template: str, needs: str
+) -> None:
+    config(pytester, f'[environments.staging]\nrollback = "{template}"\n')
+    pytester.makepyfile(FAILING)
+    result = pytester.runpytest("--env=staging")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: the rollback command of staging needs *: set {needs}"])
+    assert "lint failed" not in result.stdout.str()  # no gate ran
+
+
+def test_previous_version_from_the_hook(pytester: pytest.Pytester, read_report) -> None:
+    config(pytester, '[environments.staging]\nrollback = "deploy {previous_version}"\n')
+    pytester.makeconftest(
+        """
+        def pytest_promotion_previous_version(config, environment):
+            return ("1.3.0", "deploy tool")
+        """
+    )
+    pytester.makepyfile(FAILING)
+    result = pytester.runpytest("--env=staging", REPORT)
+    assert result.ret == 1
+    assert read_report()["rollback_command"] == "deploy 1.3.0"
+    result.stdout.fnmatch_lines(["rollback command: deploy 1.3.0"])
+
+
+def test_first_promotion_has_no_rollback_target(pytester: pytest.Pytester, read_report) -> None:
+    config(pytester, '[environments.staging]\nrollback = "deploy {previous_version}"\n')
+    pytester.makeconftest(
+        """
+        def pytest_promotion_previous_version(config, environment):
+            return (None, "ledger sqlite:///l.db")
+        """
+    )
+    pytester.makepyfile(FAILING)
+    result = pytester.runpytest("--env=staging", REPORT, "--junitxml=gate.xml")
+    assert result.ret == 1
+    note = "no rollback target: first promotion of staging (ledger sqlite:///l.db)"
     report = read_report()
     assert report["rollback_command"] is None
-    assert report["warnings"] == [
-        "rollback command of staging cannot be rendered: {previous_version} is not known for this run"
-    ]
+    assert note in report["warnings"]
+    result.stdout.fnmatch_lines([f"rollback command: {note}"])
+    assert "none configured" not in result.stdout.str()
+    assert note in (pytester.path / "gate.xml").read_text()
 
 
 def test_hook_supplies_the_rollback_command(pytester: pytest.Pytester, read_report) -> None:
@@ -417,9 +467,16 @@ def test_prod_forbids_waivers_by_default(pytester: pytest.Pytester) -> None:
 
 def test_waiver_for_unknown_gate_blocks(pytester: pytest.Pytester, read_report) -> None:
     pytester.makepyfile(PASSING)
-    result = pytester.runpytest("--env=staging", REPORT, "--waive", "typo=reason")
-    assert result.ret == 1
-    assert read_report()["reasons"] == ["waiver for 'typo' names no selected gate"]
+    result = pytester.runpytest("--env=staging", REPORT, "--waive", "tets_ok=reason")
+    # Refused before any gate runs, with the names it could have meant.
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: --waive tets_ok: names no gate of staging (did you mean *test_ok*?)"]
+    )
+    assert "1 passed" not in result.stdout.str()
+    assert read_report()["reasons"] == [
+        "usage error: --waive tets_ok: names no gate of staging (did you mean test_ok?)"
+    ]
 
 
 @pytest.mark.parametrize("value", ["lint", "=reason", "lint="])

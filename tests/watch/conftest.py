@@ -32,6 +32,12 @@ from tests.services.conftest import (  # noqa: F401 - fixtures reused
 from tests.support import free_port, require_binary
 
 
+@pytest.fixture(autouse=True)
+def _ledger_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """tests/conftest.py turns the ledger off for every test; the watch needs it."""
+    monkeypatch.delenv("PROMOTION_LEDGER", raising=False)
+
+
 class Flaky:
     """A /health route healthy for the first ``healthy`` requests, then 503."""
 
