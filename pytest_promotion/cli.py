@@ -33,6 +33,8 @@ COMMANDS: tuple[str, ...] = (
     "invalidate",
     "rollback",
     "ledger",
+    "watch",
+    "release_hold",
 )
 
 

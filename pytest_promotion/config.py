@@ -257,6 +257,17 @@ def _environment_tables(
         check_seconds(f"{file}: [{tname}]", table)
         for index, check in enumerate(table.get("checks", [])):
             validate_check(file, f"{tname}.checks", index, check, shared=False)
+        if "watch" in table:  # watch seam: the window's keys and durations, one-line errors
+            _validate_watch(file, tname, table["watch"])
         tables[name] = table
         written[name] = raw_name
     return tables
+
+
+def _validate_watch(file: str, table: str, watch: Mapping[str, Any]) -> None:
+    from .watch.settings import parse_settings
+
+    try:
+        parse_settings(watch, f"{file}: [{table}.watch]")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None

@@ -5,6 +5,8 @@ The pipeline, on the controller, once per run::
     decide()            pure: the fail-closed rules over the facts and gate records
     finalise()          masking, the run's warnings (waivers are applied by decide)
     finalize hook       pytest_promotion_finalize: reasons to block, never to promote
+    watch               the post-deploy watch, when asked (docs/watch.md): promote stays,
+                        or becomes rollback, or block (and then no rollback step)
     rollback            the command (hook or template), run with --promotion-rollback=execute
     reports             $GITHUB_OUTPUT, $GITHUB_STEP_SUMMARY, the JSON report, JUnit properties
     decision hook       pytest_promotion_decision: told last, with the final decision
@@ -107,6 +109,11 @@ class Pipeline:
 
     def run(self, decision: Decision) -> Decision:
         decision = ask_finalize(self.config, decision)
+        from .watch.plugin import after_promote  # watch seam: a promote is watched (the
+        # ledger has recorded it); it may become a rollback, or a block that never rolls back
+
+        decision, hold = after_promote(self.config, decision)
+        self.rolled_back = self.rolled_back or hold
         decision = self.settle(decision)
         try:
             # Told last, so that no listener hears "promote" of a run that ends in block.

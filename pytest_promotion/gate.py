@@ -95,11 +95,19 @@ class GateRecorder:
         *,
         min: float | None = None,
         max: float | None = None,
+        max_increase: str | None = None,
+        max_decrease: str | None = None,
+        min_delta: float | None = None,
+        baseline_runs: int | None = None,
+        on_missing_baseline: str | None = None,
     ) -> None:
         """Record ``value`` (and fail the gate if it is outside ``min``/``max``).
 
         No data (None, NaN, an infinity, an empty string; with ``min``/``max`` also any
-        string) fails the gate, as a block: a gate passes only on a measurement."""
+        string) fails the gate, as a block: a gate passes only on a measurement.
+        ``max_increase="10%"`` / ``max_decrease`` (with ``min_delta``, ``baseline_runs``
+        and a stated ``on_missing_baseline``, beside ``min``/``max``) also compare it with
+        the gate's values in the last good promotes (docs/watch.md)."""
         __tracebackhide__ = True
         suffix = f" {unit}" if unit else ""
         for label, bound in (("min", min), ("max", max)):
@@ -130,6 +138,16 @@ class GateRecorder:
             self._fail(f"{self.name}: {_fmt(number)}{suffix} < {_fmt(min)}{suffix}")
         if max is not None and number > max:
             self._fail(f"{self.name}: {_fmt(number)}{suffix} > {_fmt(max)}{suffix}")
+        if max_increase is not None or max_decrease is not None:  # watch seam: relative
+            from .watch.relative import measure_relative
+
+            failure, self.threshold, block = measure_relative(
+                self.name, number, self.threshold, min=min, max=max, max_increase=max_increase,
+                max_decrease=max_decrease, min_delta=min_delta, baseline_runs=baseline_runs,
+                on_missing_baseline=on_missing_baseline,
+            )  # fmt: skip
+            if failure:
+                self._fail(failure, block=block)
 
     def _fail(self, message: str, block: bool = False) -> NoReturn:
         __tracebackhide__ = True

@@ -41,11 +41,14 @@ def probe_check(
     """One run of a declarative check against its environment (any thread)."""
     from .checks.runner import run_check
 
-    return run_check(
+    outcome = run_check(
         check,
         environment.target(),
         on_attempt=(lambda n, o: on_attempt(check.id, n, o)) if on_attempt else None,
     )
+    from .watch.relative import apply_for_run  # relative criteria (docs/watch.md)
+
+    return apply_for_run(check, outcome)
 
 
 class CheckFailure(Exception):

@@ -133,6 +133,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="list the gates --env would run, with trigger and threshold; run nothing, decide nothing",
     )
+    from .watch.plugin import addoption as watch_addoption
+
+    watch_addoption(group)  # watch seam: --promotion-watch DURATION
     parser.addini("promotion_env", "default target environment for promotion gates", default="")
 
 
@@ -317,6 +320,9 @@ def _register_controller(config: pytest.Config, run: PromotionRun) -> None:
     from .progress import Heartbeat  # "running for 30 s" lines for long gates
 
     manager.register(Heartbeat(config), "promotion-heartbeat")
+    from .watch.plugin import install as install_watch
+
+    install_watch(config, run.promotion, run.environment)  # watch seam: --promotion-watch
 
 
 @pytest.hookimpl(trylast=True)

@@ -68,6 +68,7 @@ ENV_KEYS = {
     "public": "list[str]",
     "vars": "table",
     "checks": "list",
+    "watch": "table",  # the watch window after a promote (docs/watch.md)
     # a target the run starts itself (launch.py)
     "launch": "argv",
     "ready": "argv",
@@ -184,6 +185,9 @@ def validate_check(file: str, table: str, index: int, check: dict[str, Any], sha
         # the rest now, so a mistake in prod's checks shows in a dev run too.
         if not has_substitution(check):
             registry.get(kind).validate(check, where)
+        from .watch import relative
+
+        relative.validate(kind, check, where)  # its keys never hold a ${VAR}
         if "wait" in check:
             from .checks.wait import parse_wait
 
@@ -210,7 +214,9 @@ def _kind_of(check: Mapping[str, Any], where: str) -> str:
 def _check_kind_key(
     kind: str, key: str, value: object, allowed: Mapping[str, str], where: str
 ) -> None:
-    keys = registry.get(kind).KEYS
+    from .watch import relative  # relative criteria: keys of every numeric kind
+
+    keys = {**registry.get(kind).KEYS, **relative.keys_for(kind)}
     types = keys.get(key)
     if types is None:
         known = ", ".join(sorted({*allowed, *keys}))

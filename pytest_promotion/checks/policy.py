@@ -35,6 +35,7 @@ __all__ = ["KEYS", "ROLLBACK", "run", "validate"]
 KEYS: dict[str, type | tuple[type, ...]] = {
     "requires_previous": (bool, str, list),
     "soak": (str, int, float),
+    "allow_watching": bool,  # count a promote whose watch still runs (docs/watch.md)
     "approval": bool,
     "approvals": int,
     "approval_expiry": (str, int, float),
@@ -49,7 +50,7 @@ KEYS: dict[str, type | tuple[type, ...]] = {
 ROLLBACK = False  # a policy failure is a block
 CONCURRENT = False
 _OWN = {
-    "requires_previous": {"soak"},
+    "requires_previous": {"soak", "allow_watching"},
     "approval": {"approval_expiry", "self_approval", "approval_from_env"},
     "approvals": {"approval_expiry", "self_approval", "approval_from_env"},
     "rollback_ready": {"rollback_check"},
@@ -169,7 +170,12 @@ def _judge(
         if kind == "same_artifact":
             return _outcome(policy.same_artifact(records, envs[-1], version, ctx.digest))
         soak = parse_duration(spec["soak"], "soak") if "soak" in spec else None
-        return _outcome(policy.requires_previous(records, envs, version, ctx.digest, now, soak))
+        verdict = policy.requires_previous(records, envs, version, ctx.digest, now, soak)
+        if not spec.get("allow_watching"):
+            from ..watch.upstream import while_watched  # watch seam: a watch still running
+
+            verdict = while_watched(verdict, records, now)
+        return _outcome(verdict)
     if kind in ("approval", "approvals"):
         source = spec.get("approval_from_env")
         ci = (os.environ[source], source) if source and os.environ.get(source) else None

@@ -70,6 +70,14 @@ class ProbePool:
         with self._progress:
             return self._progress.wait_for(lambda: self._taken >= len(self._pending), timeout)
 
+    def forget_done(self) -> None:
+        """Drop the finished futures it keeps (a long-lived pool, e.g. the watch's over
+        8,640 measurements, would otherwise keep every outcome)."""
+        with self._progress:
+            keep = [f for f in self._pending if not f.done()]
+            self._taken -= len(self._pending) - len(keep)
+            self._pending = keep
+
     def cancel_pending(self) -> int:
         """Cancel every probe not yet started; running ones end at their own deadline."""
         return sum(1 for f in self._pending if f.cancel())

@@ -37,6 +37,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..redact import redact, redact_url
+from . import prometheus_range
 from .base import CheckConfigError, CheckFailed, Outcome, Target
 from .http_transport import prepare as _prepare_http
 from .prometheus_api import (
@@ -72,6 +73,7 @@ KEYS: dict[str, type | tuple[type, ...]] = {
     "targets_up": str,
     "no_firing_alerts": bool,
     "ignore_alerts": list,
+    **prometheus_range.KEYS,  # over, max_gap, step: a query over a window
 }
 ROLLBACK = True
 # A network probe: started with the others when the run begins (see checks/pool.py).
@@ -134,6 +136,7 @@ def validate(spec: Mapping[str, Any], where: str) -> None:
     _validate_query(spec, where)
     if "targets_up" in spec and not str(spec["targets_up"]).strip():
         raise CheckConfigError(f"{where}: key 'targets_up': expected a job name, found ''")
+    prometheus_range.validate_over(spec, where)
     if spec.get("no_firing_alerts") is False:
         raise CheckConfigError(f"{where}: key 'no_firing_alerts': expected true, found false")
     if "ignore_alerts" in spec:
@@ -262,6 +265,12 @@ def _query_check(spec: Mapping[str, Any], base: str, target: Target, deadline: f
     )
     threshold = " and ".join(parts)
     q = _short(str(spec["query"]))
+    if "over" in spec:
+        try:
+            return prometheus_range.run_over(spec, base, target, deadline, threshold)
+        except CheckFailed as failed:
+            failed.threshold = threshold
+            raise
     try:
         value, labels, warnings = _instant(base, str(spec["query"]), target, deadline)
     except CheckFailed as failed:

@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
                 "last_decision_at": last.recorded_at if last else None,
                 "last_record": last.id if last else None,
                 "last_known_good": good.version if good else None,
-                "hold": None, "next": blockers,
+                "hold": _hold(store, env), "next": blockers,
             })  # fmt: skip
         if args.json:
             print_json(rows)
@@ -105,8 +105,21 @@ def run(args: argparse.Namespace) -> int:
                   r["last_known_good"]] for r in rows]  # fmt: skip
         print_table(("env", "version", "since (UTC)", "last decision", "last known good"), table)
         for r in rows:
+            if r["hold"]:
+                print(f"{r['environment']}: on hold since {short_time(r['hold']['since'])} "
+                      f"(record {r['hold']['record'][:12]}): promotion release-hold lifts it")  # fmt: skip
             if r["next"]:
                 print(f"{r['version']}: " + "; ".join(r["next"]))
         return OK
 
     return run_command(args, body)
+
+
+def _hold(store: Any, env: str) -> dict[str, Any] | None:
+    """The hold a watch put on ``env`` (docs/watch.md), if it is on."""
+    from ..watch.journal import active_hold
+
+    hold = active_hold(store, env)
+    if hold is None:
+        return None
+    return {"record": hold.id, "since": hold.recorded_at, "reason": hold.body.get("reason")}
