@@ -83,11 +83,18 @@ def parse_settings(
         raise ValueError(
             f"{where}: unknown key {unknown[0]!r} (known keys: {', '.join(sorted(KEYS))})"
         )
-    settings = WatchSettings()
     if duration is not None:
         table["duration"] = duration
     if interval is not None:
         table["interval"] = interval
+    settings = _read(table, where)
+    _check_measurements(settings, where)
+    return settings
+
+
+def _read(table: Mapping[str, Any], where: str) -> WatchSettings:
+    """Each key of the table, read on its own (the defaults for the others)."""
+    settings = WatchSettings()
     if "duration" in table:
         settings = replace(settings, duration=_duration(table["duration"], where, "duration"))
     if "interval" in table:
@@ -100,6 +107,11 @@ def parse_settings(
     for key in ("failure_limit", "consecutive_error_limit"):
         if key in table:
             settings = replace(settings, **{key: _limit(table[key], where, key)})
+    return settings
+
+
+def _check_measurements(settings: WatchSettings, where: str) -> None:
+    """The interval against the duration: not too short, not longer, not too many."""
     if settings.interval < MIN_INTERVAL:
         raise ValueError(
             f"{where} key 'interval': expected at least {MIN_INTERVAL:g} s, "
@@ -115,4 +127,3 @@ def parse_settings(
             f"{where} key 'interval': {settings.duration:g} s every {settings.interval:g} s "
             f"is more than {MAX_MEASUREMENTS} measurements: use a longer interval"
         )
-    return settings
