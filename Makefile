@@ -91,6 +91,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/core_overhead.py
 	$(BIN)/python bench/coverage_large.py
 	$(BIN)/python bench/probes.py --breakdown
+	$(BIN)/python bench/ledger.py
+	$(BIN)/python bench/fleet.py --also-concurrency 0
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .promotion gate-*.xml decision-*.json

@@ -1,8 +1,8 @@
 """Check kinds: one module per protocol or tool, none of which knows pytest.
 
 Every kind, built in or third-party, is found through one :data:`registry`. A kind is
-loaded only when a check of its kind is configured, so a run that uses no Redis check
-never imports the redis client.
+loaded only when a check of its kind is configured, so a run with no fleet check never
+imports aiohttp, and one with no ``file`` check never imports pytest-testinfra.
 
 Third-party packages add kinds through the ``pytest_promotion.kinds`` entry-point group
 (``name = "package.module"`` or ``"package.module:object"``) or the

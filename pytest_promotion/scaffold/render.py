@@ -69,6 +69,46 @@ wait = {{ timeout = 60, interval = 2 }}   # a fresh deployment may need a minute
 # min_days_valid = 14
 """
 
+_SECURITY = """
+# --- security posture (docs/security-checks.md of pytest-promotion): the ready set ----
+# Posture failures block (a missing header is not an outage); a check that cannot run
+# blocks too. Responses: HSTS for a year, nosniff, no version banner, no debug paths.
+[[checks]]
+name = "response-posture"
+from = "dev"
+http = "/health"
+expect_headers = {{ "Strict-Transport-Security" = "max-age=\\\\d{{8,}}.*", "X-Content-Type-Options" = "nosniff" }}
+forbid_headers = ["Server: .*\\\\d", "X-Powered-By"]
+forbid_paths = ["/debug/pprof/", "/.env", "/.git/config", "/metrics"]
+
+# No TLS below 1.2, no weak cipher, forward secrecy. Set TLS_HOSTPORT (host:443) per
+# environment in CI, as the URLs; unset, the check names it and blocks (.invalid never resolves).
+[[checks]]
+name = "tls-posture"
+from = "staging"
+tls = "${{TLS_HOSTPORT:-set-TLS_HOSTPORT.invalid:443}}"
+refuse_below = "1.2"
+forbid_ciphers = ["RC4", "3DES", "NULL", "EXPORT", "aNULL", "MD5"]
+require_forward_secrecy = true
+
+# The TLS key on the hosts is private: list them in [environments.X] hosts = ["ssh://deploy@web1"]
+# (local, ssh, docker, kubectl: pytest-testinfra's backends); adapt the path and owner.
+[[checks]]
+name = "tls-key-private"
+from = "staging"
+file = ["/app/certs/server.key"]
+mode = "0600"
+owner = "app"
+not_world_readable = true
+
+# Vulnerabilities: critical -> rollback, at most 5 high (the defaults). A scanner's SARIF
+# (trivy, grype, osv-scanner), pip-audit's JSON (pip_audit = ...) or CycloneDX VEX (vex = ...).
+[[checks]]
+name = "dependencies"
+from = "staging"
+{findings}
+"""
+
 _PYTHON = """
 # --- Python ({package}/): unit tests under coverage, coverage, bandit, ruff ----------
 # Needs pytest-cov, bandit and ruff where the gates run: pip install 'pytest-promotion[quality]' pytest-cov ruff
@@ -196,7 +236,18 @@ def promotion_toml(layout: Layout, ci: str | None) -> str:
         parts.append(_GO.format(module=layout.go_module))
     if layout.dockerfile:
         parts.append(_DOCKER)
+    parts.append(_SECURITY.format(findings=_findings(layout)))
     return "".join(parts)
+
+
+def _findings(layout: Layout) -> str:
+    """The ready set's vulnerability gate: pip-audit for a Python package, else a SARIF."""
+    if layout.python_package:
+        return (
+            'pip_audit = "build/pip-audit.json"   '
+            "# pip-audit -f json --aliases -o build/pip-audit.json"
+        )
+    return 'sarif = "build/scan.sarif"   # trivy fs --format sarif --output build/scan.sarif .'
 
 
 def plan_files(layout: Layout, ci: str | None, makefile: bool) -> list[Planned]:
