@@ -83,13 +83,20 @@ def _serve(tmp: Path) -> None:
     ca_file, good, bad = _contexts(tmp)
     plan = ["ok"] * 240 + [b for b in BEHAVIOURS[1:] for _ in range(12)]
     members: dict[str, list[str]] = {}
+    held: list[socket.socket] = []
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
         for index, how in enumerate(plan):
             host = f"127.0.0.{1 + index % 8}"
             if how == "refused":
-                port = free_port()
+                # Bound and never listening: connections are refused, and no other
+                # listener (of this fleet or of a test running beside it) can take the
+                # port, as it could once a free port was closed again.
+                hold = socket.socket()
+                hold.bind((host, 0))
+                held.append(hold)
+                port = hold.getsockname()[1]
             else:
                 context = bad if how == "wrong_cert" else good
                 server = await asyncio.start_server(
