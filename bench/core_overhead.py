@@ -152,6 +152,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="core-overhead-") as tmp:
         root = Path(tmp)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PROMOTION_"))}
+        # The ledger's cost has its own goal and benchmark (bench/ledger.py): off here.
+        env["PROMOTION_LEDGER"] = "false"
         if args.no_bytecode:
             env["PYTHONDONTWRITEBYTECODE"] = "1"
         else:

@@ -19,7 +19,7 @@ from .decision import Decision, GateRecord, decide
 from .finalise import Pipeline, exit_status, finalise, hook_failed
 from .keys import DECISION_KEY
 from .outputs import check_github_files, report_writers
-from .records import message_of, update_record
+from .records import add_case_facts, message_of, update_record
 from .redact import redact
 from .rollback import attach_rollback, template_fields
 from .run import PREVIOUS_VERSION_VAR, PromotionRun, check_version
@@ -112,6 +112,12 @@ class Collector:
         update_record(self.records, report, self.environment.secrets)
         if report.outcome == "failed" and not hasattr(report, "wasxfail"):
             self.failed_reports += 1
+
+    @pytest.hookimpl(tryfirst=True, specname="pytest_runtest_logreport")
+    def pytest_case_facts(self, report: pytest.TestReport) -> None:
+        """Before pytest's junitxml reads the teardown report (see :func:`add_case_facts`)."""
+        if report.when == "teardown":
+            add_case_facts(self.records, report, self.environment.secrets)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         facts = self.run.facts

@@ -12,7 +12,14 @@ import pytest
 if TYPE_CHECKING:
     from .checks.base import Outcome
 
-__all__ = ["PROP", "GateRecorder", "declare_gate", "recorder_for", "recorder_key"]
+__all__ = [
+    "PROP",
+    "GateRecorder",
+    "case_properties",
+    "declare_gate",
+    "recorder_for",
+    "recorder_key",
+]
 
 PROP = "promotion."
 
@@ -211,11 +218,21 @@ def declare_gate(
             )
         trigger = value == "rollback"
         item.stash[_meta_key] = (name, trigger, "trigger" in gate, False)
-    else:  # what recorder_for assumes when nothing is stashed
-        name, trigger = nodeid, False
-    properties = item.user_properties
-    properties.append((_GATE_KEY, name))
-    properties.append(_ROLLBACK if trigger else _BLOCK)
+    else:  # what recorder_for assumes when nothing is stashed, and a record without them
+        return
+    if name != nodeid or trigger:
+        # Only what says more than the defaults travels with every report (a named gate, a
+        # rollback trigger): a passing case's properties cost pytest's junitxml ~45 k
+        # instructions each. A gate that does not pass gets them on its JUnit case anyway
+        # (the Collector, :func:`case_properties`); a passing one is listed in the suite.
+        properties = item.user_properties
+        properties.append((_GATE_KEY, name))
+        properties.append(_ROLLBACK if trigger else _BLOCK)
+
+
+def case_properties(name: str, rollback_trigger: bool) -> list[tuple[str, object]]:
+    """The per-case ``promotion.gate`` and ``promotion.trigger`` properties."""
+    return [(_GATE_KEY, name), _ROLLBACK if rollback_trigger else _BLOCK]
 
 
 def recorder_for(item: pytest.Item) -> GateRecorder:

@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 
 from .decision import ERROR, FAILED, NOT_RUN, PASSED, SKIPPED, GateRecord
-from .gate import PROP
+from .gate import PROP, case_properties
 from .redact import redact
+from .untrusted import one_line
 
-__all__ = ["message_of", "update_record"]
+__all__ = ["add_case_facts", "message_of", "update_record"]
 
 GATE_KEY, TRIGGER_KEY = PROP + "gate", PROP + "trigger"
 MEASURED_KEY, THRESHOLD_KEY, MESSAGE_KEY = PROP + "measured", PROP + "threshold", PROP + "message"
@@ -128,3 +129,29 @@ def update_record(
         why = redact(message or "a failure was recorded", secrets)
         _set(record, FAILED, f"{why} (recorded by the gate; the test went on and passed)")
     return record
+
+
+def add_case_facts(
+    records: dict[str, GateRecord], report: pytest.TestReport, secrets: tuple[str, ...]
+) -> None:
+    """Give the teardown report of a gate that did not pass (failed, error, skipped,
+    xfail, waived) its ``promotion.gate`` and ``promotion.trigger`` properties, where
+    collection declared none (a gate named by its id, trigger "block": the defaults). Its
+    JUnit case then carries them, as pytest's junitxml reads them from this report; a
+    passing gate's facts are in the suite's ``promotion.passed`` instead."""
+    if report.when != "teardown":
+        return
+    record = records.get(report.nodeid)
+    if (
+        record is not None
+        and report.outcome == "passed"
+        and record.outcome == PASSED
+        and not record.xfail
+    ):
+        return
+    properties = report.user_properties
+    if any(key == GATE_KEY for key, _ in properties):
+        return
+    name = report.nodeid if record is None else record.name
+    trigger = record is not None and record.rollback_trigger
+    properties[:0] = case_properties(one_line(redact(name, secrets)), trigger)
