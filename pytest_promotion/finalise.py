@@ -50,8 +50,11 @@ def finalise(
     """Mask what the gates recorded and add the run's own warnings (first)."""
     gates = decision.gates
     reasons, run_warnings = decision.reasons, [*warnings, *decision.warnings]
-    if secrets or warnings:
+    # A copy of every gate only when one may hold something to mask: a ${VAR} value, or a
+    # URL with a password in a parametrized id (redact masks those without secrets too).
+    if secrets or any("://" in g.id or "://" in g.name for g in gates):
         gates = [replace(g, id=redact(g.id, secrets), name=redact(g.name, secrets)) for g in gates]
+    if secrets or warnings:
         reasons = [redact(r, secrets) for r in reasons]
         run_warnings = [redact(w, secrets) for w in run_warnings]
     if insecure:

@@ -133,9 +133,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="list the gates --env would run, with trigger and threshold; run nothing, decide nothing",
     )
-    from .watch.plugin import addoption as watch_addoption
-
-    watch_addoption(group)  # watch seam: --promotion-watch DURATION
+    group.addoption(  # defined here: importing the watch package costs every pytest run
+        "--promotion-watch",
+        metavar="DURATION",
+        help="after a promote, watch the environment's health checks for DURATION "
+        "(30m, 24h; also the environment's watch table); see docs/watch.md",
+    )
     parser.addini("promotion_env", "default target environment for promotion gates", default="")
 
 
