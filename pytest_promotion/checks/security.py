@@ -30,6 +30,7 @@ failed execution: each fails with the reason, never "0 findings".
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import subprocess
 import sys
@@ -319,10 +320,11 @@ def _expires(entry: Mapping[str, Any], n: int, path: Path) -> date | None:
     value = entry.get("expires")
     if value is None:
         return None
-    try:
-        return date.fromisoformat(str(value)[:10]) if isinstance(value, str) else None
-    except ValueError:
-        pass
+    # A number (20260630) or a string with more than a date was read as "no expiry":
+    # the suppression then held for ever. Only a whole YYYY-MM-DD date is one.
+    if isinstance(value, str) and len(value) == 10:
+        with contextlib.suppress(ValueError):
+            return date.fromisoformat(value)
     raise CheckFailed(
         f"security baseline {path}: entry #{n} ({entry['rule']} in {entry['file']}): "
         f"'expires' is {value!r}, expected a date like \"2026-06-30\""

@@ -111,6 +111,11 @@ def test_suppression_with_expiry(target: Target) -> None:
         "entry #1 (CVE-2024-34064 in Jinja2): 'expires' is 'soon', expected a date like \"2026-06-30\""
     )
     assert run(target, [entry], vex="vex.cdx.json").passed  # no expires: as before
+    # not a date: refused, never a suppression that holds for ever
+    for value in (20200131, "2999-12-31 maybe", True):
+        odd = run(target, [{**entry, "expires": value}], vex="vex.cdx.json")
+        assert not odd.passed
+        assert odd.message.endswith(f"'expires' is {value!r}, expected a date like \"2026-06-30\"")
 
 
 @pytest.mark.parametrize(
