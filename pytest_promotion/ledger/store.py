@@ -34,9 +34,6 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 DEFAULT_URL = "sqlite:///.promotion/ledger.sqlite3"
-COLUMNS = (
-    "id, seq, kind, environment, version, digest, decision, actor, recorded_at, against, summary"
-)
 
 
 class LedgerError(Exception):
@@ -94,7 +91,14 @@ def summary_of(record: Record) -> tuple[int, str]:
     return 0, str(reasons[0])[:200] if reasons else ""
 
 
+def lease_from_row(environment: str, row: Sequence[Any]) -> LeaseInfo:
+    """A lease read back (:data:`.schema.LEASE_COLUMNS`, in that order)."""
+    holder, actor, version, run_url, started_at, host, pid = row[:7]
+    return LeaseInfo(environment, holder, actor, version, run_url, started_at, host, int(pid))
+
+
 def row_to_record(row: Sequence[Any], body: str | None) -> Record:
+    """A record read back (:data:`.schema.RECORD_COLUMNS`, then its body or None)."""
     return Record(
         id=row[0],
         seq=int(row[1]),
@@ -130,11 +134,13 @@ class Store(ABC):
         environments: Sequence[str] | None = None,
         version: str | None = None,
         kinds: Sequence[str] | None = None,
+        exclude_kinds: Sequence[str] | None = None,
         limit: int | None = None,
         full: bool = False,
     ) -> list[Record]:
-        """Records, oldest first (the newest ``limit`` ones when given). Without ``full`` a
-        decision's body (its gates) is not read: the columns and summary suffice."""
+        """Records, oldest first (the newest ``limit`` ones when given), of ``kinds`` and
+        not of ``exclude_kinds`` when given. Without ``full`` a decision's body (its
+        gates) is not read: the columns and summary suffice."""
 
     @abstractmethod
     def get(self, prefix: str) -> list[Record]:
