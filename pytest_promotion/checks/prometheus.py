@@ -50,6 +50,7 @@ from .prometheus_api import (
     parsing,
     sample,
     short,
+    validate_server_url,
 )
 
 __all__ = [
@@ -118,13 +119,7 @@ def _validate_ignore_alerts(spec: Mapping[str, Any], where: str) -> None:
 
 
 def validate(spec: Mapping[str, Any], where: str) -> None:
-    url = spec.get("prometheus")
-    # validated before ${VAR} and {placeholder} substitution: a template is checked at run
-    if not isinstance(url, str) or not (url.startswith(("http://", "https://", "/")) or "{" in url):
-        raise CheckConfigError(
-            f"{where}: key 'prometheus': expected an http(s):// URL or a path starting with '/', "
-            f"found {redact_url(str(url))!r}"
-        )
+    validate_server_url(spec, "prometheus", where)
     modes = [m for m in _MODES if m in spec]
     if len(modes) != 1:
         raise CheckConfigError(

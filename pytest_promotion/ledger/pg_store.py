@@ -24,7 +24,6 @@ from .store import (
     Store,
     lease_from_row,
     newer_schema,
-    row_to_record,
 )
 
 __all__ = ["PostgresStore"]
@@ -34,6 +33,8 @@ _NOW = "to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS
 
 
 class PostgresStore(Store):
+    dialect = POSTGRES
+
     def __init__(self, url: str, *, timeout: float = 10.0, secrets: Sequence[str] = ()) -> None:
         try:
             import psycopg
@@ -83,10 +84,6 @@ class PostgresStore(Store):
             if found is not None and found > SCHEMA_VERSION:
                 raise newer_schema(found, self.shown)
 
-    def schema_version(self) -> int:
-        sql = f"SELECT max(version) FROM {POSTGRES.versions}"  # noqa: S608
-        return int(self._run(lambda: self.conn.execute(sql).fetchone()[0]))
-
     def now(self) -> str:
         return str(self._run(lambda: self.conn.execute(f"SELECT {_NOW}").fetchone()[0]))
 
@@ -99,26 +96,9 @@ class PostgresStore(Store):
 
         return list(self._run(write))
 
-    def query(
-        self,
-        *,
-        environments: Sequence[str] | None = None,
-        version: str | None = None,
-        kinds: Sequence[str] | None = None,
-        exclude_kinds: Sequence[str] | None = None,
-        limit: int | None = None,
-        full: bool = False,
-    ) -> list[Record]:
-        sql, args = POSTGRES.select_records(environments=environments, version=version,
-                                            kinds=kinds, exclude_kinds=exclude_kinds,
-                                            limit=limit, full=full)  # fmt: skip
-        rows = self._run(lambda: self.conn.execute(sql, args).fetchall())
-        return [row_to_record(r[:-1], r[-1]) for r in reversed(rows)]
-
-    def get(self, prefix: str) -> list[Record]:
-        sql, args = POSTGRES.select_by_prefix(prefix)
-        rows = self._run(lambda: self.conn.execute(sql, args).fetchall())
-        return [row_to_record(r[:-1], r[-1]) for r in rows]
+    def fetch(self, sql: str, args: Sequence[Any]) -> list[Sequence[Any]]:
+        rows: list[Sequence[Any]] = self._run(lambda: self.conn.execute(sql, args).fetchall())
+        return rows
 
     def try_lease(self, info: LeaseInfo, ttl: float) -> LeaseInfo | None:
         def take() -> LeaseInfo | None:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from .model import Record, now_text
 from .schema import LEASE_COLUMNS, SQLITE, insert_records, migrate
@@ -24,7 +25,6 @@ from .store import (
     Store,
     lease_from_row,
     newer_schema,
-    row_to_record,
 )
 
 __all__ = ["SqliteStore"]
@@ -41,6 +41,8 @@ def _alive(pid: int) -> bool:
 
 
 class SqliteStore(Store):
+    dialect = SQLITE
+
     def __init__(self, path: Path, *, timeout: float = 10.0) -> None:
         self.path = path
         self.shown = f"sqlite:///{path}"
@@ -75,10 +77,6 @@ class SqliteStore(Store):
             if found is not None and found > SCHEMA_VERSION:
                 raise newer_schema(found, self.shown)
 
-    def schema_version(self) -> int:
-        row = self.conn.execute(f"SELECT max(version) FROM {SQLITE.versions}").fetchone()  # noqa: S608
-        return int(row[0])
-
     def now(self) -> str:
         return now_text()
 
@@ -87,29 +85,11 @@ class SqliteStore(Store):
         with self._write() as conn:
             return insert_records(conn, SQLITE, rows)
 
-    def query(
-        self,
-        *,
-        environments: Sequence[str] | None = None,
-        version: str | None = None,
-        kinds: Sequence[str] | None = None,
-        exclude_kinds: Sequence[str] | None = None,
-        limit: int | None = None,
-        full: bool = False,
-    ) -> list[Record]:
-        sql, args = SQLITE.select_records(environments=environments, version=version,
-                                          kinds=kinds, exclude_kinds=exclude_kinds,
-                                          limit=limit, full=full)  # fmt: skip
+    def fetch(self, sql: str, args: Sequence[Any]) -> list[Sequence[Any]]:
         try:
-            rows = self.conn.execute(sql, args).fetchall()
+            return self.conn.execute(sql, args).fetchall()
         except sqlite3.Error as exc:
             raise LedgerError(f"ledger {self.shown}: cannot read: {_why(exc)}") from None
-        return [row_to_record(r[:-1], r[-1]) for r in reversed(rows)]
-
-    def get(self, prefix: str) -> list[Record]:
-        sql, args = SQLITE.select_by_prefix(prefix)
-        rows = self.conn.execute(sql, args).fetchall()
-        return [row_to_record(r[:-1], r[-1]) for r in rows]
 
     def try_lease(self, info: LeaseInfo, ttl: float) -> LeaseInfo | None:
         with self._write() as conn:

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..redact import redact_url
 from .model import Record
+from .schema import Dialect
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -114,9 +115,11 @@ def row_to_record(row: Sequence[Any], body: str | None) -> Record:
 
 
 class Store(ABC):
-    """One ledger. ``shown`` is its URL without a password, for every message."""
+    """One ledger. ``shown`` is its URL without a password, for every message; its
+    ``dialect`` spells the statements of :mod:`.schema` for its database."""
 
     shown: str
+    dialect: Dialect
 
     @abstractmethod
     def now(self) -> str:
@@ -127,7 +130,6 @@ class Store(ABC):
         """Store the records in one transaction; the ids newly written (known ones skipped).
         A record without ``recorded_at`` gets the ledger's clock."""
 
-    @abstractmethod
     def query(
         self,
         *,
@@ -141,10 +143,23 @@ class Store(ABC):
         """Records, oldest first (the newest ``limit`` ones when given), of ``kinds`` and
         not of ``exclude_kinds`` when given. Without ``full`` a decision's body (its
         gates) is not read: the columns and summary suffice."""
+        sql, args = self.dialect.select_records(environments=environments, version=version,
+                                                kinds=kinds, exclude_kinds=exclude_kinds,
+                                                limit=limit, full=full)  # fmt: skip
+        return [row_to_record(r[:-1], r[-1]) for r in reversed(self.fetch(sql, args))]
 
-    @abstractmethod
     def get(self, prefix: str) -> list[Record]:
         """The records whose id starts with ``prefix`` (whole)."""
+        sql, args = self.dialect.select_by_prefix(prefix)
+        return [row_to_record(r[:-1], r[-1]) for r in self.fetch(sql, args)]
+
+    def schema_version(self) -> int:
+        sql = f"SELECT max(version) FROM {self.dialect.versions}"  # noqa: S608
+        return int(self.fetch(sql, [])[0][0])
+
+    @abstractmethod
+    def fetch(self, sql: str, args: Sequence[Any]) -> list[Sequence[Any]]:
+        """The rows of a read; :class:`LedgerError` when the ledger cannot answer."""
 
     @abstractmethod
     def try_lease(self, info: LeaseInfo, ttl: float) -> LeaseInfo | None:
@@ -153,9 +168,6 @@ class Store(ABC):
     @abstractmethod
     def release(self, info: LeaseInfo) -> None:
         """Give the lease back (no-op when not ours)."""
-
-    @abstractmethod
-    def schema_version(self) -> int: ...
 
     @abstractmethod
     def close(self) -> None: ...
