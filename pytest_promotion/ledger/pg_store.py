@@ -54,12 +54,12 @@ class PostgresStore(Store):
             ) from None
         self.secrets = (*secrets, str(params.get("password") or ""))
         self.shown = redact(self.shown, self.secrets)
-        from ..checks.postgres import _connect, _tls_policy  # the postgres kind's TLS rules
+        from ..checks.postgres_connect import connect, tls_policy  # the postgres kind's rules
 
         try:
-            tls = _tls_policy(params, Target(env="ledger"), self.shown)
+            tls = tls_policy(params, Target(env="ledger"), self.shown)
             self.tls_note = tls.note
-            self.conn: Any = _connect(
+            self.conn: Any = connect(
                 psycopg, params, tls, time.monotonic() + timeout, timeout, self.shown
             )
         except CheckFailed as exc:
