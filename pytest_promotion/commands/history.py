@@ -148,7 +148,7 @@ def _recorded(end: Record | None) -> dict[str, int]:
     counts = dict.fromkeys(_STATES, 0)
     recorded = end.body.get("counts") if end is not None else None
     if isinstance(recorded, dict):
-        counts.update({k: int(v) for k, v in recorded.items() if k in counts})
+        counts.update({k: v for k, v in recorded.items() if k in counts and type(v) is int})
     return counts
 
 
