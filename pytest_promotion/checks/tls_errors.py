@@ -1,7 +1,7 @@
 """Why a TLS connection failed, in one line: expired, not yet valid, wrong hostname,
 self-signed, unknown CA, protocol version, plain HTTP on a TLS port, closed mid-handshake.
 
-Shared by every kind that speaks TLS (``tls``, ``http``, ``redis``, the async fleet
+Shared by the kinds that read a TLS failure (``tls``, ``http``, the async fleet
 engine): the same failure reads the same wherever it happens.
 """
 
