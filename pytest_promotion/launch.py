@@ -116,20 +116,23 @@ class Launched:
     def _ready_once(self, deadline: float) -> bool:
         assert self.ready is not None
         left = max(0.1, min(READY_TRY_TIMEOUT, deadline - time.monotonic()))
+        try:
+            return self._run_logged(self.ready, left) == 0
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+
+    def _run_logged(self, argv: list[str], timeout: float) -> int:
+        """Run ``argv`` in the rootdir, its output appended to the log: its exit code."""
         with self.log.open("ab") as log:
-            try:
-                done = subprocess.run(
-                    self.ready,
-                    cwd=self.rootdir,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    timeout=left,
-                    check=False,
-                )
-            except (OSError, subprocess.TimeoutExpired):
-                return False
-        return done.returncode == 0
+            return subprocess.run(
+                argv,
+                cwd=self.rootdir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+                check=False,
+            ).returncode
 
     def stop(self) -> None:
         """Stop the launched group (SIGTERM, SIGKILL after STOP_GRACE), then ``teardown``."""
@@ -144,19 +147,8 @@ class Launched:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     self.proc.wait(timeout=5)
         if self.teardown is not None:
-            with (
-                self.log.open("ab") as log,
-                contextlib.suppress(OSError, subprocess.TimeoutExpired),
-            ):
-                subprocess.run(
-                    self.teardown,
-                    cwd=self.rootdir,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    timeout=TEARDOWN_TIMEOUT,
-                    check=False,
-                )
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                self._run_logged(self.teardown, TEARDOWN_TIMEOUT)
 
 
 def launch_target(config: pytest.Config, env: str) -> None:

@@ -17,10 +17,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..redact import redact, redact_url
-from .base import CheckConfigError, CheckFailed, Outcome, Target
+from .base import CheckFailed, Outcome, Target
 from .http_transport import prepare as _prepare_http
 from .prometheus import fetch_json, resolve_url
-from .prometheus_api import describe, one_line, short
+from .prometheus_api import describe, one_line, short, validate_server_url
 
 __all__ = ["KEYS", "ROLLBACK", "run", "validate"]
 
@@ -32,13 +32,7 @@ prepare = _prepare_http  # import requests before the probe pool starts
 
 
 def validate(spec: Mapping[str, Any], where: str) -> None:
-    url = spec.get("grafana")
-    # validated before ${VAR} and {placeholder} substitution: a template is checked at run
-    if not isinstance(url, str) or not (url.startswith(("http://", "https://", "/")) or "{" in url):
-        raise CheckConfigError(
-            f"{where}: key 'grafana': expected an http(s):// URL or a path starting with '/', "
-            f"found {redact_url(str(url))!r}"
-        )
+    validate_server_url(spec, "grafana", where)
 
 
 def run(spec: Mapping[str, Any], target: Target) -> Outcome:

@@ -292,7 +292,7 @@ def _describe(
 ) -> str:
     import requests
 
-    from .tls import _walk, describe_ssl_error
+    from .tls_errors import describe_ssl_error, walk
 
     where = _hostport(url)
     if fired or isinstance(exc, requests.ReadTimeout):
@@ -302,7 +302,7 @@ def _describe(
     if isinstance(exc, requests.exceptions.SSLError):
         ca = verify if isinstance(verify, str) else None
         return describe_ssl_error(exc, _origin(url)[1], ca) or f"TLS error with {where}: {exc}"
-    causes = list(_walk(exc))
+    causes = list(walk(exc))
     if any(isinstance(e, ConnectionRefusedError) for e in causes):
         return f"connection refused by {where}"
     if any(type(e).__name__ == "NameResolutionError" for e in causes):

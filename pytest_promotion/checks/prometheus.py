@@ -30,14 +30,13 @@ and by a 1 MiB body cap; TLS is verified with the environment's ``ca_bundle``.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from ..redact import redact, redact_url
-from . import prometheus_range
+from . import prometheus_range, prometheus_status
 from .base import CheckConfigError, CheckFailed, Outcome, Target
 from .http_transport import prepare as _prepare_http
 from .prometheus_api import (
@@ -48,10 +47,10 @@ from .prometheus_api import (
     labels_text,
     need,
     note,
-    one_line,
     parsing,
     sample,
     short,
+    validate_server_url,
 )
 
 __all__ = [
@@ -120,13 +119,7 @@ def _validate_ignore_alerts(spec: Mapping[str, Any], where: str) -> None:
 
 
 def validate(spec: Mapping[str, Any], where: str) -> None:
-    url = spec.get("prometheus")
-    # validated before ${VAR} and {placeholder} substitution: a template is checked at run
-    if not isinstance(url, str) or not (url.startswith(("http://", "https://", "/")) or "{" in url):
-        raise CheckConfigError(
-            f"{where}: key 'prometheus': expected an http(s):// URL or a path starting with '/', "
-            f"found {redact_url(str(url))!r}"
-        )
+    validate_server_url(spec, "prometheus", where)
     modes = [m for m in _MODES if m in spec]
     if len(modes) != 1:
         raise CheckConfigError(
@@ -151,9 +144,9 @@ def run(spec: Mapping[str, Any], target: Target) -> Outcome:
         if "query" in spec:
             return _query_check(spec, base, target, deadline)
         if "targets_up" in spec:
-            return _targets_up(str(spec["targets_up"]), base, target, deadline)
+            return prometheus_status.targets_up(str(spec["targets_up"]), base, target, deadline)
         ignore = [str(name) for name in spec.get("ignore_alerts", [])]
-        return _no_firing_alerts(ignore, base, target, deadline)
+        return prometheus_status.no_firing_alerts(ignore, base, target, deadline)
     except CheckFailed as failed:
         failed.message = redact(failed.message, target.secrets)
         if failed.rollback is None:
@@ -288,120 +281,6 @@ def _query_check(spec: Mapping[str, Any], base: str, target: Target, deadline: f
         return Outcome(False, message, measured=value, threshold=threshold, details=details)
     message = f"prometheus {shown}: {q} = {value:g} ({threshold}){tail}"
     return Outcome(True, message, measured=value, threshold=threshold, details=details)
-
-
-def _targets_up(job: str, base: str, target: Target, deadline: float) -> Outcome:
-    shown = redact(redact_url(base), target.secrets)
-    what = f"prometheus {shown}: job {job!r}"
-    query = f"up{{job={json.dumps(job)}}}"
-    data, warnings = api(base, "/api/v1/query", target, deadline, what, {"query": query})
-    with parsing(what):
-        result = need(need(data, dict, "data", what).get("result", MISSING), list, "result", what)
-        if not result:
-            raise CheckFailed(
-                f"prometheus {shown}: job {job!r} has no targets (is the job name right, and is "
-                f"it scraped by this Prometheus?)",
-                measured="0/0",
-                threshold="all up",
-            )
-        samples = [sample(s, f"result[{i}]", what) for i, s in enumerate(result)]
-        down = sorted(
-            one_line(metric.get("instance", "?")) for metric, raw in samples if raw != "1"
-        )
-    total = len(samples)
-    measured = f"{total - len(down)}/{total}"
-    details: dict[str, Any] = {"warnings": warnings} if warnings else {}
-    if not down:
-        return Outcome(
-            True,
-            f"prometheus {shown}: job {job!r}: all {total} target{'s' if total != 1 else ''} up"
-            f"{note(warnings)}",
-            measured=measured,
-            threshold="all up",
-            details=details,
-        )
-    errors = _last_errors(job, base, target, deadline)
-    listed = "; ".join(f"{inst} ({errors[inst]})" if inst in errors else inst for inst in down[:5])
-    more = f"; and {len(down) - 5} more" if len(down) > 5 else ""
-    return Outcome(
-        False,
-        f"prometheus {shown}: job {job!r}: {len(down)} of {total} targets down: {listed}{more}"
-        f"{note(warnings)}",
-        measured=measured,
-        threshold="all up",
-        details={**details, "down": down},
-    )
-
-
-def _last_errors(job: str, base: str, target: Target, deadline: float) -> dict[str, str]:
-    """instance -> last scrape error, best effort (the message is useful without it)."""
-    try:
-        data, _ = api(base, "/api/v1/targets", target, deadline, "targets", {"state": "active"})
-    except CheckFailed:
-        return {}
-    active = data.get("activeTargets") if isinstance(data, dict) else None
-    found: dict[str, str] = {}
-    for t in active if isinstance(active, list) else []:
-        labels = t.get("labels") if isinstance(t, dict) else None
-        if isinstance(labels, dict) and labels.get("job") == job and t.get("lastError"):
-            text = redact(one_line(t["lastError"]), target.secrets)
-            found[one_line(labels.get("instance", "?"))] = text[:160]
-    return found
-
-
-_STATES = ("firing", "pending", "inactive")
-
-
-def _no_firing_alerts(ignore: list[str], base: str, target: Target, deadline: float) -> Outcome:
-    shown = redact(redact_url(base), target.secrets)
-    what = f"prometheus {shown}: /api/v1/alerts"
-    data, warnings = api(base, "/api/v1/alerts", target, deadline, what)
-    firing, ignored, pending = [], set(), set()
-    with parsing(what):
-        alerts = need(need(data, dict, "data", what).get("alerts", MISSING), list, "alerts", what)
-        for i, item in enumerate(alerts):
-            alert = need(item, dict, f"alerts[{i}]", what)
-            labels = need(alert.get("labels", MISSING), dict, f"alerts[{i}].labels", what)
-            name = one_line(labels.get("alertname", "?"))[:100]
-            state = alert.get("state", MISSING)
-            if state not in _STATES:
-                found = "no state" if state is MISSING else f"state {short(state)}"
-                raise CheckFailed(
-                    f"{what}: alert {name!r} has {found}; expected firing, pending or inactive",
-                    threshold="0 firing",
-                )
-            if state == "firing":
-                if name in ignore:
-                    ignored.add(name)
-                else:
-                    severity = one_line(labels.get("severity", ""))[:40]
-                    firing.append(f"{name} (severity={severity})" if severity else name)
-            elif state == "pending":
-                pending.add(name)
-    notes = ([f"ignored: {', '.join(sorted(ignored))}"] if ignored else []) + (
-        [f"pending: {', '.join(sorted(pending))}"] if pending else []
-    )
-    tail = (f" ({'; '.join(notes)})" if notes else "") + note(warnings)
-    details: dict[str, Any] = {"ignored": sorted(ignored), "pending": sorted(pending)}
-    if warnings:
-        details["warnings"] = warnings
-    if firing:
-        names = sorted(set(firing))
-        return Outcome(
-            False,
-            f"prometheus {shown}: {len(firing)} firing alert{'s' if len(firing) != 1 else ''}: "
-            f"{', '.join(names[:10])}{', ...' if len(names) > 10 else ''}{tail}",
-            measured=len(firing),
-            threshold="0 firing",
-            details={**details, "firing": names},
-        )
-    return Outcome(
-        True,
-        f"prometheus {shown}: no firing alerts{tail}",
-        measured=0,
-        threshold="0 firing",
-        details=details,
-    )
 
 
 def _short(query: str) -> str:

@@ -20,16 +20,28 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from ..redact import redact, redact_url
-from .base import CheckFailed, Target
+from .base import CheckConfigError, CheckFailed, Target
 
 __all__ = ["MAX_BODY", "MISSING", "api", "describe", "fetch_json", "labels_text", "need", "note"]
-__all__ += ["one_line", "parsing", "sample", "short"]
+__all__ += ["one_line", "parsing", "sample", "short", "validate_server_url"]
 
 MAX_BODY = 1024 * 1024
 MISSING: Any = object()  # ``d.get(key, MISSING)``: a key that is not there
 _ANNOTATIONS = ("PromQL warning:", "PromQL info:")
 _log = logging.getLogger("pytest_promotion.checks.prometheus")
 _T = TypeVar("_T")
+
+
+def validate_server_url(spec: Mapping[str, Any], key: str, where: str) -> None:
+    """``spec[key]`` names a server (``prometheus``, ``grafana``): an http(s) URL, or a path
+    to join to the environment's ``base_url``. Checked before ``${VAR}`` and
+    ``{placeholder}`` substitution, so a template passes here and is checked at run."""
+    url = spec.get(key)
+    if not isinstance(url, str) or not (url.startswith(("http://", "https://", "/")) or "{" in url):
+        raise CheckConfigError(
+            f"{where}: key {key!r}: expected an http(s):// URL or a path starting with '/', "
+            f"found {redact_url(str(url))!r}"
+        )
 
 
 def fetch_json(

@@ -16,51 +16,25 @@ from typing import Any
 from ..checks.base import CheckFailed, Target
 from ..redact import redact, redact_url
 from .model import Record
+from .schema import POSTGRES, insert_records, migrate
 from .store import (
-    COLUMNS,
     SCHEMA_VERSION,
     LeaseInfo,
     LedgerError,
     Store,
+    lease_from_row,
     newer_schema,
-    row_to_record,
 )
 
 __all__ = ["PostgresStore"]
 
 LOCK_CLASS = 0x50524F4D  # "PROM": the advisory lock space of the ledger
 _NOW = "to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS promotion_records (
-    seq BIGSERIAL PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    kind TEXT NOT NULL,
-    environment TEXT NOT NULL,
-    version TEXT,
-    digest TEXT,
-    decision TEXT,
-    actor TEXT,
-    recorded_at TEXT NOT NULL,
-    against INTEGER NOT NULL DEFAULT 0,
-    summary TEXT NOT NULL DEFAULT '',
-    body TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS promotion_records_env ON promotion_records (environment, seq);
-CREATE INDEX IF NOT EXISTS promotion_records_version ON promotion_records (version, environment);
-CREATE TABLE IF NOT EXISTS promotion_leases (
-    environment TEXT PRIMARY KEY,
-    holder TEXT NOT NULL,
-    actor TEXT NOT NULL,
-    version TEXT,
-    run_url TEXT,
-    host TEXT NOT NULL,
-    pid INTEGER NOT NULL,
-    started_at TEXT NOT NULL
-)
-"""
 
 
 class PostgresStore(Store):
+    dialect = POSTGRES
+
     def __init__(self, url: str, *, timeout: float = 10.0, secrets: Sequence[str] = ()) -> None:
         try:
             import psycopg
@@ -80,12 +54,12 @@ class PostgresStore(Store):
             ) from None
         self.secrets = (*secrets, str(params.get("password") or ""))
         self.shown = redact(self.shown, self.secrets)
-        from ..checks.postgres import _connect, _tls_policy  # the postgres kind's TLS rules
+        from ..checks.postgres_connect import connect, tls_policy  # the postgres kind's rules
 
         try:
-            tls = _tls_policy(params, Target(env="ledger"), self.shown)
+            tls = tls_policy(params, Target(env="ledger"), self.shown)
             self.tls_note = tls.note
-            self.conn: Any = _connect(
+            self.conn: Any = connect(
                 psycopg, params, tls, time.monotonic() + timeout, timeout, self.shown
             )
         except CheckFailed as exc:
@@ -104,25 +78,11 @@ class PostgresStore(Store):
 
     def _migrate(self) -> None:
         with self.conn.transaction():
+            # one migration at a time: concurrent first runs would race to create the tables
             self.conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (LOCK_CLASS,))
-            self.conn.execute(
-                "CREATE TABLE IF NOT EXISTS promotion_schema_version (version INTEGER NOT NULL)"
-            )
-            found = self.conn.execute(
-                "SELECT max(version) FROM promotion_schema_version"
-            ).fetchone()[0]
+            found = migrate(self.conn, POSTGRES, SCHEMA_VERSION)
             if found is not None and found > SCHEMA_VERSION:
                 raise newer_schema(found, self.shown)
-            if found is None:
-                for statement in SCHEMA.split(";"):
-                    self.conn.execute(statement)
-                self.conn.execute(
-                    "INSERT INTO promotion_schema_version VALUES (%s)", (SCHEMA_VERSION,)
-                )
-
-    def schema_version(self) -> int:
-        return int(self._run(lambda: self.conn.execute(
-            "SELECT max(version) FROM promotion_schema_version").fetchone()[0]))  # fmt: skip
 
     def now(self) -> str:
         return str(self._run(lambda: self.conn.execute(f"SELECT {_NOW}").fetchone()[0]))
@@ -130,58 +90,15 @@ class PostgresStore(Store):
     def append(self, records: Sequence[Record]) -> list[str]:
         def write() -> list[str]:
             now = self.now()
-            written = []
+            rows = self.records_to_rows(records, lambda: now)
             with self.conn.transaction():
-                for row in self.records_to_rows(records, lambda: now):
-                    cur = self.conn.execute(
-                        "INSERT INTO promotion_records (id, kind, environment, version, digest, "
-                        "decision, actor, recorded_at, against, summary, body) VALUES "
-                        "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
-                        row,
-                    )
-                    if cur.rowcount:
-                        written.append(row[0])
-            return written
+                return insert_records(self.conn, POSTGRES, rows)
 
         return list(self._run(write))
 
-    def query(
-        self,
-        *,
-        environments: Sequence[str] | None = None,
-        version: str | None = None,
-        kinds: Sequence[str] | None = None,
-        limit: int | None = None,
-        full: bool = False,
-    ) -> list[Record]:
-        where: list[str] = []
-        args: list[Any] = []
-        if environments is not None:  # equality for one: the planner then walks the index
-            where.append("environment = %s" if len(environments) == 1 else "environment = ANY(%s)")
-            args.append(environments[0] if len(environments) == 1 else list(environments))
-        if version is not None:
-            where.append("version = %s")
-            args.append(version)
-        if kinds is not None:
-            where.append("kind = %s" if len(kinds) == 1 else "kind = ANY(%s)")
-            args.append(kinds[0] if len(kinds) == 1 else list(kinds))
-        body = "body" if full else "CASE WHEN kind = 'decision' THEN NULL ELSE body END"
-        # constant column lists; every value is a bound parameter
-        sql = f"SELECT {COLUMNS}, {body} FROM promotion_records"  # noqa: S608
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY seq DESC"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        rows = self._run(lambda: self.conn.execute(sql, args).fetchall())
-        return [row_to_record(r[:-1], r[-1]) for r in reversed(rows)]
-
-    def get(self, prefix: str) -> list[Record]:
-        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        rows = self._run(lambda: self.conn.execute(
-            f"SELECT {COLUMNS}, body FROM promotion_records WHERE id LIKE %s LIMIT 5",  # noqa: S608
-            (escaped + "%",)).fetchall())  # fmt: skip
-        return [row_to_record(r[:-1], r[-1]) for r in rows]
+    def fetch(self, sql: str, args: Sequence[Any]) -> list[Sequence[Any]]:
+        rows: list[Sequence[Any]] = self._run(lambda: self.conn.execute(sql, args).fetchall())
+        return rows
 
     def try_lease(self, info: LeaseInfo, ttl: float) -> LeaseInfo | None:
         def take() -> LeaseInfo | None:
@@ -191,14 +108,10 @@ class PostgresStore(Store):
                     "SELECT pg_try_advisory_lock(%s, hashtext(%s))", (LOCK_CLASS, env)
                 ).fetchone()[0]
                 if not got:
-                    row = self.conn.execute(
-                        "SELECT holder, actor, version, run_url, started_at, host, pid "
-                        "FROM promotion_leases WHERE environment = %s",
-                        (env,),
-                    ).fetchone()
+                    row = self.conn.execute(POSTGRES.select_lease(), (env,)).fetchone()
                     if row is None:
                         return LeaseInfo(env, "?", "another run", None, None, "")
-                    return _lease(env, row)
+                    return lease_from_row(env, row)
                 self._locked.add(env)
                 info.started_at = self.now()
                 self.conn.execute(
@@ -221,10 +134,7 @@ class PostgresStore(Store):
             return
 
         def give() -> None:
-            self.conn.execute(
-                "DELETE FROM promotion_leases WHERE environment = %s AND holder = %s",
-                (env, info.holder),
-            )
+            self.conn.execute(POSTGRES.delete_lease(), (env, info.holder))
             self.conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (LOCK_CLASS, env))
 
         self._locked.discard(env)
@@ -236,8 +146,3 @@ class PostgresStore(Store):
 
 def _one(exc: BaseException) -> str:
     return (" ".join(str(exc).split()) or type(exc).__name__)[:300]
-
-
-def _lease(environment: str, row: Any) -> LeaseInfo:
-    holder, actor, version, run_url, started_at, host, pid = row[:7]
-    return LeaseInfo(environment, holder, actor, version, run_url, started_at, host, int(pid))

@@ -4,10 +4,9 @@ each, written atomically, until ``promotion ledger sync`` stores them."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
+from ..atomic import replace_file
 from .model import Record
 from .store import LedgerError, Store
 
@@ -20,16 +19,7 @@ def spool(directory: Path, record: Record, why: str) -> Path:
     data = record.to_json()
     data["spooled"] = {"why": why}
     target = directory / f"{record.id}.json"
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, default=str)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    replace_file(target, json.dumps(data, indent=1, default=str))
     return target
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..redact import redact_url
 from .model import Record
+from .schema import Dialect
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -34,9 +35,6 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 DEFAULT_URL = "sqlite:///.promotion/ledger.sqlite3"
-COLUMNS = (
-    "id, seq, kind, environment, version, digest, decision, actor, recorded_at, against, summary"
-)
 
 
 class LedgerError(Exception):
@@ -94,7 +92,14 @@ def summary_of(record: Record) -> tuple[int, str]:
     return 0, str(reasons[0])[:200] if reasons else ""
 
 
+def lease_from_row(environment: str, row: Sequence[Any]) -> LeaseInfo:
+    """A lease read back (:data:`.schema.LEASE_COLUMNS`, in that order)."""
+    holder, actor, version, run_url, started_at, host, pid = row[:7]
+    return LeaseInfo(environment, holder, actor, version, run_url, started_at, host, int(pid))
+
+
 def row_to_record(row: Sequence[Any], body: str | None) -> Record:
+    """A record read back (:data:`.schema.RECORD_COLUMNS`, then its body or None)."""
     return Record(
         id=row[0],
         seq=int(row[1]),
@@ -110,9 +115,11 @@ def row_to_record(row: Sequence[Any], body: str | None) -> Record:
 
 
 class Store(ABC):
-    """One ledger. ``shown`` is its URL without a password, for every message."""
+    """One ledger. ``shown`` is its URL without a password, for every message; its
+    ``dialect`` spells the statements of :mod:`.schema` for its database."""
 
     shown: str
+    dialect: Dialect
 
     @abstractmethod
     def now(self) -> str:
@@ -123,22 +130,36 @@ class Store(ABC):
         """Store the records in one transaction; the ids newly written (known ones skipped).
         A record without ``recorded_at`` gets the ledger's clock."""
 
-    @abstractmethod
     def query(
         self,
         *,
         environments: Sequence[str] | None = None,
         version: str | None = None,
         kinds: Sequence[str] | None = None,
+        exclude_kinds: Sequence[str] | None = None,
         limit: int | None = None,
         full: bool = False,
     ) -> list[Record]:
-        """Records, oldest first (the newest ``limit`` ones when given). Without ``full`` a
-        decision's body (its gates) is not read: the columns and summary suffice."""
+        """Records, oldest first (the newest ``limit`` ones when given), of ``kinds`` and
+        not of ``exclude_kinds`` when given. Without ``full`` a decision's body (its
+        gates) is not read: the columns and summary suffice."""
+        sql, args = self.dialect.select_records(environments=environments, version=version,
+                                                kinds=kinds, exclude_kinds=exclude_kinds,
+                                                limit=limit, full=full)  # fmt: skip
+        return [row_to_record(r[:-1], r[-1]) for r in reversed(self.fetch(sql, args))]
 
-    @abstractmethod
     def get(self, prefix: str) -> list[Record]:
         """The records whose id starts with ``prefix`` (whole)."""
+        sql, args = self.dialect.select_by_prefix(prefix)
+        return [row_to_record(r[:-1], r[-1]) for r in self.fetch(sql, args)]
+
+    def schema_version(self) -> int:
+        sql = f"SELECT max(version) FROM {self.dialect.versions}"  # noqa: S608
+        return int(self.fetch(sql, [])[0][0])
+
+    @abstractmethod
+    def fetch(self, sql: str, args: Sequence[Any]) -> list[Sequence[Any]]:
+        """The rows of a read; :class:`LedgerError` when the ledger cannot answer."""
 
     @abstractmethod
     def try_lease(self, info: LeaseInfo, ttl: float) -> LeaseInfo | None:
@@ -147,9 +168,6 @@ class Store(ABC):
     @abstractmethod
     def release(self, info: LeaseInfo) -> None:
         """Give the lease back (no-op when not ours)."""
-
-    @abstractmethod
-    def schema_version(self) -> int: ...
 
     @abstractmethod
     def close(self) -> None: ...

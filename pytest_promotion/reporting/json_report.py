@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import errno
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from ..atomic import replace_file
 
 __all__ = ["placeholder", "write_atomic"]
 
@@ -25,25 +25,14 @@ def write_atomic(path: Path, data: dict[str, Any]) -> None:
     # directory is an error, never created: both are checked at start, and again here.
     if path.exists() and not path.is_file():
         raise OSError(errno.EEXIST, "not a regular file")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    # mkstemp makes the file 0600: a CI step uploading it as another user could not read
+    # it. The report holds no secret (masked): readable like any build output, or as the
+    # file it replaces was.
     try:
-        # mkstemp makes the file 0600: a CI step uploading it as another user could not
-        # read it. The report holds no secret (masked): readable like any build output,
-        # or as the file it replaces was.
-        try:
-            mode = path.stat().st_mode & 0o777
-        except OSError:
-            mode = 0o644
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        mode = path.stat().st_mode & 0o777
+    except OSError:
+        mode = 0o644
+    replace_file(path, text + "\n", mode=mode)
 
 
 def placeholder(environment: str | None, version: str | None) -> dict[str, Any]:
