@@ -116,3 +116,139 @@ def test_a_watched_python_gate_that_turns_unhealthy_rolls_the_run_back(
     assert last["threshold"] == ">= 200 and <= 299"
     assert [(r.version, r.decision) for r in gate_project.records("rollback")] == [("v2", "done")]
     assert json.loads(report.read_text())["decision"] == "rollback"
+
+
+def test_a_watched_python_gate_that_cannot_measure_blocks_and_holds_never_rolls_back(
+    pytester: pytest.Pytester, gate_project: Project, servers: Servers
+) -> None:
+    metrics = Flaky(healthy=1)  # the gate run's fixture; then its fixture errors
+    target = servers.https({"/health": OK, "/unwatched": OK, "/metrics": metrics})
+    gates(gate_project, target.url, watch_errors=True)
+    gate_project.config("", watch=watch_table(errors=1))
+    result = gate_run(pytester, "--promotion-rollback=execute")
+    assert result.ret == 1, result.stdout.str()
+    result.stdout.fnmatch_lines([
+        "watch staging: measurement 1 of 200: error; failures 0 (limit 0), errors in a row 1 "
+        "(limit 1); test_health=200, error-rate=error",
+        "watch staging: measurement 2 of 200: error; *errors in a row 2 (limit 1)*",
+        "decision: BLOCK v2 -> staging",
+        "  reason: watch: 2 measurements in a row could not measure (consecutive_error_limit "
+        "1), the last at measurement 2 of 200: error-rate: RuntimeError: the metrics endpoint "
+        "answered 503; not evidence against the release, never a pass: held; staging is on "
+        "hold (record *)*",
+    ])  # fmt: skip
+    assert "rollback executed" not in result.stdout.str()
+    assert not gate_project.marks.exists()
+    assert not gate_project.records("rollback")
+    assert [h.decision for h in gate_project.records("hold")] == ["on"]
+    gates_of = [m.body["gates"] for m in gate_project.records("measurement")]
+    assert [[(g["id"], g["state"]) for g in m] for m in gates_of] == [
+        [("test_gates.py::test_health", "successful"), ("error-rate", "error")]
+    ] * 2
+
+
+def test_promotion_watch_runs_the_python_gates_for_the_whole_window(
+    project: Project, servers: Servers
+) -> None:
+    target = servers.https({"/health": OK, "/unwatched": OK, "/metrics": OK})
+    gates(project, target.url, watch_errors=True)
+    project.config("", watch=watch_table(duration="0.15s"))
+    code, out, err = project.cli("watch", "--env", "staging", "--version", "v2")
+    assert code == 0, out + err
+    assert "watch staging: measurement 3 of 3: successful; failures 0 (limit 0), errors in a " \
+           "row 0 (limit 4); test_health=200, error-rate=0.5 %" in out  # fmt: skip
+    assert "decision: PROMOTE: watched 3 measurements over 0.15 s: 0 failed (limit 0)" in out
+    measurements = project.records("measurement")
+    assert [m.body["n"] for m in measurements] == [1, 2, 3]
+    for m in measurements:
+        assert m.decision == "successful"
+        assert [(g["id"], g["measured"], g["unit"]) for g in m.body["gates"]] == [
+            ("test_gates.py::test_health", 200.0, ""), ("error-rate", 0.5, "%")
+        ]  # fmt: skip
+    start = next(r for r in project.records("watch") if r.decision == "running")
+    assert start.body["gates"] == ["test_gates.py::test_health", "error-rate"]
+
+
+def test_promotion_watch_rolls_back_on_the_python_gate_s_failure(
+    project: Project, servers: Servers
+) -> None:
+    flaky = Flaky(healthy=1)
+    target = servers.https({"/health": flaky, "/unwatched": OK, "/metrics": OK})
+    gates(project, target.url)
+    project.config("", watch=watch_table())
+    code, out, err = project.cli("watch", "--env", "staging", "--version", "v2",
+                                 "--previous-version", "v1", "--rollback", "execute", "--json")  # fmt: skip
+    assert code == 1, out + err
+    data = json.loads(out)
+    assert data["decision"] == "rollback" and data["measured"] == 2
+    assert [m["state"] for m in data["measurements"]] == ["successful", "failed"]
+    assert data["measurements"][1]["values"] == {"test_gates.py::test_health": 503.0}
+    assert "rolled back to v1: done" in data["reason"]
+    assert project.marks.read_text() == "v1\n"
+    assert "measurement 2 of 200: failed; failures 1 (limit 0)" in err
+
+
+def test_a_hung_python_gate_is_killed_at_the_deadline_and_counts_as_an_error(
+    project: Project, servers: Servers
+) -> None:
+    target = servers.https({"/health": OK, "/unwatched": OK, "/metrics": OK})
+    gates(project, target.url, watch_errors=True)
+    (project.path / "hang").write_text("")
+    table = watch_table(errors=0).replace('gate_timeout = "60s"', 'gate_timeout = "5s"')
+    project.config("", watch=table)
+    code, out, err = project.cli("watch", "--env", "staging", "--version", "v2",
+                                 "--previous-version", "v1", "--rollback", "execute")  # fmt: skip
+    assert code == 1, out + err
+    assert "measurement 1 of 200: error; failures 0 (limit 0), errors in a row 1 (limit 0); " \
+           "test_health=error, error-rate=error" in out  # fmt: skip
+    assert ("error-rate: the Python gates' run did not end within 5 s (gate_timeout): killed"
+            in out)  # fmt: skip
+    assert not project.marks.exists()  # no evidence against the release: never a rollback
+    assert [h.decision for h in project.records("hold")] == ["on"]
+
+
+def test_watch_must_be_true_or_false(pytester: pytest.Pytester, gate_project: Project) -> None:
+    gate_project.config("")
+    pytester.makepyfile(test_typo="""
+        import pytest
+
+        @pytest.mark.staging
+        @pytest.mark.gate(watch="yes")
+        def test_metric():
+            pass
+    """)  # fmt: skip
+    result = gate_run(pytester)
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(
+        ["*test_typo.py::test_metric: @pytest.mark.gate(watch='yes'): expected True or False*"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("gate", "state", "measured"),
+    [
+        ({"outcome": "passed", "measured": "12.5 ms"}, "successful", 12.5),
+        ({"outcome": "failed", "message": "g: 503 > 299", "measured": "503"}, "failed", 503.0),
+        ({"outcome": "failed", "message": "g: no data (None)"}, "inconclusive", None),
+        ({"outcome": "failed", "message": "g: not a number ('x') to compare"}, "error", None),
+        ({"outcome": "skipped", "message": "no target"}, "inconclusive", None),
+        ({"outcome": "error", "message": "fixture"}, "error", None),
+        ({"outcome": "not run"}, "error", None),
+        ({"outcome": "passed", "measured": "green"}, "successful", "green"),
+    ],
+)
+def test_each_outcome_of_a_python_gate_is_classified(
+    gate: dict[str, object], state: str, measured: object
+) -> None:
+    from pytest_promotion.watch.pygates import classify_gate
+
+    result = classify_gate({"name": "g", **gate}, ())
+    assert (result.state, result.measured) == (state, measured)
+
+
+def test_what_a_python_gate_recorded_is_masked(tmp_path: Path) -> None:
+    from pytest_promotion.watch.pygates import classify_gate
+
+    result = classify_gate({"name": "g", "outcome": "failed", "message": "token s3cr3t-value",
+                            "measured": "s3cr3t-value"}, ("s3cr3t-value",))  # fmt: skip
+    assert "s3cr3t" not in result.message and "s3cr3t" not in str(result.measured)
