@@ -110,6 +110,7 @@ def cost(path: Path, rounds: int) -> dict[str, tuple[float, float]]:
     def measurement(write: bool = True) -> None:
         pool = ProbePool(config.concurrency)
         m = measure(watched, target, pool, Baselines(), 1, 1)
+        assert m is not None  # None only when a stop abandons the Python gates' run
         assert m.state == "successful", m.gates[0].message
         if write:
             journal.measurement(m.to_json(), m.state)

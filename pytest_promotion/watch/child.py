@@ -47,8 +47,8 @@ def pytest_collection_modifyitems(
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
-    from ..redact import redact
     from ..keys import RUN_KEY
+    from ..redact import redact
 
     run: Any = config.stash.get(RUN_KEY, None)
     secrets = tuple(run.environment.secrets) if run is not None else ()

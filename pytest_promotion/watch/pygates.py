@@ -112,7 +112,7 @@ class Running:
                  deadline: float, why: str = "") -> None:  # fmt: skip
         self.gates, self.proc, self.work, self.deadline, self.why = gates, proc, work, deadline, why
 
-    def wait(self, stop: Any = None) -> dict[str, Any] | None | str:
+    def wait(self, stop: Any = None) -> dict[str, Any] | str | None:
         """The report (a dict), or why there is none (a str); None when ``stop`` was set
         (the child is killed: the measurement is abandoned)."""
         try:
@@ -125,7 +125,7 @@ class Running:
             kill_group(self.proc)
         shutil.rmtree(self.work, ignore_errors=True)
 
-    def _wait(self, stop: Any) -> dict[str, Any] | None | str:
+    def _wait(self, stop: Any) -> dict[str, Any] | str | None:
         proc = self.proc
         if proc is None:
             return self.why
@@ -146,10 +146,8 @@ class Running:
 
     def _why_not(self, code: int, report: Any) -> str:
         reasons = report.get("reasons") if isinstance(report, dict) else None
-        if reasons:
-            why = "; ".join(str(r) for r in reasons[:2])
-        else:
-            why = _tail(self.work / "output.txt") or "no report"
+        why = "; ".join(str(r) for r in reasons[:2]) if reasons else ""
+        why = why or _tail(self.work / "output.txt") or "no report"
         return redact(f"the Python gates' run ended with exit {code}: {why}", self.gates.secrets)
 
 

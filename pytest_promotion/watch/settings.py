@@ -123,6 +123,17 @@ def _read(table: Mapping[str, Any], where: str) -> WatchSettings:
     if "initial_delay" in table:
         delay = _duration(table["initial_delay"], where, "initial_delay", zero=True)
         settings = replace(settings, initial_delay=delay)
+    if "failure_limit" in table:
+        settings = replace(settings, failure_limit=_limit(table["failure_limit"], where,
+                                                          "failure_limit"))  # fmt: skip
+    if "consecutive_error_limit" in table:
+        limit = _limit(table["consecutive_error_limit"], where, "consecutive_error_limit")
+        settings = replace(settings, consecutive_error_limit=limit)
+    return _python(table, where, settings)
+
+
+def _python(table: Mapping[str, Any], where: str, settings: WatchSettings) -> WatchSettings:
+    """The keys of the Python gates' run: ``gate_timeout``, ``python_gates``."""
     if "gate_timeout" in table:
         timeout = _duration(table["gate_timeout"], where, "gate_timeout")
         if not MIN_INTERVAL <= timeout <= MAX_GATE_TIMEOUT:
@@ -138,9 +149,6 @@ def _read(table: Mapping[str, Any], where: str) -> WatchSettings:
                 f"found {table['python_gates']!r}"
             )
         settings = replace(settings, python_gates=table["python_gates"])
-    for key in ("failure_limit", "consecutive_error_limit"):
-        if key in table:
-            settings = replace(settings, **{key: _limit(table[key], where, key)})
     return settings
 
 

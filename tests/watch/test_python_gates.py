@@ -13,7 +13,7 @@ from tests.http.conftest import Handler, Servers
 from tests.watch.conftest import Flaky, Project
 
 # the gate run's own measurement, then every measurement of the watch
-GATE = '''
+GATE = """
 import os
 import time
 
@@ -50,7 +50,7 @@ def test_error_rate(gate, metrics):
 @pytest.mark.staging
 def test_not_watched():
     requests.get(URL + "/unwatched", verify=CA, timeout=5)
-'''
+"""
 
 
 def OK(handler: Handler) -> None:
