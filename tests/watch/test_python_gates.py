@@ -5,11 +5,17 @@ and in ``promotion watch``. Real HTTPS targets (trustme) read by the gates thems
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.http.conftest import Handler, Servers
+from tests.support import child_environ
 from tests.watch.conftest import Flaky, Project
 
 # the gate run's own measurement, then every measurement of the watch
@@ -43,6 +49,8 @@ def test_health(gate):
 @pytest.mark.gate(watch={watch_errors!r}, name="error-rate")
 def test_error_rate(gate, metrics):
     if os.path.exists("hang"):
+        with open("hanging", "w") as out:
+            out.write(str(os.getpid()))
         time.sleep(120)  # a hung gate: the watch's deadline kills it
     gate.measure(0.5, unit="%", max=1)
 
@@ -205,6 +213,43 @@ def test_a_hung_python_gate_is_killed_at_the_deadline_and_counts_as_an_error(
             in out)  # fmt: skip
     assert not project.marks.exists()  # no evidence against the release: never a rollback
     assert [h.decision for h in project.records("hold")] == ["on"]
+
+
+def test_sigterm_while_the_python_gates_run_abandons_the_measurement_and_kills_them(
+    project: Project, servers: Servers
+) -> None:
+    target = servers.https({"/health": OK, "/unwatched": OK, "/metrics": OK})
+    gates(project, target.url, watch_errors=True)
+    (project.path / "hang").write_text("")
+    project.config("", watch=watch_table())
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest_promotion.cli", "watch", "--env", "staging",
+         "--version", "v2", "--previous-version", "v1", "--rollback", "execute"],
+        cwd=project.path, env=child_environ(), stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    hanging = project.path / "hanging"
+    deadline = time.monotonic() + 120
+    while not hanging.exists() or not hanging.read_text():
+        assert proc.poll() is None and time.monotonic() < deadline, "the gate never started"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 1, out
+    assert (
+        "decision: BLOCK: the watch ended incomplete (SIGTERM received) after measurement 0 "
+        "of 200: a watch cut short is never a promote" in out
+    )
+    assert not project.records("measurement")  # abandoned, not counted as an error
+    assert not project.records("hold") and not project.marks.exists()
+    gate_pid = int(hanging.read_text())
+    for _ in range(100):  # the child pytest and everything it started are gone
+        try:
+            os.kill(gate_pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"the hung gate (pid {gate_pid}) was left running")
 
 
 def test_watch_must_be_true_or_false(pytester: pytest.Pytester, gate_project: Project) -> None:
