@@ -45,6 +45,7 @@ __all__ = ["PytestCall", "PythonGates", "classify_gate", "gate_run_call", "stand
 
 POLL = 0.05  # how often a running child is checked for its end and for a stop
 OUTPUT_TAIL = 4096  # bytes of the child's output kept for an error message
+RUN_VARIABLE = "PROMOTION_WATCH_RUN"  # set in the child: the watch's measurement run
 DISCOVERY_TIMEOUT = 120.0  # at least, for the collect-only child at the start
 _VALUE = re.compile(r"^\s*(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*(.*)$")
 # what the child's own environment must not hand it: files every gate run writes
@@ -198,6 +199,7 @@ class PythonGates:
         work = Path(tempfile.mkdtemp(prefix="promotion-watch-"))
         deadline = time.monotonic() + (timeout or self.timeout)
         env = child_environment()  # without the PROMOTION_* run variables
+        env[RUN_VARIABLE] = "1"  # a hook that notifies can tell this run from a gate run
         for name in _DROPPED:
             env.pop(name, None)
         argv = self._argv(work, collect_only)
