@@ -126,6 +126,26 @@ def test_a_watched_python_gate_that_turns_unhealthy_rolls_the_run_back(
     assert json.loads(report.read_text())["decision"] == "rollback"
 
 
+def test_a_healthy_watched_python_gate_keeps_the_promote_and_launches_nothing_again(
+    pytester: pytest.Pytester, gate_project: Project, servers: Servers
+) -> None:
+    target = servers.https({"/health": OK, "/unwatched": OK, "/metrics": OK})
+    gates(gate_project, target.url)
+    launched = pytester.path / "launched.txt"
+    launch = json.dumps([sys.executable, "-c", "import pathlib; p = pathlib.Path('launched.txt'); "
+                         "p.write_text((p.read_text() if p.exists() else '') + 'up\\n')"])  # fmt: skip
+    gate_project.config(f"launch = {launch}\n", watch=watch_table(duration="0.15s"))
+    result = gate_run(pytester)
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines([
+        "watch staging: measurement 3 of 3: successful; *; test_health=200",
+        "staging::watch*3 of 3 measurements, 0 failed, 0 without data*PASS",
+        "decision: PROMOTE*",
+    ])  # fmt: skip
+    assert [m.decision for m in gate_project.records("measurement")] == ["successful"] * 3
+    assert launched.read_text() == "up\n"  # the gate run's; never the watch's runs
+
+
 def test_a_watched_python_gate_that_cannot_measure_blocks_and_holds_never_rolls_back(
     pytester: pytest.Pytester, gate_project: Project, servers: Servers
 ) -> None:
