@@ -58,7 +58,10 @@ def pytest_collection_modifyitems(
         name = str((mark.kwargs.get("name") if mark else None) or item.nodeid)
         found.append({"id": redact(item.nodeid, secrets), "name": redact(name, secrets),
                       "path": str(item.path)})  # fmt: skip
+    report: object = found
+    if session.testsfailed:  # a file that did not collect may hold a watched gate
+        report = {"error": f"{session.testsfailed} collection error(s)"}
     target = Path(path)
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(found, out)
+        json.dump(report, out)

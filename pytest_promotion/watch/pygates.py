@@ -152,6 +152,16 @@ class Running:
         return redact(f"the Python gates' run ended with exit {code}: {why}", self.gates.secrets)
 
 
+def _why_not_found(found: Any, answer: Any) -> str:
+    """Why the collect-only child found no list: its collection errors, or its end."""
+    if isinstance(found, dict) and "error" in found:
+        reasons = [str(r) for r in answer.get("reasons", ())] if isinstance(answer, dict) else []
+        errors = [r.removeprefix("collection error: ") for r in reasons
+                  if r.startswith("collection error: ")]  # fmt: skip
+        return str(found["error"]) + (f": {errors[0]}" if errors else "")
+    return answer if isinstance(answer, str) else "its collection did not finish"
+
+
 def _tail(path: Path) -> str:
     """The last non-empty line of the child's output (its error, usually)."""
     try:
@@ -227,8 +237,8 @@ class PythonGates:
         if isinstance(found, list) and all(isinstance(g, dict) for g in found):
             self.found, self.problem = found, ""
         else:
-            why = answer if isinstance(answer, str) else "its collection did not finish"
-            self.problem = f"the Python gates marked watch=True could not be collected: {why}"
+            self.problem = redact("the Python gates marked watch=True could not be collected: "
+                                  + _why_not_found(found, answer), self.secrets)  # fmt: skip
 
     @property
     def active(self) -> bool:
@@ -290,8 +300,8 @@ def gate_run_call(config: Any, config_path: Path | None) -> PytestCall:
                         ("-m", getattr(option, "markexpr", ""))):  # fmt: skip
         if value:
             options += [flag, str(value)]
-    if config_path is not None:
-        options.append(f"--promotion-config={config_path}")
+    # the file the gate run read, or none where it read none (never one found elsewhere)
+    options.append(f"--promotion-config={config_path if config_path is not None else 'none'}")
     paths = tuple(_absolute(base, str(a)) for a in config.args)
     return PytestCall(cwd=Path(config.rootpath), options=tuple(options), paths=paths)
 

@@ -17,6 +17,7 @@ import pytest
 from tests.http.conftest import Handler, Servers
 from tests.support import child_environ
 from tests.watch.conftest import Flaky, Project
+from tests.watch.test_watch import health
 
 # the gate run's own measurement, then every measurement of the watch
 GATE = """
@@ -233,6 +234,29 @@ def test_a_hung_python_gate_is_killed_at_the_deadline_and_counts_as_an_error(
             in out)  # fmt: skip
     assert not project.marks.exists()  # no evidence against the release: never a rollback
     assert [h.decision for h in project.records("hold")] == ["on"]
+
+
+def test_gates_that_cannot_be_collected_are_an_error_at_each_measurement(
+    project: Project, servers: Servers
+) -> None:
+    target = servers.https({"/health": OK, "/unwatched": OK, "/metrics": OK})
+    gates(project, target.url)
+    (project.path / "test_broken.py").write_text("import pytest\n\ndef test_x(:\n")
+    project.config(health(target.url), watch=watch_table(errors=1))
+    code, out, err = project.cli("watch", "--env", "staging", "--version", "v2")
+    assert code == 1, out + err
+    first = out.splitlines()[0]
+    assert first.startswith(
+        "watch staging: measurement 1 of 200: error; failures 0 (limit 0), errors in a row 1 "
+        "(limit 1); health="
+    )
+    assert first.endswith(" ms, python-gates=error")
+    assert (
+        "staging::python-gates: the Python gates marked watch=True could not be collected: "
+        "1 collection error(s): test_broken.py: " in out
+    )
+    assert "decision: BLOCK: 2 measurements in a row could not measure" in out
+    assert not project.records("rollback")
 
 
 def test_sigterm_while_the_python_gates_run_abandons_the_measurement_and_kills_them(
