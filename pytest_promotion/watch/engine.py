@@ -129,6 +129,9 @@ class Watch:
             self._loop(pool)
         except KeyboardInterrupt:
             self._interrupted("interrupted (Ctrl-C or SIGTERM)")
+        except Exception as exc:  # a terminal that fails, a bug: never a traceback, nor a pass
+            text = redact(" ".join(str(exc).split()), self.environment.secrets)[:300]
+            self._interrupted(f"the watch failed: {type(exc).__name__}: {text}")
         finally:
             pool.cancel_pending()
             pool.close()

@@ -24,6 +24,7 @@ import pytest
 from ..decision import Decision, GateRecord
 from ..ledger import LedgerError, open_context_store
 from ..ledger.model import short_time
+from ..redact import redact
 from .engine import WatchResult
 from .journal import active_hold
 from .pygates import gate_run_call
@@ -129,8 +130,15 @@ class WatchPlugin:
             pytest_call=gate_run_call(self.config, self.promotion.path),
         )  # fmt: skip
         stop = Stop()
-        with on_signals(stop):
-            self.result = result = run_watch(request, self._say, stop)
+        try:
+            with on_signals(stop):
+                self.result = result = run_watch(request, self._say, stop)
+        except Exception as exc:  # the ledger's settings, a bug: a block, never a traceback
+            text = " ".join(str(exc).split())[:300]
+            why = redact(f"watch: the watch could not run ({type(exc).__name__}: {text}): an "
+                         "unwatched promote is never a promote", self.environment.secrets)  # fmt: skip
+            return dataclasses.replace(decision, decision="block",
+                                       reasons=[*decision.reasons, why]), True  # fmt: skip
         gate = self._gate(result)
         gates = [*decision.gates, gate]
         warnings = [*decision.warnings, *result.warnings]
