@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..process import child_environment, kill_group, spawn
+from ..process import kill_group, spawn
 from ..redact import redact
 from .measure import GateResult
 
@@ -208,7 +208,9 @@ class PythonGates:
     def start(self, collect_only: bool = False, timeout: float | None = None) -> Running:
         work = Path(tempfile.mkdtemp(prefix="promotion-watch-"))
         deadline = time.monotonic() + (timeout or self.timeout)
-        env = child_environment()  # without the PROMOTION_* run variables
+        # the gate run's environment: a ${VAR} of the config resolves as it did there (the
+        # command line above overrides the run variables: --env, --promotion-version, ...)
+        env = dict(os.environ)
         env[RUN_VARIABLE] = "1"  # a hook that notifies can tell this run from a gate run
         for name in _DROPPED:
             env.pop(name, None)

@@ -296,6 +296,30 @@ def test_sigterm_while_the_python_gates_run_abandons_the_measurement_and_kills_t
         raise AssertionError(f"the hung gate (pid {gate_pid}) was left running")
 
 
+def test_a_secret_in_a_watched_gate_s_failure_is_masked_everywhere_the_watch_writes(
+    project: Project, servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "s3cr3t-watch-token-1234"
+    monkeypatch.setenv("PROMOTION_WATCH_TOKEN", secret)
+    (project.path / "test_login.py").write_text(
+        "import os\n\nimport pytest\n\n\n@pytest.mark.staging\n"
+        "@pytest.mark.gate(watch=True, name=f\"login-{os.environ['PROMOTION_WATCH_TOKEN']}\")\n"
+        "def test_login(gate):\n"
+        "    token = os.environ['PROMOTION_WATCH_TOKEN']\n"
+        "    gate.measure(f'{token} rejected', unit='')\n"
+        "    assert False, f'login with {token} refused'\n"
+    )  # fmt: skip
+    project.config('vars = { token = "${PROMOTION_WATCH_TOKEN}" }\n', watch=watch_table(errors=0))
+    code, out, err = project.cli("watch", "--env", "staging", "--version", "v2", "--json")
+    assert code == 1, out + err
+    data = json.loads(out)
+    assert data["decision"] == "block"  # a failed gate whose trigger is block: held
+    assert data["measurements"][0]["state"] == "failed"
+    assert secret not in out + err
+    stored = json.dumps([r.body for r in project.records()])
+    assert "login with" in stored and secret not in stored
+
+
 def test_watch_must_be_true_or_false(pytester: pytest.Pytester, gate_project: Project) -> None:
     gate_project.config("")
     pytester.makepyfile(test_typo="""
