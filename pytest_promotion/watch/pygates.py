@@ -290,7 +290,8 @@ class PythonGates:
 
 def gate_run_call(config: Any, config_path: Path | None) -> PytestCall:
     """The child's call from a gate run's pytest config: its paths made absolute, its
-    rootdir and ini file, plugins (``-p``), ``-k``, ``-m``, the promotion config."""
+    rootdir and ini file, plugins (``-p``), ``-k``, ``-m``, ``--ignore``/``--deselect``,
+    the promotion config."""
     invocation = config.invocation_params
     base = Path(invocation.dir)
     options: list[str] = [f"--rootdir={config.rootpath}"]
@@ -302,6 +303,11 @@ def gate_run_call(config: Any, config_path: Path | None) -> PytestCall:
                         ("-m", getattr(option, "markexpr", ""))):  # fmt: skip
         if value:
             options += [flag, str(value)]
+    for flag, dest in (("--ignore", "ignore"), ("--ignore-glob", "ignore_glob"),
+                       ("--deselect", "deselect")):  # fmt: skip
+        for value in getattr(option, dest, None) or ():
+            where = str(value) if dest == "deselect" else _absolute(base, str(value))
+            options.append(f"{flag}={where}")
     # the file the gate run read, or none where it read none (never one found elsewhere)
     options.append(f"--promotion-config={config_path if config_path is not None else 'none'}")
     paths = tuple(_absolute(base, str(a)) for a in config.args)
