@@ -259,6 +259,16 @@ def test_gates_that_cannot_be_collected_are_an_error_at_each_measurement(
     assert not project.records("rollback")
 
 
+def test_python_gates_false_starts_no_pytest(project: Project, servers: Servers) -> None:
+    target = servers.https({"/health": OK})
+    (project.path / "test_broken.py").write_text("import pytest\n\ndef test_x(:\n")
+    table = watch_table(duration="0.1s").replace(" }", ", python_gates = false }")
+    project.config(health(target.url), watch=table)
+    code, out, err = project.cli("watch", "--env", "staging", "--version", "v2")
+    assert code == 0, out + err
+    assert "decision: PROMOTE: watched 2 measurements" in out and "python-gates" not in out
+
+
 def test_sigterm_while_the_python_gates_run_abandons_the_measurement_and_kills_them(
     project: Project, servers: Servers
 ) -> None:
