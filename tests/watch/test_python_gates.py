@@ -181,9 +181,16 @@ def test_promotion_watch_runs_the_python_gates_for_the_whole_window(
 ) -> None:
     target = servers.https({"/health": OK, "/unwatched": OK, "/metrics": OK})
     gates(project, target.url, watch_errors=True)
+    (project.path / "conftest.py").write_text(
+        "import os\n\n\ndef pytest_promotion_decision(config, decision):\n"
+        "    with open('told.txt', 'a') as out:\n"
+        "        out.write(os.environ.get('PROMOTION_WATCH_RUN', '-') + '\\n')\n"
+    )  # fmt: skip
     project.config("", watch=watch_table(duration="0.15s"))
     code, out, err = project.cli("watch", "--env", "staging", "--version", "v2")
     assert code == 0, out + err
+    # the child runs are gate runs too: a notifying hook can tell them by the variable
+    assert (project.path / "told.txt").read_text() == "1\n" * 4  # discovery, 3 measurements
     assert "watch staging: measurement 3 of 3: successful; failures 0 (limit 0), errors in a " \
            "row 0 (limit 4); test_health=200, error-rate=0.5 %" in out  # fmt: skip
     assert "decision: PROMOTE: watched 3 measurements over 0.15 s: 0 failed (limit 0)" in out
