@@ -16,6 +16,12 @@
    and Python's traced heap sampled every 10 %. Goal: flat (measurements are streamed to
    the ledger, only the last 100 kept for the reports); every measurement in the ledger.
 
+3. **A measurement's Python gates** (``@pytest.mark.gate(watch=True)``): ``--python-gates``
+   gates, each one GET of the loopback server, run the way the watch runs them (a child
+   pytest per measurement); wall and CPU of the child (``RUSAGE_CHILDREN``), medians of
+   ``--python-rounds``. It is a pytest start-up: compare it with the interval.
+   ``--only-python`` runs this part alone.
+
 Wall-clock figures on a shared 2-core machine are noisy: medians of interleaved rounds,
 and the table says the load average.
 """
@@ -110,6 +116,7 @@ def cost(path: Path, rounds: int) -> dict[str, tuple[float, float]]:
     def measurement(write: bool = True) -> None:
         pool = ProbePool(config.concurrency)
         m = measure(watched, target, pool, Baselines(), 1, 1)
+        assert m is not None  # None only when a stop abandons the Python gates' run
         assert m.state == "successful", m.gates[0].message
         if write:
             journal.measurement(m.to_json(), m.state)
@@ -167,6 +174,53 @@ def memory(
     return samples, stored, elapsed
 
 
+GATES = """
+import urllib.request
+
+import pytest
+
+URL = {url!r}
+
+{gates}
+"""
+ONE_GATE = """
+@pytest.mark.staging
+@pytest.mark.gate(watch=True)
+def test_gate_{i}(gate):
+    with urllib.request.urlopen(URL, timeout=10) as got:
+        gate.measure(got.status, min=200, max=299)
+"""
+
+
+def python_cost(directory: Path, port: int, gates: int, rounds: int) -> tuple[float, float]:
+    """(wall s, CPU s of the child) of one measurement's Python gates, medians."""
+    import resource
+
+    from pytest_promotion.watch.pygates import PythonGates, standalone_call
+
+    directory.mkdir(exist_ok=True)
+    path = project(directory, port, 1)
+    body = "".join(ONE_GATE.format(i=i) for i in range(gates))
+    (path / "test_gates.py").write_text(
+        GATES.format(url=f"http://127.0.0.1:{port}/health", gates=body)
+    )
+    config = load_config(path)
+    python = PythonGates(standalone_call(path, config.path), "staging", version="v1",
+                         previous_version=None, timeout=120, secrets=())  # fmt: skip
+    python.discover()
+    assert python.found is not None and len(python.found) == gates, python.problem
+    walls, cpus = [], []
+    for _ in range(rounds):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        wall = time.perf_counter()
+        results = python.measure(python.begin())
+        walls.append(time.perf_counter() - wall)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+        assert results and all(r.state == "successful" for r in results), results
+    return statistics.median(walls), statistics.median(cpus)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checks", type=int, default=200)
@@ -175,11 +229,21 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=0.01)
     parser.add_argument("--memory-checks", type=int, default=4)
     parser.add_argument("--no-tracemalloc", action="store_true", help="RSS alone (no heap)")
+    parser.add_argument("--python-gates", type=int, default=5)
+    parser.add_argument("--python-rounds", type=int, default=5)
+    parser.add_argument("--only-python", action="store_true", help="part 3 alone")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         server, port = serve(Path(tmp))
         try:
             print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+            wall, cpu = python_cost(Path(tmp) / "python", port, args.python_gates,
+                                    args.python_rounds)  # fmt: skip
+            print(f"\n3. {args.python_gates} watched Python gates, one measurement (a child "
+                  f"pytest), medians of {args.python_rounds}: wall {wall * 1000:.0f} ms, "
+                  f"cpu {cpu * 1000:.0f} ms")  # fmt: skip
+            if args.only_python:
+                return 0
             figures = cost(project(Path(tmp), port, args.checks), args.rounds)
             print(f"\n1. {args.checks} http checks, medians of {args.rounds} interleaved rounds")
             print(f"{'':14}{'wall ms':>10}{'cpu ms':>10}")

@@ -217,6 +217,11 @@ def declare_gate(
                 f'{nodeid}: @pytest.mark.gate(trigger={value!r}): expected "rollback" or "block"'
             )
         trigger = value == "rollback"
+        watch = gate.get("watch", False)
+        if watch is not True and watch is not False:  # re-run by the watch (docs/watch.md)
+            raise pytest.UsageError(
+                f"{nodeid}: @pytest.mark.gate(watch={watch!r}): expected True or False"
+            )
         item.stash[_meta_key] = (name, trigger, "trigger" in gate, False)
     else:  # what recorder_for assumes when nothing is stashed, and a record without them
         return

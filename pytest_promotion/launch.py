@@ -153,8 +153,8 @@ class Launched:
 
 def launch_target(config: pytest.Config, env: str) -> None:
     """Start ``env``'s target when its table has ``launch`` (on the controller only)."""
-    if hasattr(config, "workerinput"):
-        return
+    if hasattr(config, "workerinput") or config.getoption("promotion_watch_gates", None):
+        return  # a worker, or the watch's run of its Python gates (the target is up)
     from .environment import canonical
     from .run import run_config
 

@@ -34,6 +34,7 @@ from .settings import WatchSettings
 
 if TYPE_CHECKING:
     from ..config import Environment
+    from .pygates import PythonGates
 
 __all__ = ["TAIL", "Watch", "WatchResult"]
 
@@ -91,6 +92,7 @@ class Watch:
         stop: threading.Event | None = None,
         caller_executes: bool = False,
         decision_record: str | None = None,
+        python: PythonGates | None = None,
     ) -> None:
         self.environment, self.checks, self.settings = environment, checks, settings
         self.journal, self.previous_version, self.execute = journal, previous_version, execute
@@ -98,6 +100,7 @@ class Watch:
         self.concurrency, self.progress = max(1, min(concurrency, len(checks) or 1)), progress
         self.stop = stop or threading.Event()
         self.caller_executes, self.decision_record = caller_executes, decision_record
+        self.python = python  # the Python gates marked watch=True (a child pytest)
         self.result = WatchResult(environment.name, journal.version, settings,
                                   counts=dict.fromkeys(("successful", "failed", "error",
                                                         "inconclusive"), 0))  # fmt: skip
@@ -107,10 +110,17 @@ class Watch:
     def run(self) -> WatchResult:
         r, s = self.result, self.settings
         r.ledger = self.journal.shown
-        if not self.checks:
+        python = self.python
+        if python is not None:
+            python.discover(self.stop)
+            if self.stop.is_set():
+                self._interrupted(self._stop_reason())
+                return self._end([])
+        if not self.checks and (python is None or not python.active):
             r.reason = f"{self.environment.name} has no health check to watch"
             return self._end([])
-        self.journal.start({"settings": s.to_json(), "gates": [w.check.id for w in self.checks],
+        names = [w.check.id for w in self.checks] + (python.names if python else [])
+        self.journal.start({"settings": s.to_json(), "gates": names,
                             "previous_version": self.previous_version,
                             "decision_record": self.decision_record})  # fmt: skip
         r.watch_record = self.journal.watch_id
@@ -119,6 +129,9 @@ class Watch:
             self._loop(pool)
         except KeyboardInterrupt:
             self._interrupted("interrupted (Ctrl-C or SIGTERM)")
+        except Exception as exc:  # a terminal that fails, a bug: never a traceback, nor a pass
+            text = redact(" ".join(str(exc).split()), self.environment.secrets)[:300]
+            self._interrupted(f"the watch failed: {type(exc).__name__}: {text}")
         finally:
             pool.cancel_pending()
             pool.close()
@@ -131,7 +144,10 @@ class Watch:
         target = self.environment.target()
         next_at = time.monotonic()
         for n in range(1, s.measurements + 1):
-            m = measure(self.checks, target, pool, self.baselines, n, s.measurements)
+            m = measure(self.checks, target, pool, self.baselines, n, s.measurements,
+                        self.python, self.stop)  # fmt: skip
+            if m is None:  # stopped while the Python gates ran: abandoned, not counted
+                return self._interrupted(self._stop_reason())
             self._count(m)
             if self._decided(m):
                 return None

@@ -31,6 +31,7 @@ from .relative import Baselines
 if TYPE_CHECKING:
     from ..checks.pool import ProbePool
     from ..config import CheckSpec, Environment
+    from .pygates import PythonGates
 
 __all__ = [
     "STATES",
@@ -158,20 +159,7 @@ def _one(watched: Watched, target: Target, baselines: Baselines) -> GateResult:
     return classify(watched, outcome)
 
 
-def measure(
-    checks: Sequence[Watched],
-    target: Target,
-    pool: ProbePool,
-    baselines: Baselines,
-    n: int,
-    of: int,
-) -> Measurement:
-    """Run every gate once on ``pool`` (concurrently) and classify the round. Each check
-    is bounded by its own timeout; a check whose future raised is an error."""
-    start = time.monotonic()
-    futures: list[tuple[Watched, Future[Any]]] = [
-        (w, pool.submit(functools.partial(_one, w, target, baselines))) for w in checks
-    ]
+def _gather(futures: list[tuple[Watched, Future[Any]]], target: Target) -> list[GateResult]:
     gates = []
     for watched, future in futures:
         try:
@@ -180,6 +168,39 @@ def measure(
             gates.append(GateResult(watched.check.id, "error", None, "", None,
                                     f"{watched.check.kind} check did not finish: {exc!r}",
                                     False))  # fmt: skip
+    return gates
+
+
+def measure(
+    checks: Sequence[Watched],
+    target: Target,
+    pool: ProbePool,
+    baselines: Baselines,
+    n: int,
+    of: int,
+    python: PythonGates | None = None,
+    stop: Any = None,
+) -> Measurement | None:
+    """Run every gate once on ``pool`` (concurrently, the Python gates' child beside them)
+    and classify the round. Each check is bounded by its own timeout, the child by
+    ``gate_timeout``; a check whose future raised is an error. None: ``stop`` was set
+    while the Python gates ran (the measurement is abandoned, never counted)."""
+    start = time.monotonic()
+    futures: list[tuple[Watched, Future[Any]]] = [
+        (w, pool.submit(functools.partial(_one, w, target, baselines))) for w in checks
+    ]
+    running = python.begin(stop) if python is not None and python.active else None
+    try:
+        gates = _gather(futures, target)
+    except BaseException:  # Ctrl-C: nothing the child started is left behind
+        if running is not None:
+            running.abandon()
+        raise
     pool.forget_done()  # the pool lives for the whole window: keep nothing of this round
+    if python is not None and python.active:
+        found = python.measure(running, stop) if running is not None else python.unknown()
+        if found is None or (stop is not None and stop.is_set()):
+            return None
+        gates += found
     return Measurement(n=n, of=of, at="", state=overall(gates), gates=gates,
                        duration_s=round(time.monotonic() - start, 4))  # fmt: skip

@@ -24,8 +24,10 @@ import pytest
 from ..decision import Decision, GateRecord
 from ..ledger import LedgerError, open_context_store
 from ..ledger.model import short_time
+from ..redact import redact
 from .engine import WatchResult
 from .journal import active_hold
+from .pygates import gate_run_call
 from .runner import Stop, WatchRequest, on_signals, run_watch, settings_for
 from .settings import WatchSettings
 
@@ -64,9 +66,12 @@ class WatchPlugin:
     def __init__(self, config: pytest.Config, promotion: Any, environment: Any) -> None:
         self.config, self.promotion, self.environment = config, promotion, environment
         self.result: WatchResult | None = None
+        self._said = False
         self.settings: WatchSettings | None = self._settings()
 
     def _settings(self) -> WatchSettings | None:
+        if self.config.getoption("promotion_watch_gates", None):
+            return None  # the watch's own measurement run (child.py): it never watches
         option = self.config.getoption("promotion_watch", None)
         env = self.environment.name
         if option is None and self.promotion.tables.get(env, {}).get("watch") is None:
@@ -122,10 +127,18 @@ class WatchPlugin:
             previous_version=self.config.getoption("promotion_previous_version", None)
             or os.environ.get("PROMOTION_PREVIOUS_VERSION") or None,
             caller_executes=execute, decision_record=getattr(ledger, "record_id", None),
+            pytest_call=gate_run_call(self.config, self.promotion.path),
         )  # fmt: skip
         stop = Stop()
-        with on_signals(stop):
-            self.result = result = run_watch(request, self._say, stop)
+        try:
+            with on_signals(stop):
+                self.result = result = run_watch(request, self._say, stop)
+        except Exception as exc:  # the ledger's settings, a bug: a block, never a traceback
+            text = " ".join(str(exc).split())[:300]
+            why = redact(f"watch: the watch could not run ({type(exc).__name__}: {text}): an "
+                         "unwatched promote is never a promote", self.environment.secrets)  # fmt: skip
+            return dataclasses.replace(decision, decision="block",
+                                       reasons=[*decision.reasons, why]), True  # fmt: skip
         gate = self._gate(result)
         gates = [*decision.gates, gate]
         warnings = [*decision.warnings, *result.warnings]
@@ -154,8 +167,12 @@ class WatchPlugin:
 
     def _say(self, line: str) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.write_line(line)
+        if reporter is None:
+            return
+        if not self._said and self.config.pluginmanager.hasplugin("dsession"):
+            reporter.write_line("")  # xdist's progress line ends without one
+        self._said = True
+        reporter.write_line(line)
 
     # -- reports -----------------------------------------------------------------------
     def pytest_promotion_decision(self, config: pytest.Config, decision: Decision) -> None:

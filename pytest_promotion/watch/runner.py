@@ -22,6 +22,7 @@ from . import baselines as baseline_store
 from .engine import Watch, WatchResult
 from .journal import Journal, LedgerJournal
 from .measure import watched_checks
+from .pygates import PytestCall, PythonGates, standalone_call
 from .relative import Baselines
 from .settings import WatchSettings, parse_settings
 
@@ -84,6 +85,9 @@ class WatchRequest:
     caller_executes: bool = False
     decision_record: str | None = None
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    # how the Python gates' child pytest is started (a gate run's own call; None: from
+    # the config's directory, as ``promotion watch`` does)
+    pytest_call: PytestCall | None = None
 
 
 def run_watch(request: WatchRequest, progress: Callable[[str], None],
@@ -110,11 +114,17 @@ def run_watch(request: WatchRequest, progress: Callable[[str], None],
             journal = LedgerJournal.unreachable(str(exc), env, request.version, request.digest,
                                                 request.actor, Path(base), secrets)  # fmt: skip
             baselines = Baselines(unavailable=f"the ledger cannot be read: {exc}")
+    python = None
+    if request.settings.python_gates:
+        call = request.pytest_call or standalone_call(Path(config.rootdir), config.path)
+        python = PythonGates(call, env, version=request.version, previous_version=previous,
+                             timeout=request.settings.python_deadline,
+                             secrets=environment.secrets)  # fmt: skip
     watch = Watch(environment, watched_checks(environment), request.settings, journal,
                   previous_version=previous, execute=request.execute, baselines=baselines,
                   concurrency=config.concurrency, progress=progress, stop=stop,
                   caller_executes=request.caller_executes,
-                  decision_record=request.decision_record)  # fmt: skip
+                  decision_record=request.decision_record, python=python)  # fmt: skip
     try:
         return watch.run()
     finally:

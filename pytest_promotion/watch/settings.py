@@ -20,7 +20,16 @@ __all__ = ["KEYS", "MAX_DURATION", "MAX_MEASUREMENTS", "WatchSettings", "parse_s
 MAX_DURATION = 7 * 86400.0
 MAX_MEASUREMENTS = 100_000
 MIN_INTERVAL = 0.01
-KEYS = ("duration", "interval", "initial_delay", "failure_limit", "consecutive_error_limit")
+MAX_GATE_TIMEOUT = 3600.0
+KEYS = (
+    "duration",
+    "interval",
+    "initial_delay",
+    "failure_limit",
+    "consecutive_error_limit",
+    "gate_timeout",
+    "python_gates",
+)
 
 
 @dataclass(frozen=True)
@@ -32,6 +41,14 @@ class WatchSettings:
     initial_delay: float = 0.0
     failure_limit: int = 0  # more failed measurements than this: rollback
     consecutive_error_limit: int = 4  # more errors in a row than this: block and hold
+    # the deadline of the Python gates' run in each measurement (None: the interval)
+    gate_timeout: float | None = None
+    # re-run the Python gates marked @pytest.mark.gate(watch=True) (a child pytest)
+    python_gates: bool = True
+
+    @property
+    def python_deadline(self) -> float:
+        return self.gate_timeout if self.gate_timeout is not None else self.interval
 
     @property
     def measurements(self) -> int:
@@ -46,6 +63,8 @@ class WatchSettings:
             "failure_limit": self.failure_limit,
             "consecutive_error_limit": self.consecutive_error_limit,
             "measurements": self.measurements,
+            "gate_timeout_s": self.python_deadline,
+            "python_gates": self.python_gates,
         }
 
 
@@ -104,9 +123,32 @@ def _read(table: Mapping[str, Any], where: str) -> WatchSettings:
     if "initial_delay" in table:
         delay = _duration(table["initial_delay"], where, "initial_delay", zero=True)
         settings = replace(settings, initial_delay=delay)
-    for key in ("failure_limit", "consecutive_error_limit"):
-        if key in table:
-            settings = replace(settings, **{key: _limit(table[key], where, key)})
+    if "failure_limit" in table:
+        settings = replace(settings, failure_limit=_limit(table["failure_limit"], where,
+                                                          "failure_limit"))  # fmt: skip
+    if "consecutive_error_limit" in table:
+        limit = _limit(table["consecutive_error_limit"], where, "consecutive_error_limit")
+        settings = replace(settings, consecutive_error_limit=limit)
+    return _python(table, where, settings)
+
+
+def _python(table: Mapping[str, Any], where: str, settings: WatchSettings) -> WatchSettings:
+    """The keys of the Python gates' run: ``gate_timeout``, ``python_gates``."""
+    if "gate_timeout" in table:
+        timeout = _duration(table["gate_timeout"], where, "gate_timeout")
+        if not MIN_INTERVAL <= timeout <= MAX_GATE_TIMEOUT:
+            raise ValueError(
+                f"{where} key 'gate_timeout': expected between {MIN_INTERVAL:g} s and 1h, "
+                f"found {table['gate_timeout']!r}"
+            )
+        settings = replace(settings, gate_timeout=timeout)
+    if "python_gates" in table:
+        if not isinstance(table["python_gates"], bool):
+            raise ValueError(
+                f"{where} key 'python_gates': expected true or false, "
+                f"found {table['python_gates']!r}"
+            )
+        settings = replace(settings, python_gates=table["python_gates"])
     return settings
 
 

@@ -85,7 +85,8 @@ def test_watch_table_mistakes_are_one_line(tmp_path: Path) -> None:
         load_config(tmp_path)
     assert str(info.value) == (
         "promotion.toml: [environments.prod.watch]: unknown key 'every' (known keys: "
-        "consecutive_error_limit, duration, failure_limit, initial_delay, interval)"
+        "consecutive_error_limit, duration, failure_limit, gate_timeout, initial_delay, "
+        "interval, python_gates)"
     )
     (tmp_path / "promotion.toml").write_text(
         '[environments.prod]\nwatch = { duration = "1m", interval = "5m" }\n'
@@ -94,3 +95,12 @@ def test_watch_table_mistakes_are_one_line(tmp_path: Path) -> None:
         ConfigError, match=r"key 'interval': expected at most the duration \(60 s\)"
     ):
         load_config(tmp_path)
+    for table, expected in (
+        ('{ gate_timeout = "2h" }', "key 'gate_timeout': expected between 0.01 s and 1h, "
+                                    "found '2h'"),
+        ('{ python_gates = "no" }', "key 'python_gates': expected true or false, found 'no'"),
+    ):  # fmt: skip
+        (tmp_path / "promotion.toml").write_text(f"[environments.prod]\nwatch = {table}\n")
+        with pytest.raises(ConfigError) as info:
+            load_config(tmp_path)
+        assert str(info.value) == f"promotion.toml: [environments.prod.watch] {expected}"

@@ -160,3 +160,40 @@ def test_requires_previous_counts_a_promote_under_watch_only_with_allow_watching
         watch.send_signal(signal.SIGTERM)
         out = watch.communicate(timeout=60)[0]
     assert watch.returncode == 1 and "the watch ended incomplete (SIGTERM received)" in out
+
+
+def test_a_watch_that_fails_mid_window_blocks_without_an_internal_error(
+    pytester: pytest.Pytester, gate_project: Project, servers: Servers
+) -> None:
+    """A terminal that fails (EIO: the CI runner's tty went away) while the watch writes a
+    progress line: the watch ends incomplete and the run blocks, with one line; it was an
+    INTERNALERROR (exit 3), and the run printed no decision."""
+    target = servers.https({"/health": lambda h: h.reply(200, {"status": "ok"})})
+    gate_project.config(health(target.url), watch=WATCH)
+    pytester.makeconftest("""
+        import pytest
+
+        @pytest.hookimpl(trylast=True)
+        def pytest_configure(config):
+            reporter = config.pluginmanager.get_plugin("terminalreporter")
+            write_line = reporter.write_line
+
+            def failing(line, **markup):
+                if str(line).startswith("watch staging: measurement 2 "):
+                    raise OSError(5, "Input/output error")
+                write_line(line, **markup)
+
+            reporter.write_line = failing
+    """)  # fmt: skip
+    result = run(pytester, "v2", "--promotion-rollback=execute")
+    assert result.ret == 1
+    out = result.stdout.str()
+    assert "INTERNALERROR" not in out + result.stderr.str()
+    result.stdout.fnmatch_lines([
+        "decision: BLOCK v2 -> staging",
+        "  reason: watch: the watch ended incomplete (the watch failed: OSError: [Errno 5] "
+        "Input/output error) after measurement 2 of 4: a watch cut short is never a promote",
+    ])  # fmt: skip
+    assert not gate_project.marks.exists() and not gate_project.records("hold")
+    assert [m.body["n"] for m in gate_project.records("measurement")] == [1, 2]  # once
+    assert [r.decision for r in gate_project.records("watch")] == ["running", "block"]
