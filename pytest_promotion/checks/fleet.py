@@ -59,10 +59,12 @@ _FD_RESERVE = 128  # descriptors kept for everything else in the process
 _settings: dict[str, int] = {}
 
 
-def configure(concurrency: int) -> None:
+def configure(concurrency: int, *, uvloop: bool = True) -> None:
     """``[promotion] concurrency``: the cap on probes in flight. Left at the threaded
-    pool's default (64), the event loop takes its own (1,024)."""
+    pool's default (64), the event loop takes its own (1,024). ``uvloop=False``: asyncio's
+    own loop even where uvloop is installed (the tests run the engine on both)."""
     _settings["concurrency"] = concurrency
+    _settings["uvloop"] = int(uvloop)
 
 
 def _concurrency() -> int:
@@ -199,8 +201,7 @@ async def bounded(
 
 def event_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop's event loop where it is installed (a dependency on Linux and macOS; its C
-    transports halve the CPU a probe costs), else asyncio's (``None``). ``uvloop = false``
-    in the settings forces asyncio's (the tests run both)."""
+    transports halve the CPU a probe costs), else asyncio's (``None``); see :func:`configure`."""
     if not _settings.get("uvloop", 1):
         return None
     try:
