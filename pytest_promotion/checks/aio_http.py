@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import os
 import re
+import ssl
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, cast
@@ -24,11 +25,10 @@ from ..redact import redact, redact_url
 from . import aio_wire
 from .aio_net import Result, failure
 from .base import Target
+from .http import _check_json
 from .http_session import _QUERY_SECRET, _SENSITIVE, MAX_BODY_BYTES, MAX_REDIRECTS
 
 if TYPE_CHECKING:
-    import ssl
-
     import aiohttp
 
 __all__ = ["HttpProbe", "base_url"]
@@ -208,9 +208,9 @@ class HttpProbe:
     def context(self) -> ssl.SSLContext:
         """The shared client context, built on the first https target (loading the system
         store costs ~0.1 s of CPU a plain-http fleet need not pay)."""
-        from .tls import client_context
-
         if self._context is None:
+            from .tls import client_context
+
             self._context = client_context(self._trust, not self.target.insecure)
         return self._context
 
@@ -238,11 +238,11 @@ class HttpProbe:
 
     def _proxy(self, origin: tuple[str, str, int | None]) -> str | None:
         """The environment's proxy for one origin, worked out once per origin."""
-        from .http_transport import proxies_for
-
         if not self._proxy_env:
             return None
         if origin not in self._proxies:
+            from .http_transport import proxies_for
+
             self._proxies[origin] = proxies_for(*origin).get(origin[0])
         return self._proxies[origin]
 
@@ -337,8 +337,6 @@ class HttpProbe:
 
     def _failed(self, member: str, hop: _Hop, exc: Exception) -> Result:
         """One line for what kept the exchange from an answer."""
-        import ssl
-
         where = _where(hop.url)
         if isinstance(exc, ssl.SSLError | ssl.SSLCertVerificationError):
             return self._tls(member, hop.url, exc)
@@ -358,8 +356,6 @@ class HttpProbe:
         return Result(member, False, "TLS", text)
 
     def _error(self, member: str, url: str, exc: aiohttp.ClientError) -> Result:
-        import ssl
-
         import aiohttp
 
         where = _where(url)
@@ -380,8 +376,6 @@ class HttpProbe:
         return Result(member, False, "status", text)
 
     def _judge(self, member: str, r: _Reply, body: bytes, truncated: bool, ms: float) -> Result:
-        from .http import _check_json
-
         code = r.status
         if (code not in self.statuses) if self.statuses else not 200 <= code < 300:
             return self._status(member, code)

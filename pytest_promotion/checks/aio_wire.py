@@ -254,8 +254,10 @@ class _Wire(asyncio.Protocol):
         elif "chunked" in headers.get("transfer-encoding", "").lower():
             self.state = "chunk-size"
         elif "content-length" in headers:
-            values = {v.strip() for v in headers["content-length"].split(",")}
-            length = values.pop() if len(values) == 1 else ""
+            length = headers["content-length"].strip()
+            if "," in length:  # the same length repeated is one length
+                values = {v.strip() for v in length.split(",")}
+                length = values.pop() if len(values) == 1 else ""
             if not length.isdigit():
                 raise ProtocolError(f"invalid Content-Length {headers['content-length'][:40]!r}")
             self.state, self.left = "length", int(length)
