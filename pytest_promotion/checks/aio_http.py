@@ -16,6 +16,7 @@ import dataclasses
 import os
 import re
 import ssl
+import sys
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, cast
@@ -121,6 +122,15 @@ class _Answer:
     headers: Mapping[str, str]
 
 
+def _may_proxy() -> bool:
+    """Whether any origin may have a proxy. On Linux only ``http_proxy``/``https_proxy``
+    set one (``no_proxy`` alone does not): without them no origin is looked up (nor is
+    requests imported to do it). Elsewhere the system's settings may: every origin is."""
+    if not sys.platform.startswith("linux"):
+        return True
+    return any(k.lower() in ("http_proxy", "https_proxy") and v for k, v in os.environ.items())
+
+
 def join(base: str, path: str) -> str:
     """``urljoin(base + "/", path)`` (each target's base URL and the check's path), without
     its cost where it would change nothing: no query, fragment, parameters or dot segment."""
@@ -200,8 +210,7 @@ class HttpProbe:
         self._trust = trust
         self._context: ssl.SSLContext | None = None
         self._proxies: dict[tuple[str, str, int | None], str | None] = {}
-        # no *_proxy variable at all (the usual case): no lookup per origin
-        self._proxy_env = any(k.lower().endswith("_proxy") for k in os.environ)
+        self._proxy_env = _may_proxy()
         self._session: aiohttp.ClientSession | None = None
 
     @property

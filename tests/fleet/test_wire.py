@@ -178,3 +178,21 @@ def test_server_name_is_the_host_header(canned: Any) -> None:
     one = probe(server, server_name="agent.example.com")
     assert one["healthy"], one["message"]
     assert f"Host: agent.example.com:{server.port}\r\n" in server.requests[0].decode()
+
+
+def test_an_origin_the_environment_proxies_goes_through_the_proxy(
+    canned: Any, loop_kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = f"agent-{loop_kind}.invalid"  # proxies_for caches per origin for the process
+    proxy = canned(raw("200 OK", f"Content-Length: {len(OK)}") + OK)
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{proxy.port}")
+    monkeypatch.setenv("no_proxy", "direct.invalid")
+    target = Target(env="prod", timeout=1.0)
+    spec = {"http": "/health", "expect_json": {"status": "ok"}}
+    out = http.run({**spec, "targets": [f"http://{name}:8080", "http://direct.invalid"]}, target)
+    proxied, direct = out.details["targets"]
+    assert proxied["healthy"], proxied["message"]
+    assert proxy.requests[0].startswith(f"GET http://{name}:8080/health HTTP/1.1\r\n".encode())
+    assert not direct["healthy"]  # no_proxy: asked directly, and the name does not resolve
+    assert direct["reason"] == "dns", direct["message"]
+    assert len(proxy.requests) == 1
