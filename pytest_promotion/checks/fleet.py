@@ -159,10 +159,12 @@ def run(spec: Mapping[str, Any], target: Target, kind: str) -> Outcome:
 
 def _mask(text: str, secrets: tuple[str, ...]) -> str:
     """Credentials in URLs, secret-looking query values and the environment's secrets."""
-    # Without secrets, none of the patterns can match a text without "@" (a URL's
+    # Without secrets, none of the patterns can match an ASCII text without "@" (a URL's
     # password), "=" (a query value, password=) or "authorization": a plain target is
-    # returned as it is (30 us a target otherwise, a tenth of a probe).
-    plain = "@" not in text and "=" not in text and "authorization" not in text.lower()
+    # returned as it is (30 us a target otherwise, a tenth of a probe). (ASCII: with
+    # IGNORECASE, a dotless i (U+0131) matches "i".)
+    plain = "@" not in text and "=" not in text and text.isascii()
+    plain = plain and "authorization" not in text.lower()
     if plain and not secrets:
         return text
     from ..redact import redact_url
