@@ -233,12 +233,12 @@ class HttpProbe:
     async def __call__(self, member: str) -> Result:
         url = join(base_url(member, self.scheme), self.path)
         try:
-            scheme, host, _port = _origin(url)
+            origin = _origin(url)
         except ValueError as exc:  # a port out of range
             return Result(member, False, "connection", f"target {member!r}: {exc}")
-        if scheme not in _PORTS or not host:
+        if origin[0] not in _PORTS or not origin[1]:
             return Result(member, False, "connection", f"target {member!r}: not an http(s) URL")
-        result = await self._exchange(member, url)
+        result = await self._exchange(member, url, origin)
         message = result.message
         if message not in self._masked:
             self._masked[message] = self.redact(message)
@@ -256,9 +256,8 @@ class HttpProbe:
         return self._proxies[origin]
 
     def _open(
-        self, member: str, method: str, url: str
+        self, member: str, method: str, url: str, origin: tuple[str, str, int | None]
     ) -> contextlib.AbstractAsyncContextManager[_Reply]:
-        origin = _origin(url)
         proxy = self._proxy(origin)
         if proxy:
             return self._proxied(member, method, url, proxy)
@@ -304,11 +303,11 @@ class HttpProbe:
         except aiohttp.ClientError as exc:
             raise _Verdict(fail(exc)) from None
 
-    async def _exchange(self, member: str, url: str) -> Result:
+    async def _exchange(self, member: str, url: str, origin: tuple[str, str, int | None]) -> Result:
         hop = _Hop(url)
         try:
             async with asyncio.timeout(self.budget):
-                return await self._follow(member, hop, time.monotonic())
+                return await self._follow(member, hop, origin, time.monotonic())
         except TimeoutError:
             return Result(member, False, "timeout", f"{hop.stage} within {self.budget:g} s")
         except _Verdict as verdict:
@@ -316,12 +315,14 @@ class HttpProbe:
         except (aio_wire.ProtocolError, OSError, ValueError) as exc:
             return self._failed(member, hop, exc)
 
-    async def _follow(self, member: str, hop: _Hop, start: float) -> Result:
+    async def _follow(
+        self, member: str, hop: _Hop, origin: tuple[str, str, int | None], start: float
+    ) -> Result:
         """The request, and the redirects it may follow (same origin, at most five)."""
         method, url = self.method, hop.url
         for _hop in range(MAX_REDIRECTS + 1):
             hop.url, hop.stage = url, "no response"
-            async with self._open(member, method, url) as r:
+            async with self._open(member, method, url, origin) as r:
                 location = r.header("Location")
                 redirect = r.status in (301, 302, 303, 307, 308) and location
                 if not redirect or r.status in self.statuses:
@@ -334,8 +335,8 @@ class HttpProbe:
                         raise TimeoutError
                     return self._judge(member, r, body, truncated, latency)
                 following = urljoin(url, str(location))
-                if _origin(following) != _origin(url):
-                    what = "scheme" if _origin(following)[0] != _origin(url)[0] else "host"
+                if _origin(following) != origin:
+                    what = "scheme" if _origin(following)[0] != origin[0] else "host"
                     note = f"redirect to {following} not followed (another {what})"
                     return self._status(member, r.status, note)
             if r.status in (301, 302, 303) and method not in ("GET", "HEAD"):
