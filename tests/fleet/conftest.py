@@ -27,6 +27,8 @@ def loop_kind(request: pytest.FixtureRequest) -> Iterator[str]:
     """The engine on uvloop's event loop, then on asyncio's."""
     from pytest_promotion.checks import fleet
 
+    if request.param == "uvloop":
+        pytest.importorskip("uvloop")  # an optional dependency (the test extra has it)
     fleet.configure(64, uvloop=request.param == "uvloop")
     yield request.param
     fleet.configure(64)
