@@ -10,7 +10,9 @@ and the quorum (:mod:`.quorum`) decides. A fleet that cannot be seen blocks (the
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import contextlib
+import threading
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from ..redact import redact
@@ -138,7 +140,7 @@ def run(spec: Mapping[str, Any], target: Target, kind: str) -> Outcome:
     if "timeout" in spec:
         target = target.with_timeout(spec["timeout"])
     limit, note = _open_files(_concurrency())
-    with asyncio.Runner(loop_factory=event_loop()) as runner:
+    with _fewer_collections(), asyncio.Runner(loop_factory=event_loop()) as runner:
         probes = _probe_all(kind, spec, target, [m.target for m in members], limit)
         results = runner.run(probes)
     outcome = quorum.decide(spec, members, results, origin)
@@ -222,6 +224,34 @@ def event_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
     except ImportError:
         return None
     return cast("Callable[[], asyncio.AbstractEventLoop]", uvloop.new_event_loop)
+
+
+_gc_lock = threading.Lock()
+_gc_users: list[tuple[int, int, int]] = []  # the thresholds to restore, per fleet running
+GC_YOUNG = 50_000
+
+
+@contextlib.contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Collect the youngest generation every 50,000 allocations instead of 700 while
+    probes run: a probe allocates a few dozen short-lived objects and leaves almost no
+    cycle, and each young collection also walks the thousands of probes in flight (about
+    a tenth of the probe phase's CPU at 10,000 targets). Garbage is still collected, less
+    often; the thresholds come back when the last fleet running in the process ends."""
+    import gc
+
+    with _gc_lock:
+        _gc_users.append(gc.get_threshold())
+        young, middle, old = _gc_users[0]
+        if 0 < young < GC_YOUNG:
+            gc.set_threshold(GC_YOUNG, middle, old)
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_users.pop()
+            if not _gc_users:  # the first fleet's thresholds are the process's own
+                gc.set_threshold(young, middle, old)
 
 
 def _open_files(wanted: int) -> tuple[int, str | None]:
