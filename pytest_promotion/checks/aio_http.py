@@ -1,5 +1,5 @@
 """The event-loop engine's ``http`` probe: :mod:`.aio_wire` for direct connections,
-aiohttp for origins the environment sends through a proxy.
+:mod:`.aio_proxy` (aiohttp) for origins the environment sends through a proxy.
 
 The rules of the threaded kind (:mod:`.http` over :class:`~.http_session.BoundSession`):
 the whole exchange (connect, headers, body) within the timeout, the body read up to
@@ -18,7 +18,7 @@ import re
 import ssl
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urljoin, urlsplit
 
@@ -30,7 +30,7 @@ from .http import _check_json
 from .http_session import _QUERY_SECRET, _SENSITIVE, MAX_BODY_BYTES, MAX_REDIRECTS
 
 if TYPE_CHECKING:
-    import aiohttp
+    from .aio_proxy import ProxiedClient
 
 __all__ = ["HttpProbe", "base_url"]
 
@@ -69,15 +69,15 @@ def _charset(content_type: str | None) -> str | None:
     return None
 
 
-class _Verdict(Exception):
-    """A probe decided inside the aiohttp path (its errors, turned into a Result)."""
+class Verdict(Exception):
+    """A probe decided inside a client (the proxied path's errors, turned into a Result)."""
 
     def __init__(self, result: Result) -> None:
         super().__init__(result.message)
         self.result = result
 
 
-class _Reply:
+class Reply:
     """What a probe reads of an answer, whichever client got it."""
 
     status: int
@@ -87,31 +87,6 @@ class _Reply:
 
     async def read(self, cap: int) -> tuple[bytes, bool]:
         raise NotImplementedError
-
-
-class _AiohttpReply(_Reply):
-    def __init__(self, response: aiohttp.ClientResponse, fail: Any) -> None:
-        self.response = response
-        self.status = response.status
-        self.fail = fail
-
-    def header(self, name: str) -> str | None:
-        return self.response.headers.get(name)
-
-    async def read(self, cap: int) -> tuple[bytes, bool]:
-        import aiohttp
-
-        chunks: list[bytes] = []
-        size = 0
-        try:
-            while chunk := await self.response.content.read(64 * 1024):
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > cap:
-                    return b"".join(chunks)[:cap], True
-        except aiohttp.ClientError as exc:
-            raise _Verdict(self.fail(exc)) from None
-        return b"".join(chunks), False
 
 
 @dataclasses.dataclass
@@ -161,7 +136,7 @@ class _Direct:
         self.tls, self.bodyless = tls, bodyless
         self.transport: asyncio.Transport | None = None
 
-    async def __aenter__(self) -> _Reply:
+    async def __aenter__(self) -> Reply:
         probe = self.probe
         reply, self.transport = await aio_wire.exchange(
             self.wire,
@@ -173,7 +148,7 @@ class _Direct:
             bodyless=self.bodyless,
             handshake_timeout=probe.budget,
         )
-        return cast(_Reply, reply)
+        return cast(Reply, reply)
 
     async def __aexit__(self, *exc: object) -> None:
         if self.transport is not None:
@@ -211,7 +186,7 @@ class HttpProbe:
         self._context: ssl.SSLContext | None = None
         self._proxies: dict[tuple[str, str, int | None], str | None] = {}
         self._proxy_env = _may_proxy()
-        self._session: aiohttp.ClientSession | None = None
+        self._proxied: ProxiedClient | None = None
 
     @property
     def context(self) -> ssl.SSLContext:
@@ -224,8 +199,8 @@ class HttpProbe:
         return self._context
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        if self._proxied is not None:
+            await self._proxied.aclose()
 
     def redact(self, text: str) -> str:
         return redact(_QUERY_SECRET.sub(r"\1***", redact_url(text)), self.secrets)
@@ -257,10 +232,14 @@ class HttpProbe:
 
     def _open(
         self, member: str, method: str, url: str, origin: tuple[str, str, int | None]
-    ) -> contextlib.AbstractAsyncContextManager[_Reply]:
+    ) -> contextlib.AbstractAsyncContextManager[Reply]:
         proxy = self._proxy(origin)
         if proxy:
-            return self._proxied(member, method, url, proxy)
+            if self._proxied is None:
+                from .aio_proxy import ProxiedClient
+
+                self._proxied = ProxiedClient(self)
+            return self._proxied.open(member, method, url, proxy)
         return self._direct(method, url, origin)
 
     def _direct(self, method: str, url: str, origin: tuple[str, str, int | None]) -> _Direct:
@@ -273,36 +252,6 @@ class HttpProbe:
         wire = self.request.build(method, urlsplit(url), host_header)
         return _Direct(self, wire, host, port, scheme == "https", method == "HEAD")
 
-    @contextlib.asynccontextmanager
-    async def _proxied(
-        self, member: str, method: str, url: str, proxy: str
-    ) -> AsyncIterator[_Reply]:
-        import aiohttp
-
-        if self._session is None:
-            connector = aiohttp.TCPConnector(limit=0, force_close=True, ttl_dns_cache=60)
-            self._session = aiohttp.ClientSession(
-                connector=connector, trust_env=False, timeout=aiohttp.ClientTimeout(total=None)
-            )
-        options: dict[str, Any] = {"headers": dict(self.headers), "allow_redirects": False}
-        scheme, _host, port = _origin(url)
-        if scheme == "https":
-            options["ssl"] = self.context
-        if self.server_name:
-            if scheme == "https":
-                options["server_hostname"] = self.server_name
-            default = port == _PORTS[scheme]
-            options["headers"]["Host"] = self.server_name + ("" if default else f":{port}")
-
-        def fail(exc: aiohttp.ClientError) -> Result:
-            return self._error(member, url, exc)
-
-        try:
-            async with self._session.request(method, url, proxy=proxy, **options) as r:
-                yield _AiohttpReply(r, fail)
-        except aiohttp.ClientError as exc:
-            raise _Verdict(fail(exc)) from None
-
     async def _exchange(self, member: str, url: str, origin: tuple[str, str, int | None]) -> Result:
         hop = _Hop(url)
         try:
@@ -310,7 +259,7 @@ class HttpProbe:
                 return await self._follow(member, hop, origin, time.monotonic())
         except TimeoutError:
             return Result(member, False, "timeout", f"{hop.stage} within {self.budget:g} s")
-        except _Verdict as verdict:
+        except Verdict as verdict:
             return verdict.result
         except (aio_wire.ProtocolError, OSError, ValueError) as exc:
             return self._failed(member, hop, exc)
@@ -349,7 +298,7 @@ class HttpProbe:
         """One line for what kept the exchange from an answer."""
         where = _where(hop.url)
         if isinstance(exc, ssl.SSLError | ssl.SSLCertVerificationError):
-            return self._tls(member, hop.url, exc)
+            return self.tls_failure(member, hop.url, exc)
         if isinstance(exc, aio_wire.ClosedEarly):
             return Result(
                 member, False, "connection", f"{where} closed the connection without a response"
@@ -358,34 +307,19 @@ class HttpProbe:
             return Result(member, False, "connection", f"request to {where} failed: {exc}")
         return failure(member, exc, where, self.budget, hop.stage)
 
-    def _tls(self, member: str, url: str, exc: BaseException) -> Result:
+    def tls_failure(self, member: str, url: str, exc: BaseException) -> Result:
         from .tls import describe_ssl_error
 
         name = self.server_name or _origin(url)[1]
         text = describe_ssl_error(exc, name, self.ca) or f"TLS error with {_where(url)}"
         return Result(member, False, "TLS", text)
 
-    def _error(self, member: str, url: str, exc: aiohttp.ClientError) -> Result:
-        import aiohttp
-
-        where = _where(url)
-        inner = getattr(exc, "certificate_error", None) or getattr(exc, "os_error", None)
-        if isinstance(inner, ssl.SSLError) or isinstance(exc, aiohttp.ClientSSLError):
-            return self._tls(member, url, inner or exc)
-        if isinstance(inner, OSError):
-            return failure(member, inner, where, self.budget, "no response")
-        if isinstance(exc, aiohttp.ServerDisconnectedError):
-            text = f"{where} closed the connection without a response"
-            return Result(member, False, "connection", text)
-        text = f"request to {where} failed: {type(exc).__name__}: {exc}"
-        return Result(member, False, "connection", text)
-
     def _status(self, member: str, code: int, note: str = "") -> Result:
         want = " or ".join(map(str, self.statuses)) if self.statuses else "2xx"
         text = f"expected {want}, got {code}" + (f" ({note})" if note else "")
         return Result(member, False, "status", text)
 
-    def _judge(self, member: str, r: _Reply, body: bytes, truncated: bool, ms: float) -> Result:
+    def _judge(self, member: str, r: Reply, body: bytes, truncated: bool, ms: float) -> Result:
         code = r.status
         if (code not in self.statuses) if self.statuses else not 200 <= code < 300:
             return self._status(member, code)
