@@ -196,3 +196,26 @@ def test_an_origin_the_environment_proxies_goes_through_the_proxy(
     assert not direct["healthy"]  # no_proxy: asked directly, and the name does not resolve
     assert direct["reason"] == "dns", direct["message"]
     assert len(proxy.requests) == 1
+
+
+BASES = [
+    "http://h",
+    "https://u:p@h:8443/x/",
+    "http://h/a/../b",
+    "http://h/a?x=1",
+    "http://h/a#f",
+    "http://[::1]:8/x",
+    "http://h/a;p",
+    "http://10.0.0.7:5/p/q//",
+]
+PATHS = ["/health", "health", "/a/b?x=1&y=2", "/", "", "/a/../b", "./x", "//x", "/x;y"]
+
+
+@pytest.mark.parametrize("base", BASES)
+def test_a_targets_url_is_its_base_joined_with_the_path_as_urljoin_does(base: str) -> None:
+    from urllib.parse import urljoin
+
+    from pytest_promotion.checks.aio_http import join
+
+    for path in PATHS:
+        assert join(base, path) == urljoin(base.rstrip("/") + "/", path.lstrip("/")), path
