@@ -215,7 +215,7 @@ async def bounded(
 
 def event_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop's event loop where it is installed (``pytest-promotion[uvloop]``: its TLS in C
-    takes ~12 % less CPU per https probe; no gain measured for plain http), else asyncio's
+    takes ~10 % less CPU per https probe; no gain measured for plain http), else asyncio's
     (``None``); see :func:`configure`."""
     if not _settings.get("uvloop", 1):
         return None
