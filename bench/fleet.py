@@ -16,8 +16,10 @@ size runs three ways, side by side in one invocation, timeout 2 s:
 Every run is verified: the plugin's JSON report must name every hanging target unhealthy
 (and promote at ``min_healthy = "80%"``), the exporter must say probe_success 0 for each
 of them; healthy targets that failed anyway (the target server or the machine too loaded
-to answer within 2 s) are counted in their own column. Wall time and peak RSS
-(the plugin's: ``wait4`` of the pytest process; the exporter's: its VmHWM).
+to answer within 2 s) are counted in their own column. Wall time, CPU time and peak RSS
+(the plugin's: ``wait4`` of the pytest process; the exporter's: its VmHWM), and the CPU
+the target server used while the plugin ran (it shares the machine's cores: on a loaded
+machine the wall times say more about the load than about the tools; CPU less so).
 
 Run: ``.venv/bin/python bench/fleet.py [--sizes 200,2000,10000] [--runs 1]``.
 """
@@ -51,6 +53,13 @@ def hanging(i: int) -> bool:
 
 def base_url(port: int, i: int) -> str:
     return f"http://{HOST}:{port}/{'hang' if hanging(i) else 'ok'}/{i:05d}"
+
+
+def cpu_of(pid: int) -> float:
+    """user + system seconds a running process has used (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_plugin(
@@ -185,8 +194,11 @@ def main() -> None:
         run_plugin(root / "warm-up", server.port, 20, env)
         for size in sizes:
             plugin, wide, floor, black = [], [], [], []
+            served: list[float] = []  # the target server's CPU during the plugin's runs
             for n in range(args.runs):
+                before = cpu_of(server.proc.pid)
                 plugin.append(run_plugin(root / f"r{n}", server.port, size, env))
+                served.append(cpu_of(server.proc.pid) - before)
                 if args.also_concurrency:
                     wide.append(
                         run_plugin(root / f"r{n}", server.port, size, env, args.also_concurrency)
@@ -204,8 +216,10 @@ def main() -> None:
                 p_rss = max(p[1] for p in runs) / 1024
                 p_cpu = statistics.median(p[2] for p in runs)
                 p_extra = max(p[3] for p in runs)
+                s_cpu = f"{statistics.median(served):.2f} s" if runs is plugin else "-"
                 rows.append(
                     f"| {size:,} ({size // 10:,}) | {label} | {p_wall:.2f} s | {p_cpu:.2f} s "
+                    f"| {s_cpu} "
                     f"| {p_rss:.0f} MiB | {p_extra} | {d_wall:.2f} s | {d_rss:.0f} MiB "
                     f"| {d_extra} | {e_wall:.2f} s | {p_wall - e_wall:+.2f} s |"
                 )
@@ -217,11 +231,12 @@ def main() -> None:
         print(f"load average after: {' '.join(f.read().split()[:3])}")
     print()
     print(
-        "| targets (hanging) | plugin concurrency | plugin wall | plugin CPU | plugin peak RSS | plugin: healthy "
+        "| targets (hanging) | plugin concurrency | plugin wall | plugin CPU | target server CPU "
+        "| plugin peak RSS | plugin: healthy "
         "targets failed | blackbox_exporter wall (no start-up) | exporter peak RSS | "
         "exporter: healthy targets failed | floor: pytest sleeping 2 s | plugin - floor |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     print("\n".join(rows))
 
 

@@ -146,9 +146,15 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
         longer = [s for s in known if len(s) > MIN_FRAGMENT]
         if longer:
             text = _mask_cut_fragments(text, longer)
-    text = _URL_PASSWORD.sub(lambda m: m["head"] + MASK, text)
-    text = _DSN_PASSWORD.sub(lambda m: m["head"] + MASK, text)
-    return _AUTH_HEADER.sub(lambda m: m["head"] + MASK, text)
+    # Each pattern needs a character a large plain text (a fleet's 10,000 targets: 1.4 MB,
+    # 0.15 s) may not have: skipped then, exactly (ASCII: with IGNORECASE U+0131 matches "i").
+    if "@" in text:
+        text = _URL_PASSWORD.sub(lambda m: m["head"] + MASK, text)
+    if "=" in text:
+        text = _DSN_PASSWORD.sub(lambda m: m["head"] + MASK, text)
+    if not text.isascii() or "authorization" in text.lower():
+        text = _AUTH_HEADER.sub(lambda m: m["head"] + MASK, text)
+    return text
 
 
 def mask_subtest(report: object, secrets: Iterable[str]) -> None:

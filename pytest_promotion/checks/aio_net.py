@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..redact import redact
 from .base import Target
-
-if TYPE_CHECKING:
-    import ssl
+from .tcp import split_hostport
+from .tls import _days, _parse, _tls_version, describe_ssl_error
 
 __all__ = ["Result", "TcpProbe", "TlsProbe", "failure", "hostport"]
 
@@ -37,8 +37,6 @@ class Result:
 
 def hostport(target: str, default_port: int | None) -> tuple[str, int]:
     """``"10.0.0.7:443"`` / ``"[::1]:443"`` / ``"host"`` (with the default port)."""
-    from .tcp import split_hostport
-
     text = target.strip()
     if "://" in text:
         raise ValueError("expected host:port, not a URL")
@@ -135,10 +133,6 @@ class TlsProbe:
         return result
 
     async def _probe(self, member: str, host: str, port: int) -> Result:
-        import ssl
-
-        from .tls import _parse, describe_ssl_error
-
         name = self.server_name or host
         where = _where(host, port)
         deadline = time.monotonic() + self.budget
@@ -165,8 +159,6 @@ class TlsProbe:
 
     def _judge(self, member: str, info: Any) -> Result:
         """The verdict and the message of the threaded ``tls`` kind."""
-        from .tls import _days, _tls_version
-
         days, name = info.days_left, info.server_name
         got = info.tls_version or "unknown"
         if got == "unknown" or _tls_version(got) < _tls_version(self.min_version):

@@ -111,7 +111,7 @@ def _dns_form(value: str) -> bool:
 
 
 def _member(item: Any, where: str, bad_type: type[Exception] = DiscoveryFailed) -> Member:
-    if isinstance(item, str) and item.strip() and not any(c.isspace() for c in item.strip()):
+    if isinstance(item, str) and len(item.split()) == 1:  # one word: no inner whitespace
         return Member(item.strip())
     if isinstance(item, Mapping) and isinstance(item.get("target"), str) and item["target"]:
         labels = item.get("labels", {})

@@ -21,6 +21,19 @@ import trustme
 from tests.http.conftest import servers  # noqa: F401 - the http kind's servers, reused
 from tests.support import free_port
 
+
+@pytest.fixture(params=["uvloop", "asyncio"])
+def loop_kind(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The engine on uvloop's event loop, then on asyncio's."""
+    from pytest_promotion.checks import fleet
+
+    if request.param == "uvloop":
+        pytest.importorskip("uvloop")  # an optional dependency (the test extra has it)
+    fleet.configure(64, uvloop=request.param == "uvloop")
+    yield request.param
+    fleet.configure(64)
+
+
 BEHAVIOURS = ("ok", "refused", "hang", "slow_body", "wrong_cert", "status_503")
 
 

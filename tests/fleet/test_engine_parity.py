@@ -1,6 +1,7 @@
 """The event-loop engine keeps the threaded kinds' rules: the same servers as tests/http,
 each case run through the threaded check (one target) and through a fleet of that one
-target; the verdict and the one-line message must be the same."""
+target (on uvloop's event loop and on asyncio's); the verdict and the one-line message
+must be the same."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pytest_promotion.checks.base import Outcome, Target
 from tests.http.conftest import Servers, days
 from tests.support import free_port
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("loop_kind")]
 
 TIMEOUT = 1.0
 

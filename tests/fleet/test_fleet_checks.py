@@ -325,3 +325,22 @@ def test_a_low_open_file_limit_lowers_the_concurrency_and_says_so() -> None:
         "300",
         "(100, None)",
     ]
+
+
+def test_the_collector_thresholds_come_back_after_the_probes() -> None:
+    import gc
+
+    before = gc.get_threshold()
+    seen: list[tuple[int, int, int]] = []
+
+    async def probe(member: str) -> Result:
+        seen.append(gc.get_threshold())
+        return Result(member, True, "ok", "fine")
+
+    with fleet._fewer_collections(), fleet._fewer_collections():  # two fleets at once
+        asyncio.run(fleet.bounded(probe, ["a:1"], 1))
+    assert seen[0][0] >= fleet.GC_YOUNG
+    assert gc.get_threshold() == before
+    out = tcp.run({"tcp": ":1", "targets": ["127.0.0.1"]}, Target(env="prod", timeout=1))
+    assert out.details["targets"][0]["reason"] == "refused"
+    assert gc.get_threshold() == before
