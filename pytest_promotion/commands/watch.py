@@ -4,7 +4,8 @@
     promotion watch --env prod --duration 30m --interval 60s --rollback execute
 
 Every interval it re-runs the environment's health checks (http, tls, tcp, redis,
-postgres, prometheus, grafana), prints a progress line, and appends each measurement to
+postgres, prometheus, grafana) and the Python gates marked ``gate(watch=True)`` (in a
+bounded child pytest), prints a progress line, and appends each measurement to
 the ledger. More failed measurements than ``failure_limit``: rollback (executed with
 ``--rollback execute``), recorded, and the environment is put on hold; more errors in a
 row than ``consecutive_error_limit``: block and hold. Ctrl-C / SIGTERM: block, incomplete.
