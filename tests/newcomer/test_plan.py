@@ -40,6 +40,8 @@ tcp = "db:5432"
 GATES = """
 import pytest
 
+pytestmark = pytest.mark.integration
+
 @pytest.mark.staging
 @pytest.mark.gate(name="smoke", trigger="rollback")
 def test_smoke() -> None:

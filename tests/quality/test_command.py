@@ -26,6 +26,7 @@ def check(root: Path, **spec: object) -> Outcome:
     return command.run(spec, Target(env="dev", rootdir=root, secrets=("hunter2-secret",)))
 
 
+@pytest.mark.integration
 def test_ruff_format_check_on_unformatted_code_fails(tmp_path: Path) -> None:
     write(tmp_path, {"src/ugly.py": "x   =  [1,2 ,3]\n", "src/nice.py": "y = 1\n"})
     outcome = check(tmp_path, command=[RUFF, "format", "--check", "--no-cache", "src"])
@@ -40,6 +41,7 @@ def test_ruff_format_check_on_unformatted_code_fails(tmp_path: Path) -> None:
     assert command.ROLLBACK is False and outcome.rollback is None
 
 
+@pytest.mark.integration
 def test_ruff_on_formatted_code_passes(tmp_path: Path) -> None:
     write(tmp_path, {"src/nice.py": "y = 1\n"})
     outcome = check(tmp_path, command=[RUFF, "format", "--check", "--no-cache", "src"])

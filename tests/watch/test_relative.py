@@ -129,6 +129,8 @@ GATE = """
 import os
 import pytest
 
+pytestmark = pytest.mark.integration
+
 @pytest.mark.staging
 def test_latency(gate):
     gate.measure(float(os.environ["LATENCY_MS"]), unit="ms", max=500, max_increase="50%",
