@@ -12,6 +12,8 @@ import pytest
 from tests.reports import REPORT_OPTION
 from tests.support import child_environ
 
+pytestmark = pytest.mark.integration
+
 CONFIG = """
 [environments.staging]
 base_url = "${STAGING_URL}"          # not set: a plan does not resolve it
@@ -39,8 +41,6 @@ tcp = "db:5432"
 
 GATES = """
 import pytest
-
-pytestmark = pytest.mark.integration
 
 @pytest.mark.staging
 @pytest.mark.gate(name="smoke", trigger="rollback")

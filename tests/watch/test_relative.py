@@ -12,6 +12,8 @@ import pytest
 from tests.ledger.conftest import fresh_database
 from tests.services.conftest import PostgresServer, PrometheusServer
 
+pytestmark = pytest.mark.integration
+
 CONFIG = """
 [promotion]
 environments = ["dev", "staging", "prod"]
@@ -128,8 +130,6 @@ def test_baselines_from_a_postgresql_ledger(
 GATE = """
 import os
 import pytest
-
-pytestmark = pytest.mark.integration
 
 @pytest.mark.staging
 def test_latency(gate):
