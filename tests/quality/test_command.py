@@ -160,6 +160,7 @@ def test_four():
 """
 
 
+@pytest.mark.integration
 def test_junit_from_a_real_pytest_run(tmp_path: Path) -> None:
     write(tmp_path, {"t/test_x.py": TESTS.format(fail=0)})
     argv = [
@@ -372,6 +373,7 @@ def test_a_suite_whose_totals_contradict_its_cases_fails(
     assert outcome.message.endswith(f"r.xml: {why}"), outcome.message
 
 
+@pytest.mark.integration
 def test_a_real_pytest_report_with_every_outcome_is_consistent(tmp_path: Path) -> None:
     tests = (
         "import pytest\n"
