@@ -60,6 +60,7 @@ def test_coverage_data_above_threshold_passes(project: Path) -> None:
     assert coverage_check.ROLLBACK is False
 
 
+@pytest.mark.integration
 def test_coverage_data_below_default_threshold_fails(project: Path) -> None:
     outcome = check(project)
     assert not outcome.passed
