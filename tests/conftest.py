@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 import pytest
 
 # pytester's in-process runs restore sys.modules afterwards: a library first imported inside
@@ -60,6 +62,23 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     # run without it, so that a first promotion's "no rollback target" is not in every
     # report. tests/ledger (its `project` fixture) and tests/watch turn it back on.
     monkeypatch.setenv("PROMOTION_LEDGER", "false")
+
+
+@pytest.fixture(autouse=True)
+def _unit_tier_in_process(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The unit tier (`-m "not integration"`, the dev gate, under coverage) is in-process: a
+    pytest session in a child process costs about a second of CPU that coverage does not
+    see. A test that needs one is marked ``integration``."""
+    if request.node.get_closest_marker("integration") is not None:
+        return
+
+    def refuse(self: pytest.Pytester, *args: object, **kwargs: object) -> NoReturn:
+        pytest.fail(
+            f"{request.node.nodeid}: runs pytest in a child process; mark it @pytest.mark.integration",
+            pytrace=False,
+        )
+
+    monkeypatch.setattr(pytest.Pytester, "runpytest_subprocess", refuse)
 
 
 @pytest.fixture
