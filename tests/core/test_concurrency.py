@@ -182,6 +182,7 @@ def test_a_tests_own_probe_wins_over_its_modules_of_the_same_name(
     assert "CheckConfigError" not in result.stdout.str()
 
 
+@pytest.mark.integration
 def test_ctrl_c_cancels_pending_probes_and_blocks(
     pytester: pytest.Pytester, hanging: HangingServer
 ) -> None:

@@ -94,6 +94,7 @@ def usage_error(pytester: pytest.Pytester, toml: str, *args: str) -> str:
         ),
     ],
 )
+@pytest.mark.integration
 def test_config_errors_are_one_line(pytester: pytest.Pytester, toml: str, expected: str) -> None:
     line = usage_error(pytester, toml)
     # '*' is the only wildcard: brackets are literal here, as they are in TOML table names.
@@ -233,6 +234,7 @@ def one_line_error(result: pytest.RunResult) -> str:
     return lines[0]
 
 
+@pytest.mark.integration
 def test_config_file_that_is_not_utf8_is_one_line(pytester: pytest.Pytester) -> None:
     (pytester.path / "promotion.toml").write_bytes(
         "[environments.staging]\n# caf\u00e9\nbase_url = 'https://x'\n".encode("latin-1")
@@ -242,6 +244,7 @@ def test_config_file_that_is_not_utf8_is_one_line(pytester: pytest.Pytester) -> 
     assert line == "ERROR: promotion.toml: expected UTF-8 text, found byte 0xe9 on line 2"
 
 
+@pytest.mark.integration
 def test_dotenv_file_that_is_not_utf8_is_one_line(pytester: pytest.Pytester) -> None:
     (pytester.path / ".env").write_bytes("HOST=x\nNAME=Andr\u00e9\n".encode("latin-1"))
     pytester.makefile(
@@ -262,6 +265,7 @@ def test_dotenv_file_that_is_not_utf8_is_one_line(pytester: pytest.Pytester) -> 
         ("[[tool.promotion]]\n", "[tool] key 'promotion': expected a table, found list"),
     ],
 )
+@pytest.mark.integration
 def test_pyproject_promotion_that_is_not_a_table(
     pytester: pytest.Pytester, pyproject: str, expected: str
 ) -> None:
@@ -271,6 +275,7 @@ def test_pyproject_promotion_that_is_not_a_table(
     assert line == f"ERROR: pyproject.toml: {expected}"
 
 
+@pytest.mark.integration
 def test_resolved_value_is_not_shown_in_a_config_error(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -282,6 +287,7 @@ def test_resolved_value_is_not_shown_in_a_config_error(
     )
 
 
+@pytest.mark.integration
 def test_gate_marker_with_an_unknown_trigger_is_a_usage_error(
     pytester: pytest.Pytester, run_and_parse: RunAndParse
 ) -> None:
@@ -428,6 +434,7 @@ def test_redact_url_passwords_wherever_the_url_starts(text: str, expected: str) 
     assert redact(text, []) == expected
 
 
+@pytest.mark.integration
 def test_a_rollback_template_with_an_unknown_placeholder_is_a_usage_error(
     pytester: pytest.Pytester, run_and_parse: RunAndParse
 ) -> None:

@@ -32,6 +32,7 @@ FAILING_PROD = (
 
 
 # -- 1. discovery --------------------------------------------------------------------------
+@pytest.mark.integration
 def test_config_above_a_pytest_ini_next_to_the_gates_is_found(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -47,6 +48,7 @@ def test_config_above_a_pytest_ini_next_to_the_gates_is_found(
     )
 
 
+@pytest.mark.integration
 def test_config_in_the_invocation_directory_is_found_with_dash_c(
     pytester: pytest.Pytester,
 ) -> None:
@@ -57,6 +59,7 @@ def test_config_in_the_invocation_directory_is_found_with_dash_c(
     result.stdout.fnmatch_lines(["*(config: promotion.toml)*", "decision: ROLLBACK*"])
 
 
+@pytest.mark.integration
 def test_promotion_toml_wins_over_pyproject_in_one_directory_and_rootdir_wins_over_parents(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -76,6 +79,7 @@ def test_promotion_toml_wins_over_pyproject_in_one_directory_and_rootdir_wins_ov
     assert header in result.outlines, result.stdout.str()
 
 
+@pytest.mark.integration
 def test_relative_paths_resolve_from_the_config_files_directory(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -95,6 +99,7 @@ def test_relative_paths_resolve_from_the_config_files_directory(
     assert result.ret == 0, result.stdout.str() + result.stderr.str()
 
 
+@pytest.mark.integration
 def test_no_config_for_the_last_environment_is_a_usage_error(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(GATE)
     result = pytester.runpytest_subprocess("--env=prod")
@@ -108,6 +113,7 @@ def test_no_config_for_the_last_environment_is_a_usage_error(pytester: pytest.Py
     assert result.ret == 0
 
 
+@pytest.mark.integration
 def test_no_config_elsewhere_is_a_warning_in_every_report(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(GATE)
     result = pytester.runpytest_subprocess(
@@ -125,6 +131,7 @@ ALIASED = '[promotion]\nenvironments = ["development", "staging", "production"]\
 
 
 @pytest.mark.parametrize("marker", ["production", "prod"])
+@pytest.mark.integration
 def test_a_production_gate_is_a_gate_of_a_chain_that_says_production(
     pytester: pytest.Pytester, marker: str
 ) -> None:
@@ -145,6 +152,7 @@ def test_a_production_gate_is_a_gate_of_a_chain_that_says_production(
     assert data["rollback_command"] == "deploy --field environment=production"
 
 
+@pytest.mark.integration
 def test_two_tables_for_one_environment_are_a_config_error(pytester: pytest.Pytester) -> None:
     pytester.makefile(
         ".toml",
@@ -198,6 +206,7 @@ def test_two_tables_for_one_environment_are_a_config_error(pytester: pytest.Pyte
         ),
     ],
 )
+@pytest.mark.integration
 def test_values_that_cannot_work_are_config_errors_at_start(
     pytester: pytest.Pytester, toml: str, expected: str
 ) -> None:
@@ -252,6 +261,7 @@ def test_a_crash_of_the_http_check_itself_blocks_not_rolls_back(
 
 
 # -- 15, 16. what is a secret --------------------------------------------------------------
+@pytest.mark.integration
 def test_a_secret_too_short_to_mask_is_a_config_error_naming_it(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -273,6 +283,7 @@ def test_a_secret_too_short_to_mask_is_a_config_error_naming_it(
     assert "x7" not in result.stderr.str()
 
 
+@pytest.mark.integration
 def test_public_values_are_not_masked(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -300,6 +311,7 @@ def test_public_values_are_not_masked(
 
 
 # -- 24. a dotenv file that is absent ------------------------------------------------------
+@pytest.mark.integration
 def test_absent_dotenv_file_is_fine_when_every_variable_resolves(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -319,6 +331,7 @@ def test_absent_dotenv_file_is_fine_when_every_variable_resolves(
 
 
 # -- 29. where a missing variable is, and plain http ---------------------------------------
+@pytest.mark.integration
 def test_a_missing_variable_in_a_check_is_reported_against_the_check(
     pytester: pytest.Pytester,
 ) -> None:
@@ -337,6 +350,7 @@ def test_a_missing_variable_in_a_check_is_reported_against_the_check(
     )
 
 
+@pytest.mark.integration
 def test_a_plain_http_base_url_is_a_warning_in_every_report(pytester: pytest.Pytester) -> None:
     pytester.makefile(".toml", promotion='[environments.staging]\nbase_url = "http://h.test"\n')
     pytester.makepyfile(GATE)

@@ -196,6 +196,7 @@ def test_xfail_gate_cannot_vouch(pytester: pytest.Pytester, read_report: ReadRep
     assert "marked xfail" in read_report()["reasons"][0]
 
 
+@pytest.mark.integration
 def test_conftest_rewriting_exit_status_cannot_promote(
     pytester: pytest.Pytester, read_report: ReadReport
 ) -> None:
@@ -231,6 +232,7 @@ def test_maxfail_leaves_gates_not_run_and_blocks(
     assert any("test_b did not run" in r for r in reasons)
 
 
+@pytest.mark.integration
 def test_internal_error_in_a_hook_blocks(
     pytester: pytest.Pytester, read_report: ReadReport
 ) -> None:

@@ -183,6 +183,7 @@ def test_only_the_target_environment_checks_run(
         ),
     ],
 )
+@pytest.mark.integration
 def test_check_config_errors(pytester: pytest.Pytester, check: str, expected: str) -> None:
     import re
 
@@ -220,6 +221,7 @@ def test_collect_only_probes_nothing(pytester: pytest.Pytester) -> None:
             server.accept()
 
 
+@pytest.mark.integration
 def test_substituted_values_are_validated_once_resolved(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -237,6 +239,7 @@ def test_substituted_values_are_validated_once_resolved(
     assert "cache-without-port" not in lines[0]  # a ${VAR} value is a secret
 
 
+@pytest.mark.integration
 def test_static_mistake_in_another_environment_is_caught(pytester: pytest.Pytester) -> None:
     pytester.makefile(
         ".toml", promotion='[[environments.prod.checks]]\nname = "c"\ntcp = "no-port"\n'
@@ -248,6 +251,7 @@ def test_static_mistake_in_another_environment_is_caught(pytester: pytest.Pytest
     )
 
 
+@pytest.mark.integration
 def test_declarative_checks_under_xdist(
     pytester: pytest.Pytester, run_and_parse: RunAndParse, listening_port: int
 ) -> None:

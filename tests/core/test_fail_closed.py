@@ -217,6 +217,7 @@ def test_last_failed_with_no_recorded_failure_among_the_gates_is_a_whole_run(
 
 # -- 3. pytest.exit(returncode=0) before the session ---------------------------------------
 @pytest.mark.parametrize("hook", ["pytest_sessionstart(session)", "pytest_configure(config)"])
+@pytest.mark.integration
 def test_pytest_exit_zero_before_the_session_does_not_exit_0(
     pytester: pytest.Pytester, run_and_parse: RunAndParse, hook: str
 ) -> None:
@@ -236,6 +237,7 @@ def test_pytest_exit_zero_before_the_session_does_not_exit_0(
     assert pytester.runpytest_subprocess().ret == 0
 
 
+@pytest.mark.integration
 def test_pytest_exit_zero_in_a_gate_blocks(
     pytester: pytest.Pytester, run_and_parse: RunAndParse
 ) -> None:
@@ -256,6 +258,7 @@ def test_pytest_exit_zero_in_a_gate_blocks(
 
 
 @pytest.mark.parametrize("args", [["--help"], ["--markers"], ["--version"]])
+@pytest.mark.integration
 def test_help_markers_version_are_not_gate_runs(pytester: pytest.Pytester, args: list[str]) -> None:
     pytester.makepyfile(test_g=GATES)
     assert pytester.runpytest_subprocess("--env=dev", *args).ret == 0
@@ -274,6 +277,7 @@ def test_collection_error_is_a_stop_not_an_interrupt(
 
 
 # -- 4. the placeholder comes before anything can fail -------------------------------------
+@pytest.mark.integration
 def test_usage_errors_leave_block_not_the_previous_promote(
     pytester: pytest.Pytester, run_and_parse: RunAndParse
 ) -> None:
@@ -328,6 +332,7 @@ def test_waived_gate_failing_twice_exits_0(
 
 
 # -- 6. a report that cannot be written ----------------------------------------------------
+@pytest.mark.integration
 def test_unwritable_github_output_blocks_and_other_reports_still_write(
     pytester: pytest.Pytester, run_and_parse: RunAndParse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -375,6 +380,7 @@ def test_unwritable_github_output_blocks_and_other_reports_still_write(
     assert "**block**" in (pytester.path / "summary.md").read_text()
 
 
+@pytest.mark.integration
 def test_report_directory_gone_at_the_end_blocks(pytester: pytest.Pytester) -> None:
     pytester.mkdir("out")  # a missing one is refused at start (see test_report_paths.py)
     pytester.makepyfile(
@@ -423,6 +429,7 @@ def assert_masked(pytester: pytest.Pytester, result: pytest.RunResult) -> None:
     assert "***" in xml
 
 
+@pytest.mark.integration
 def test_secrets_masked_in_captured_output_logs_and_skips(
     pytester: pytest.Pytester, secret_environment: None
 ) -> None:
@@ -460,6 +467,7 @@ def test_secrets_masked_in_captured_output_logs_and_skips(
     assert_masked(pytester, result)
 
 
+@pytest.mark.integration
 def test_secrets_masked_in_collection_errors(
     pytester: pytest.Pytester, secret_environment: None
 ) -> None:
@@ -479,6 +487,7 @@ def test_secrets_masked_in_collection_errors(
     assert_masked(pytester, result)
 
 
+@pytest.mark.integration
 def test_secrets_masked_in_xpass_reasons_and_pytest_exit(
     pytester: pytest.Pytester, secret_environment: None
 ) -> None:
@@ -504,6 +513,7 @@ def test_secrets_masked_in_xpass_reasons_and_pytest_exit(
     assert "tok-SECRET-123" not in out
 
 
+@pytest.mark.integration
 def test_secrets_masked_in_warnings_and_recorded_properties(
     pytester: pytest.Pytester, secret_environment: None
 ) -> None:
@@ -539,6 +549,7 @@ def test_secrets_masked_in_warnings_and_recorded_properties(
     assert_masked(pytester, result)
 
 
+@pytest.mark.integration
 def test_report_placeholder_has_the_environment(
     pytester: pytest.Pytester, run_and_parse: RunAndParse
 ) -> None:

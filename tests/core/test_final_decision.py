@@ -38,6 +38,7 @@ def blocking_run(run_and_parse: RunAndParse, conftest: str) -> tuple[pytest.RunR
 
 
 # -- the exit status: before pytest_sessionfinish, and at the very end --------------------
+@pytest.mark.integration
 def test_sessionfinish_is_handed_the_status_of_the_decision(
     run_and_parse: RunAndParse,
 ) -> None:
@@ -65,12 +66,14 @@ def test_sessionfinish_is_handed_the_status_of_the_decision(
     ],
     ids=["sys.exit-in-unconfigure", "pytest.exit-in-sessionfinish"],
 )
+@pytest.mark.integration
 def test_a_later_hook_cannot_exit_0_on_a_block(run_and_parse: RunAndParse, hook: str) -> None:
     result, report = blocking_run(run_and_parse, f"import sys, pytest\n{hook}\n")
     assert result.ret == 1
     assert report["decision"] == "block"
 
 
+@pytest.mark.integration
 def test_waived_failures_exit_0_before_sessionfinish(
     pytester: pytest.Pytester, run_and_parse: RunAndParse
 ) -> None:
@@ -121,6 +124,7 @@ def test_finalize_hook_cannot_promote(
         "pytest_promotion_decision(config, decision)",
     ],
 )
+@pytest.mark.integration
 def test_a_hook_that_raises_on_a_promote_blocks(
     pytester: pytest.Pytester, run_and_parse: RunAndParse, hook: str
 ) -> None:
@@ -139,6 +143,7 @@ def test_a_hook_that_raises_on_a_promote_blocks(
     result.stdout.fnmatch_lines([f"*reason: {line}", "rollback command: undo dev"])
 
 
+@pytest.mark.integration
 def test_rollback_command_hook_that_raises(
     pytester: pytest.Pytester, run_and_parse: RunAndParse
 ) -> None:
@@ -187,6 +192,7 @@ def test_a_fifo_is_never_replaced(pytester: pytest.Pytester) -> None:
 
 
 @pytest.mark.parametrize("option", ["--promotion-report", "--junitxml"])
+@pytest.mark.integration
 def test_unwritable_report_path_is_a_usage_error(pytester: pytest.Pytester, option: str) -> None:
     # Under a regular file: unwritable even as root.
     (pytester.path / "file").write_text("")
@@ -219,6 +225,7 @@ def test_github_output_checked_at_start(
 
 
 # -- an internal error before the session: masked, and the decision still shown -------------
+@pytest.mark.integration
 def test_internal_error_in_sessionstart_is_masked_and_decided(
     pytester: pytest.Pytester, run_and_parse: RunAndParse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -248,6 +255,7 @@ def test_internal_error_in_sessionstart_is_masked_and_decided(
 
 
 # -- xdist: what the workers selected reaches the controller -------------------------------
+@pytest.mark.integration
 def test_selection_counts_under_xdist(
     pytester: pytest.Pytester, run_and_parse: RunAndParse
 ) -> None:
@@ -367,6 +375,7 @@ def test_declarative_checks_are_counted_as_collected(pytester: pytest.Pytester) 
     ],
     ids=["return-false", "return-true", "thread", "unraisable"],
 )
+@pytest.mark.integration
 def test_a_warning_about_the_gate_result_fails_it(
     pytester: pytest.Pytester, run_and_parse: RunAndParse, body: str, expected: str
 ) -> None:
@@ -395,6 +404,7 @@ def test_a_warning_about_the_gate_result_fails_it(
     ],
     ids=["--ignore", "--ignore-glob", "collect_ignore", "plugin-hook", "xdist"],
 )
+@pytest.mark.integration
 def test_an_excluded_gate_file_makes_prod_partial(
     pytester: pytest.Pytester, run_and_parse: RunAndParse, args: list[str], conftest: str
 ) -> None:

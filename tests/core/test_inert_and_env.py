@@ -25,6 +25,7 @@ def _strip_timing(lines: list[str]) -> list[str]:
     return [line.split(" in ")[0] for line in lines]
 
 
+@pytest.mark.integration
 def test_inert_without_env_runs_suite_exactly_as_without_plugin(pytester: pytest.Pytester) -> None:
     # No environment markers here: without the plugin they would warn as unknown.
     pytester.makepyfile(SUITE.replace("@pytest.mark.dev", ""))
@@ -94,6 +95,7 @@ def test_unknown_environment_is_a_usage_error_listing_known(pytester: pytest.Pyt
 @pytest.mark.parametrize(
     "value", ["prod; id", "$(id)", "prod\nid", "--kubeconfig=x", "../prod", "", "a" * 65, "prod id"]
 )
+@pytest.mark.integration
 def test_injection_shaped_names_refused_before_any_gate_runs(
     pytester: pytest.Pytester, value: str
 ) -> None:
@@ -111,6 +113,7 @@ def test_injection_shaped_names_refused_before_any_gate_runs(
 
 
 @pytest.mark.parametrize("value", ["prod; id", "$(id)", "x\ny"])
+@pytest.mark.integration
 def test_injection_shaped_names_refused_from_envvar(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, value: str
 ) -> None:

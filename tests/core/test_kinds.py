@@ -82,6 +82,7 @@ def run(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict[s
     return result, report
 
 
+@pytest.mark.integration
 def test_a_kind_from_an_entry_point_runs_like_a_built_in_one(
     pytester: pytest.Pytester, acme: Path
 ) -> None:
@@ -95,6 +96,7 @@ def test_a_kind_from_an_entry_point_runs_like_a_built_in_one(
     assert [(g["id"], g["outcome"]) for g in report["gates"]] == [("staging::api", "passed")]
 
 
+@pytest.mark.integration
 def test_a_failing_third_party_check_rolls_back_with_its_message(
     pytester: pytest.Pytester, acme: Path
 ) -> None:
@@ -109,6 +111,7 @@ def test_a_failing_third_party_check_rolls_back_with_its_message(
     result.stdout.fnmatch_lines(["*staging::api: status is 'degraded', expected 'ok'*"])
 
 
+@pytest.mark.integration
 def test_a_third_party_kind_gets_key_and_value_validation(
     pytester: pytest.Pytester, acme: Path
 ) -> None:
@@ -124,6 +127,7 @@ def test_a_third_party_kind_gets_key_and_value_validation(
     result.stderr.fnmatch_lines(["*'api': key 'expect': expected a word, found ' '"])
 
 
+@pytest.mark.integration
 def test_a_crashing_third_party_kind_blocks_with_a_masked_line(
     pytester: pytest.Pytester, acme: Path
 ) -> None:
@@ -142,6 +146,7 @@ def test_a_crashing_third_party_kind_blocks_with_a_masked_line(
     )
 
 
+@pytest.mark.integration
 def test_a_hanging_third_party_kind_is_held_to_its_timeout(
     pytester: pytest.Pytester, acme: Path
 ) -> None:
@@ -154,6 +159,7 @@ def test_a_hanging_third_party_kind_is_held_to_its_timeout(
     result.stdout.fnmatch_lines(["*status check did not finish within its timeout (0.5 s)*"])
 
 
+@pytest.mark.integration
 def test_promotion_validate_knows_installed_kinds(pytester: pytest.Pytester, acme: Path) -> None:
     pytester.makefile(".toml", promotion=toml('name = "api"\nstatus = "x"\nstatus_fil = "s"'))
     proc = subprocess.run(
@@ -168,6 +174,7 @@ def test_promotion_validate_knows_installed_kinds(pytester: pytest.Pytester, acm
     assert "unknown key 'status_fil' for a status check" in proc.stdout + proc.stderr
 
 
+@pytest.mark.integration
 def test_a_conftest_adds_a_kind_through_the_hook(pytester: pytest.Pytester) -> None:
     (pytester.path / "acme_status.py").write_text(ACME_KIND)
     pytester.makeconftest(
@@ -187,6 +194,7 @@ def test_a_conftest_adds_a_kind_through_the_hook(pytester: pytest.Pytester) -> N
     result.stdout.fnmatch_lines(["*staging::api: status is 'down', expected 'ok'*"])
 
 
+@pytest.mark.integration
 def test_a_kind_that_breaks_the_contract_is_a_config_error(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(
         """
@@ -208,6 +216,7 @@ def test_a_kind_that_breaks_the_contract_is_a_config_error(pytester: pytest.Pyte
     )
 
 
+@pytest.mark.integration
 def test_built_in_kinds_satisfy_the_protocol_and_load_lazily() -> None:
     code = textwrap.dedent(
         """
@@ -259,6 +268,7 @@ def test_a_class_satisfies_the_protocol() -> None:
     assert "http" in registry and "nope" not in registry
 
 
+@pytest.mark.integration
 def test_a_service_kind_from_the_hook_is_an_environment_key_and_a_placeholder(
     pytester: pytest.Pytester,
 ) -> None:

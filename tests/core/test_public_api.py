@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import pytest_promotion
 
 PUBLIC = [
@@ -43,6 +45,7 @@ def test_every_public_name_is_the_internal_object() -> None:
         assert getattr(pytest_promotion, name) is not None
 
 
+@pytest.mark.integration
 def test_importing_the_package_loads_nothing_heavy() -> None:
     # pytest imports the package for every run, gate run or not: the names load on use.
     code = (

@@ -24,6 +24,7 @@ def suite_properties(path: Path) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("xdist", [False, True])
+@pytest.mark.integration
 def test_junit_suite_properties(pytester: pytest.Pytester, xdist: bool) -> None:
     pytester.makefile(".toml", promotion=ROLLBACK)
     pytester.makepyfile(FAILING)

@@ -249,6 +249,7 @@ def leftovers(pytester: pytest.Pytester) -> Iterator[None]:
         ("0", "60", 0, None),  # the command ends at once; its escaped child does not
     ],
 )
+@pytest.mark.integration
 def test_execute_is_bounded_when_a_process_escapes_the_group_holding_the_output(
     pytester: pytest.Pytester,
     run_and_parse: RunAndParse,
@@ -287,6 +288,7 @@ def test_execute_is_bounded_when_a_process_escapes_the_group_holding_the_output(
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.integration
 def test_ctrl_c_or_sigterm_during_execute_kills_the_command_and_says_so(
     pytester: pytest.Pytester, leftovers: None, signum: int
 ) -> None:

@@ -70,6 +70,7 @@ wait = {{ timeout = 20, interval = 0.05, backoff = 1 }}
     assert report["decision"] == "promote"
 
 
+@pytest.mark.integration
 def test_every_attempt_shows_live_while_the_gate_runs(
     pytester: pytest.Pytester, warming: int
 ) -> None:
@@ -126,6 +127,7 @@ wait = {{ timeout = 0.5, interval = 0.1, backoff = 1 }}
         ("max_interval = +inf", "max_interval", "inf"),
     ],
 )
+@pytest.mark.integration
 def test_wait_value_not_finite_is_a_config_error(
     pytester: pytest.Pytester, wait: str, key: str, found: str
 ) -> None:

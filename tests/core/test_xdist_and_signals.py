@@ -13,6 +13,8 @@ import pytest
 
 from tests.reports import REPORT_NAME, REPORT_OPTION, RunAndParse, read
 
+pytestmark = pytest.mark.integration
+
 MANY = """
 import pytest
 pytestmark = pytest.mark.dev

@@ -200,6 +200,7 @@ def test_history_show_and_status_answer_in_tables_and_json(project: Project) -> 
     assert code == 0 and len(out.splitlines()) == 1
 
 
+@pytest.mark.integration
 def test_policy_gates_reach_xdist_workers(project: Project) -> None:
     project.config(
         with_checks("")

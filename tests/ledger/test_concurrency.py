@@ -9,6 +9,8 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.ledger.conftest import Project, wait_for
 
 CONFIG = """
@@ -29,6 +31,7 @@ def hold(
     return proc, release
 
 
+@pytest.mark.integration
 def test_a_second_run_blocks_after_lock_timeout_naming_the_holder(project: Project) -> None:
     project.config(CONFIG.format(timeout="1s"))
     first, release = hold(project)
@@ -51,6 +54,7 @@ def test_a_second_run_blocks_after_lock_timeout_naming_the_holder(project: Proje
     assert records["v1.5.0"]["decision"] == "block"
 
 
+@pytest.mark.integration
 def test_a_second_run_waits_and_then_proceeds(project: Project) -> None:
     project.config(CONFIG.format(timeout="60s"))
     first, release = hold(project)
@@ -69,6 +73,7 @@ def test_a_second_run_waits_and_then_proceeds(project: Project) -> None:
     assert [r["version"] for r in project.records()] == ["v1.4.1", "v1.5.0"]
 
 
+@pytest.mark.integration
 def test_a_sigkilled_run_does_not_keep_its_lease(project: Project) -> None:
     project.config(CONFIG.format(timeout="30s"))
     killed, _ = hold(project)
@@ -81,6 +86,7 @@ def test_a_sigkilled_run_does_not_keep_its_lease(project: Project) -> None:
     assert [r["version"] for r in project.records()] == ["v1.5.0"]
 
 
+@pytest.mark.integration
 def test_four_concurrent_runs_on_other_environments_are_all_recorded(project: Project) -> None:
     project.config(CONFIG.format(timeout="60s"))
     runs = [project.popen(env, f"--promotion-version=v1.{i}.0")
@@ -93,6 +99,7 @@ def test_four_concurrent_runs_on_other_environments_are_all_recorded(project: Pr
         ("dev", "v1.0.0"), ("prod", "v1.3.0"), ("qa", "v1.1.0"), ("staging", "v1.2.0")]  # fmt: skip
 
 
+@pytest.mark.integration
 def test_a_manual_rollback_refuses_an_environment_being_promoted(project: Project) -> None:
     project.config(
         CONFIG.format(timeout="30s")

@@ -10,6 +10,8 @@ import pytest
 
 from tests.support import child_environ, require_binary
 
+pytestmark = pytest.mark.integration
+
 TOOL = "import pathlib, sys; pathlib.Path('runs').open('a').write('x'); pathlib.Path('r.xml').write_text('<r/>'); sys.exit(int(sys.argv[1]))"
 
 

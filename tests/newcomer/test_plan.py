@@ -12,6 +12,8 @@ import pytest
 from tests.reports import REPORT_OPTION
 from tests.support import child_environ
 
+pytestmark = pytest.mark.integration
+
 CONFIG = """
 [environments.staging]
 base_url = "${STAGING_URL}"          # not set: a plan does not resolve it

@@ -64,6 +64,7 @@ def runs(root: Path) -> list[Path]:
     return sorted((root / ".benchmarks").glob("*/*.json"))
 
 
+@pytest.mark.integration
 def test_a_real_run_is_read_and_compared(tmp_path: Path) -> None:
     """pytest-benchmark itself writes the current run: what the kind reads is what the tool
     saves. Its baseline is 100 times slower, so it passes on any machine however loaded."""

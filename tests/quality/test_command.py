@@ -26,6 +26,7 @@ def check(root: Path, **spec: object) -> Outcome:
     return command.run(spec, Target(env="dev", rootdir=root, secrets=("hunter2-secret",)))
 
 
+@pytest.mark.integration
 def test_ruff_format_check_on_unformatted_code_fails(tmp_path: Path) -> None:
     write(tmp_path, {"src/ugly.py": "x   =  [1,2 ,3]\n", "src/nice.py": "y = 1\n"})
     outcome = check(tmp_path, command=[RUFF, "format", "--check", "--no-cache", "src"])
@@ -40,6 +41,7 @@ def test_ruff_format_check_on_unformatted_code_fails(tmp_path: Path) -> None:
     assert command.ROLLBACK is False and outcome.rollback is None
 
 
+@pytest.mark.integration
 def test_ruff_on_formatted_code_passes(tmp_path: Path) -> None:
     write(tmp_path, {"src/nice.py": "y = 1\n"})
     outcome = check(tmp_path, command=[RUFF, "format", "--check", "--no-cache", "src"])
@@ -158,6 +160,7 @@ def test_four():
 """
 
 
+@pytest.mark.integration
 def test_junit_from_a_real_pytest_run(tmp_path: Path) -> None:
     write(tmp_path, {"t/test_x.py": TESTS.format(fail=0)})
     argv = [
@@ -370,6 +373,7 @@ def test_a_suite_whose_totals_contradict_its_cases_fails(
     assert outcome.message.endswith(f"r.xml: {why}"), outcome.message
 
 
+@pytest.mark.integration
 def test_a_real_pytest_report_with_every_outcome_is_consistent(tmp_path: Path) -> None:
     tests = (
         "import pytest\n"

@@ -47,6 +47,7 @@ def check(root: Path, **spec: object) -> Outcome:
     return coverage_check.run(spec, Target(env="dev", rootdir=root))
 
 
+@pytest.mark.integration
 def test_coverage_data_above_threshold_passes(project: Path) -> None:
     outcome = check(project, min=50)
     # 12 statements: pkg/core 4 of 4, pkg/extra 2 of 8 (its def lines); exactly at the limit passes
@@ -59,6 +60,7 @@ def test_coverage_data_above_threshold_passes(project: Path) -> None:
     assert coverage_check.ROLLBACK is False
 
 
+@pytest.mark.integration
 def test_coverage_data_below_default_threshold_fails(project: Path) -> None:
     outcome = check(project)
     assert not outcome.passed
@@ -101,6 +103,7 @@ def test_cobertura_without_root_counts_counts_lines(tmp_path: Path) -> None:
     assert outcome.message == "coverage 50.0 % >= 50 % (2 of 4 lines, cov.xml)"
 
 
+@pytest.mark.integration
 def test_stale_report_fails(tmp_path: Path) -> None:
     make_project(tmp_path)
     assert check(tmp_path, min=10).passed
@@ -148,6 +151,7 @@ def test_no_data_fails_closed(tmp_path: Path, content: str | None, reason: str) 
     assert outcome.measured is None
 
 
+@pytest.mark.integration
 def test_coverage_data_with_missing_source_fails(tmp_path: Path) -> None:
     make_project(tmp_path)
     (tmp_path / "pkg/extra.py").unlink()

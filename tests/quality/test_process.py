@@ -101,6 +101,7 @@ def test_a_command_does_not_inherit_the_run_target(
     assert outcome.details["output_tail"] == "['PROMOTION_ENV']"
 
 
+@pytest.mark.integration
 def test_a_nested_pytest_is_an_ordinary_run(
     pytester: pytest.Pytester, run_and_parse: RunAndParse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -127,6 +128,7 @@ def test_a_nested_pytest_is_an_ordinary_run(
     assert [g["measured"] for g in report["gates"]] == ["1 passed"]
 
 
+@pytest.mark.integration
 def test_a_tool_next_to_the_interpreter_is_found(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -141,6 +143,7 @@ def test_a_tool_next_to_the_interpreter_is_found(
     )
 
 
+@pytest.mark.integration
 def test_the_rollback_does_not_inherit_the_run_target(
     pytester: pytest.Pytester, run_and_parse: RunAndParse, monkeypatch: pytest.MonkeyPatch
 ) -> None:

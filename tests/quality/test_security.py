@@ -23,6 +23,7 @@ def check(root: Path, **spec: object) -> Outcome:
     return security.run(spec, Target(env="dev", rootdir=root))
 
 
+@pytest.mark.integration
 def test_clean_code_passes(tmp_path: Path) -> None:
     write(tmp_path, {"app/ok.py": "def f(a):\n    return a + 1\n"})
     outcome = check(tmp_path, bandit=["app"])
@@ -32,6 +33,7 @@ def test_clean_code_passes(tmp_path: Path) -> None:
     assert outcome.message == "high=0 critical=0 within limits (bandit, 2 lines in app)"
 
 
+@pytest.mark.integration
 def test_shell_true_is_high_and_over_limit_blocks(tmp_path: Path) -> None:
     write(tmp_path, {"app/run.py": RISKY})
     outcome = check(tmp_path, bandit=["app"], max_high=0)
@@ -43,6 +45,7 @@ def test_shell_true_is_high_and_over_limit_blocks(tmp_path: Path) -> None:
     assert check(tmp_path, bandit=["app"]).passed  # default max_high = 5
 
 
+@pytest.mark.integration
 def test_nosec_finding_still_counts(tmp_path: Path) -> None:
     write(tmp_path, {"app/run.py": RISKY, "app/quiet.py": HIDDEN})
     outcome = check(tmp_path, bandit="app", max_high=1)
@@ -54,6 +57,7 @@ def test_nosec_finding_still_counts(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.integration
 def test_project_bandit_ini_cannot_skip_tests(tmp_path: Path) -> None:
     write(tmp_path, {"app/run.py": RISKY, "app/.bandit": "[bandit]\nskips = B602,B404\n"})
     outcome = check(tmp_path, bandit=["app"], max_high=0)
@@ -61,6 +65,7 @@ def test_project_bandit_ini_cannot_skip_tests(tmp_path: Path) -> None:
     assert "B602 at app/run.py:5" in outcome.message
 
 
+@pytest.mark.integration
 def test_baseline_with_reason_accepts_a_finding(tmp_path: Path) -> None:
     write(tmp_path, {"app/run.py": RISKY, "app/quiet.py": HIDDEN})
     baseline = [
@@ -91,6 +96,7 @@ def test_baseline_line_must_be_a_number(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.integration
 def test_baseline_without_reason_fails(tmp_path: Path) -> None:
     write(tmp_path, {"app/run.py": RISKY})
     (tmp_path / "b.json").write_text(json.dumps([{"rule": "B602", "file": "app/run.py"}]))
@@ -102,6 +108,7 @@ def test_baseline_without_reason_fails(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.integration
 def test_syntax_error_fails_closed(tmp_path: Path) -> None:
     write(tmp_path, {"app/ok.py": "x = 1\n", "app/bad.py": "def broken(:\n"})
     outcome = check(tmp_path, bandit=["app"])
@@ -112,6 +119,7 @@ def test_syntax_error_fails_closed(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.integration
 def test_missing_path_and_empty_scan_fail_closed(tmp_path: Path) -> None:
     outcome = check(tmp_path, bandit=["nope"])
     assert not outcome.passed
@@ -421,6 +429,7 @@ def test_validate_refuses_options_in_paths(spec: dict[str, object], message: str
     assert str(info.value) == f"{WHERE}: {message}"
 
 
+@pytest.mark.integration
 def test_paths_reach_bandit_as_paths_never_as_options(tmp_path: Path) -> None:
     """Even unvalidated, '--skip=B602' is a (missing) path for bandit, not its --skip option."""
     write(tmp_path, {"app/run.py": RISKY, "-odd/run.py": RISKY})

@@ -9,6 +9,8 @@ from tests.reports import RunAndParse
 
 from .test_secrets import leaks
 
+pytestmark = pytest.mark.integration
+
 CORE = "S3CRET-CHANNEL"
 TOKEN = f"tk-{CORE}-9"
 

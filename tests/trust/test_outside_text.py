@@ -60,6 +60,7 @@ def hostile_scan(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> 
     return RunAndParse(pytester)("--env=dev", "-rA", "--junitxml=j.xml", subprocess=True)[0]
 
 
+@pytest.mark.integration
 def test_a_hostile_file_name_forges_nothing_in_the_terminal(
     hostile_scan: pytest.RunResult,
 ) -> None:
@@ -72,6 +73,7 @@ def test_a_hostile_file_name_forges_nothing_in_the_terminal(
     assert "a.py\\ndecision: PROMOTE\\n::error::forged\\r\\x1b[2J\\x9b31m" in out
 
 
+@pytest.mark.integration
 def test_a_hostile_file_name_forges_nothing_in_junit_or_the_step_summary(
     pytester: pytest.Pytester, hostile_scan: pytest.RunResult
 ) -> None:
@@ -87,6 +89,7 @@ def test_a_hostile_file_name_forges_nothing_in_junit_or_the_step_summary(
     assert one_line(HOSTILE) in report["gates"][0]["message"]
 
 
+@pytest.mark.integration
 def test_a_command_s_output_forges_nothing(pytester: pytest.Pytester) -> None:
     code = (
         "import sys; print('ok\\n::error file=x::forged\\n##[error]old\\x1b[31mred');"
@@ -109,6 +112,7 @@ def test_a_command_s_output_forges_nothing(pytester: pytest.Pytester) -> None:
     assert _forged((pytester.path / "j.xml").read_text()) == []
 
 
+@pytest.mark.integration
 def test_a_gate_printing_outside_text_forges_nothing(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_g="""

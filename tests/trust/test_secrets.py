@@ -44,6 +44,7 @@ def nasty(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
 ARGS = ("--env=dev", "-rA", "--junitxml=j.xml", REPORT_OPTION)
 
 
+@pytest.mark.integration
 def test_escaped_forms_of_a_secret_are_masked(pytester: pytest.Pytester, nasty: None) -> None:
     """A plain assert shows the value's repr: `tok\\\\S3CRET...\\n'`, not the value."""
     pytester.makepyfile(
@@ -68,6 +69,7 @@ def test_escaped_forms_of_a_secret_are_masked(pytester: pytest.Pytester, nasty: 
     assert "***" in (pytester.path / "decision.json").read_text()
 
 
+@pytest.mark.integration
 def test_a_token_in_a_declarative_header_is_masked(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -90,6 +92,7 @@ def test_a_token_in_a_declarative_header_is_masked(
     assert leaks(pytester, result) == []
 
 
+@pytest.mark.integration
 def test_measured_values_and_gate_names_are_masked(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -117,6 +120,7 @@ def test_measured_values_and_gate_names_are_masked(
     assert leaks(pytester, result) == []
 
 
+@pytest.mark.integration
 def test_subtest_messages_and_arguments_are_masked(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -157,6 +161,7 @@ def test_redact_forms(text: str, secrets: list[str], shown: str) -> None:
     assert redact(text, secrets) == shown
 
 
+@pytest.mark.integration
 def test_a_three_character_secret_is_masked_as_a_whole_token(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -11,6 +11,8 @@ import pytest
 
 from tests.reports import RunAndParse
 
+pytestmark = pytest.mark.integration
+
 
 def test_the_last_attempt_gets_only_the_time_left(
     pytester: pytest.Pytester, run_and_parse: RunAndParse

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.http.conftest import Servers
 from tests.watch.conftest import Flaky, Project
 from tests.watch.test_watch import health
+
+pytestmark = pytest.mark.integration
 
 
 def test_promotion_watch_exits_0_after_a_healthy_window(project: Project, servers: Servers) -> None:

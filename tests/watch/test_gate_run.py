@@ -56,6 +56,7 @@ def test_a_healthy_watch_keeps_the_promote_and_appends_to_its_record(
     assert gates[-1]["id"] == "staging::watch" and gates[-1]["outcome"] == "passed"
 
 
+@pytest.mark.integration
 def test_a_watch_that_fails_rolls_the_run_back_and_holds_the_environment(
     pytester: pytest.Pytester, gate_project: Project, servers: Servers
 ) -> None:
@@ -93,6 +94,7 @@ def test_a_watch_that_fails_rolls_the_run_back_and_holds_the_environment(
     assert run(pytester, "v3").ret == 0
 
 
+@pytest.mark.integration
 def test_the_lease_is_held_during_the_watch_and_sigterm_ends_it_incomplete(
     pytester: pytest.Pytester, gate_project: Project, servers: Servers
 ) -> None:
@@ -129,6 +131,7 @@ def test_the_lease_is_held_during_the_watch_and_sigterm_ends_it_incomplete(
     assert [r.decision for r in gate_project.records("decision")] == ["promote", "block"]
 
 
+@pytest.mark.integration
 def test_requires_previous_counts_a_promote_under_watch_only_with_allow_watching(
     pytester: pytest.Pytester, gate_project: Project, servers: Servers
 ) -> None:

@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.http.conftest import Servers
 from tests.support import child_environ
 from tests.watch.conftest import Flaky, Project
@@ -22,6 +24,7 @@ def lines_of(out: str, kind: str) -> list[list[str]]:
     return [row for row in rows if len(row) > 3 and row[3] == kind]
 
 
+@pytest.mark.integration
 def test_a_watch_is_one_line_unless_measurements_are_asked_for(
     project: Project, servers: Servers
 ) -> None:
@@ -63,6 +66,7 @@ def test_a_watch_is_one_line_unless_measurements_are_asked_for(
     assert [r["kind"] for r in json.loads(out)].count("measurement") == 5
 
 
+@pytest.mark.integration
 def test_a_watch_killed_midway_shows_what_it_measured(project: Project, servers: Servers) -> None:
     good = servers.https({"/health": lambda h: h.reply(200, {"status": "ok"})})
     project.config(health(good.url))

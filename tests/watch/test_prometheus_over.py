@@ -36,6 +36,7 @@ def over(server: PrometheusServer, **spec: object) -> Outcome:
     return prometheus.run({"prometheus": server.url, "step": "1s", **spec}, T)
 
 
+@pytest.mark.integration
 def test_every_sample_within_the_bounds_passes(soaked: PrometheusServer) -> None:
     out = over(soaked, query="promotion_test_availability", min=0.99, over="3s")
     assert out.passed, out.message
@@ -43,18 +44,21 @@ def test_every_sample_within_the_bounds_passes(soaked: PrometheusServer) -> None
     assert "all 4 samples over 3s within >= 0.99 (worst 0.995)" in out.message
 
 
+@pytest.mark.integration
 def test_a_sample_outside_the_bounds_fails_as_evidence(soaked: PrometheusServer) -> None:
     out = over(soaked, query="promotion_test_availability", max=0.99, over="3s")
     assert not out.passed and out.rollback is None  # the kind's default: a rollback trigger
     assert "= 0.995 at " in out.message and "above the maximum 0.99: 4 of 4 samples" in out.message
 
 
+@pytest.mark.integration
 def test_no_data_over_the_window_fails_without_evidence(soaked: PrometheusServer) -> None:
     out = over(soaked, query="promotion_test_nothing_here", max=1, over="3s")
     assert not out.passed and out.rollback is False
     assert "returned no data over the window; no data is never a pass" in out.message
 
 
+@pytest.mark.integration
 def test_a_hole_in_the_window_fails(soaked: PrometheusServer) -> None:
     # the server has not existed for an hour: the start of the window is a hole
     out = over(soaked, query="promotion_test_availability", max=1, over="1h", step="10s",

@@ -90,6 +90,7 @@ def gate_run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 
 
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one-process", "xdist"])
+@pytest.mark.integration
 def test_a_watched_python_gate_that_turns_unhealthy_rolls_the_run_back(
     pytester: pytest.Pytester, gate_project: Project, servers: Servers, workers: list[str]
 ) -> None:
@@ -127,6 +128,7 @@ def test_a_watched_python_gate_that_turns_unhealthy_rolls_the_run_back(
     assert json.loads(report.read_text())["decision"] == "rollback"
 
 
+@pytest.mark.integration
 def test_a_healthy_watched_python_gate_keeps_the_promote_and_launches_nothing_again(
     pytester: pytest.Pytester, gate_project: Project, servers: Servers
 ) -> None:
@@ -147,6 +149,7 @@ def test_a_healthy_watched_python_gate_keeps_the_promote_and_launches_nothing_ag
     assert launched.read_text() == "up\n"  # the gate run's; never the watch's runs
 
 
+@pytest.mark.integration
 def test_a_watched_python_gate_that_cannot_measure_blocks_and_holds_never_rolls_back(
     pytester: pytest.Pytester, gate_project: Project, servers: Servers
 ) -> None:
@@ -176,6 +179,7 @@ def test_a_watched_python_gate_that_cannot_measure_blocks_and_holds_never_rolls_
     ] * 2
 
 
+@pytest.mark.integration
 def test_promotion_watch_runs_the_python_gates_for_the_whole_window(
     project: Project, servers: Servers
 ) -> None:
@@ -205,6 +209,7 @@ def test_promotion_watch_runs_the_python_gates_for_the_whole_window(
     assert start.body["gates"] == ["test_gates.py::test_health", "error-rate"]
 
 
+@pytest.mark.integration
 def test_promotion_watch_rolls_back_on_the_python_gate_s_failure(
     project: Project, servers: Servers
 ) -> None:
@@ -224,6 +229,7 @@ def test_promotion_watch_rolls_back_on_the_python_gate_s_failure(
     assert "measurement 2 of 200: failed; failures 1 (limit 0)" in err
 
 
+@pytest.mark.integration
 def test_a_hung_python_gate_is_killed_at_the_deadline_and_counts_as_an_error(
     project: Project, servers: Servers
 ) -> None:
@@ -243,6 +249,7 @@ def test_a_hung_python_gate_is_killed_at_the_deadline_and_counts_as_an_error(
     assert [h.decision for h in project.records("hold")] == ["on"]
 
 
+@pytest.mark.integration
 def test_gates_that_cannot_be_collected_are_an_error_at_each_measurement(
     project: Project, servers: Servers
 ) -> None:
@@ -266,6 +273,7 @@ def test_gates_that_cannot_be_collected_are_an_error_at_each_measurement(
     assert not project.records("rollback")
 
 
+@pytest.mark.integration
 def test_python_gates_false_starts_no_pytest(project: Project, servers: Servers) -> None:
     target = servers.https({"/health": OK})
     (project.path / "test_broken.py").write_text("import pytest\n\ndef test_x(:\n")
@@ -276,6 +284,7 @@ def test_python_gates_false_starts_no_pytest(project: Project, servers: Servers)
     assert "decision: PROMOTE: watched 2 measurements" in out and "python-gates" not in out
 
 
+@pytest.mark.integration
 def test_sigterm_while_the_python_gates_run_abandons_the_measurement_and_kills_them(
     project: Project, servers: Servers
 ) -> None:
@@ -313,6 +322,7 @@ def test_sigterm_while_the_python_gates_run_abandons_the_measurement_and_kills_t
         raise AssertionError(f"the hung gate (pid {gate_pid}) was left running")
 
 
+@pytest.mark.integration
 def test_a_secret_in_a_watched_gate_s_failure_is_masked_everywhere_the_watch_writes(
     project: Project, servers: Servers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -337,6 +347,7 @@ def test_a_secret_in_a_watched_gate_s_failure_is_masked_everywhere_the_watch_wri
     assert "login with" in stored and secret not in stored
 
 
+@pytest.mark.integration
 def test_watch_must_be_true_or_false(pytester: pytest.Pytester, gate_project: Project) -> None:
     gate_project.config("")
     pytester.makepyfile(test_typo="""

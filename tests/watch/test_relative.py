@@ -12,6 +12,8 @@ import pytest
 from tests.ledger.conftest import fresh_database
 from tests.services.conftest import PostgresServer, PrometheusServer
 
+pytestmark = pytest.mark.integration
+
 CONFIG = """
 [promotion]
 environments = ["dev", "staging", "prod"]

@@ -3,6 +3,8 @@ unhealthy, a Prometheus that goes away, an interrupt, the ledger off, the hold."
 
 from __future__ import annotations
 
+import pytest
+
 from tests.http.conftest import Servers
 from tests.watch.conftest import Flaky, OwnPrometheus, Project
 
@@ -34,6 +36,7 @@ def test_a_healthy_target_is_promoted_after_the_whole_window(
     assert not project.records("hold") and not project.marks.exists()
 
 
+@pytest.mark.integration
 def test_a_target_turning_unhealthy_is_rolled_back_once_and_held(
     project: Project, servers: Servers
 ) -> None:
@@ -73,6 +76,7 @@ def test_a_target_turning_unhealthy_is_rolled_back_once_and_held(
     assert project.marks.read_text() == "v1\nv1\n"
 
 
+@pytest.mark.integration
 def test_a_prometheus_going_away_blocks_and_holds_never_rolls_back(
     project: Project, own_prometheus: OwnPrometheus
 ) -> None:
@@ -118,6 +122,7 @@ def test_an_interrupt_ends_the_watch_incomplete_with_nothing_lost(
     assert not project.records("hold")
 
 
+@pytest.mark.integration
 def test_with_the_ledger_off_it_rolls_back_once_and_says_no_hold(
     project: Project, servers: Servers
 ) -> None:
