@@ -23,6 +23,7 @@ from .records import add_case_facts, message_of, update_record
 from .redact import redact
 from .rollback import attach_rollback, template_fields
 from .run import PREVIOUS_VERSION_VAR, PromotionRun, check_version
+from .session import mask_test_report
 
 __all__ = ["Collector"]
 
@@ -34,6 +35,7 @@ class Collector:
         self.run = run
         self.config = run.config
         self.environment = run.environment
+        self.secrets = run.environment.secrets
         self.report_path = report_path
         self.records: dict[str, GateRecord] = {}
         self.failed_reports = 0
@@ -108,16 +110,19 @@ class Collector:
             self._old_sigterm = None
 
     # -- records -----------------------------------------------------------------------
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        update_record(self.records, report, self.environment.secrets)
+        """Each report, three times per gate (one hook implementation: each one costs
+        pluggy's dispatch per call), before pytest's junitxml, terminal or any other
+        plugin sees it: masked, the case facts of a gate that did not pass added to its
+        teardown report (:func:`add_case_facts`), folded into the gate's record."""
+        secrets = self.secrets
+        mask_test_report(report, secrets)
+        if report.when == "teardown":
+            add_case_facts(self.records, report, secrets)
+        update_record(self.records, report, secrets)
         if report.outcome == "failed" and not hasattr(report, "wasxfail"):
             self.failed_reports += 1
-
-    @pytest.hookimpl(tryfirst=True, specname="pytest_runtest_logreport")
-    def pytest_case_facts(self, report: pytest.TestReport) -> None:
-        """Before pytest's junitxml reads the teardown report (see :func:`add_case_facts`)."""
-        if report.when == "teardown":
-            add_case_facts(self.records, report, self.environment.secrets)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         facts = self.run.facts

@@ -29,6 +29,9 @@ from .redact import redact
 
 __all__ = ["Pipeline", "block", "exit_status", "finalise", "hook_failed"]
 
+# Registered only when the run watches (plugin.py): else the watch package is not imported.
+WATCH_PLUGIN = "promotion-watch"
+
 
 def block(decision: Decision, *reasons: str) -> Decision:
     """``decision`` with more reasons; a promote becomes a block (a rollback stays one)."""
@@ -112,11 +115,13 @@ class Pipeline:
 
     def run(self, decision: Decision) -> Decision:
         decision = ask_finalize(self.config, decision)
-        from .watch.plugin import after_promote  # watch seam: a promote is watched (the
-        # ledger has recorded it); it may become a rollback, or a block that never rolls back
+        if self.config.pluginmanager.has_plugin(WATCH_PLUGIN):
+            from .watch.plugin import after_promote  # watch seam: a promote is watched (the
+            # ledger has recorded it); it may become a rollback, or a block that never
+            # rolls back
 
-        decision, hold = after_promote(self.config, decision)
-        self.rolled_back = self.rolled_back or hold
+            decision, hold = after_promote(self.config, decision)
+            self.rolled_back = self.rolled_back or hold
         decision = self.settle(decision)
         try:
             # Told last, so that no listener hears "promote" of a run that ends in block.
