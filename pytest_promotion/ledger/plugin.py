@@ -49,6 +49,11 @@ def install(config: pytest.Config, run: PromotionRun) -> None:
             set_current(RunContext.from_json(data))
         return
     ledger = LedgerPlugin(config)
+    context = ledger._setup(run.environment, run.promotion)
+    if run.version is None and context.version is not None:
+        # From git describe (with a ledger): the rollback template's start-time check, the
+        # reports and the record all see it.
+        run.version = context.version
     config.pluginmanager.register(ledger, "promotion-ledger")
     policy = frozenset(c.id for c in run.environment.checks if c.kind in POLICY_KINDS)
     if policy:  # a hook on every report: only where there are policy gates to read
@@ -159,9 +164,7 @@ class LedgerPlugin:
         run = self.config.stash.get(RUN_KEY, None)
         if run is None:
             return
-        context = self._setup(run.environment, run.promotion)
-        if run.version is None and context.version is not None:
-            run.version = context.version  # from git describe: the reports say it too
+        context = self._setup(run.environment, run.promotion)  # made in install()
         if context.url is None:
             return
         try:

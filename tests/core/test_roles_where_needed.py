@@ -3,10 +3,13 @@ costs each gate): what they do still happens wherever it is configured."""
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from pytest_promotion import progress
 from pytest_promotion.ledger import Record, open_store
+from tests.support import require_binary
 
 SLOW_CHECK = """
 [[environments.dev.checks]]
@@ -48,3 +51,24 @@ def test_a_hold_blocks_a_promote_in_a_run_that_does_not_watch(
         f"*staging is on hold since * (record {hold.id[:12]}: 3 failed measurements): release "
         "it with `promotion release-hold --env staging --reason ...`*",
     ])  # fmt: skip
+
+
+def test_a_version_template_starts_with_the_version_git_describes(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With a ledger the version comes from git describe when none is given: the rollback
+    # template's check at start sees it (it asked for --promotion-version before).
+    git = require_binary("git")
+    monkeypatch.delenv("PROMOTION_LEDGER")
+    pytester.makefile(
+        ".toml",
+        promotion='[environments.staging]\nrollback = ["deploy", "--undo", "{version}"]\n',
+    )
+    pytester.makepyfile("import pytest\n\n@pytest.mark.staging\ndef test_down():\n    assert 0\n")
+    for argv in (["init", "-q"], ["add", "-A"],
+                 ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"],
+                 ["tag", "v2.0.0"]):  # fmt: skip
+        subprocess.run([git, *argv], cwd=pytester.path, check=True)
+    result = pytester.runpytest("-p", "no:cacheprovider", "--env=staging")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["decision: BLOCK v2.0.0*", "*deploy --undo v2.0.0*"])
