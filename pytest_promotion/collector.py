@@ -229,11 +229,15 @@ class Collector:
         decision = finalise(decision, self.environment.secrets, warnings, self.environment.insecure)
         if self._pipeline is None:  # one: a rollback runs once, even if a step raised
             self._pipeline = Pipeline(
-                self.config, self._writers(), self._rollback, self._junit, self._say
+                self.config, self._writers(), self._rollback, self._junit, self._say, self._amend
             )
         self.decision = self._pipeline.run(decision)
         self.config.stash[DECISION_KEY] = self.decision
         return self.decision
+
+    def _amend(self, decision: Decision) -> Decision:
+        ledger = self.config.pluginmanager.get_plugin("promotion-ledger")
+        return decision if ledger is None else ledger.amend(decision)
 
     def _rollback(self, decision: Decision) -> Decision:
         env = self.environment

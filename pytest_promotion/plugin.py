@@ -6,10 +6,12 @@ target environment, ``pytest_configure`` starts the run (:class:`.run.PromotionR
 registers each role where it belongs, once (see docs/architecture.md):
 
 - :class:`.session.Selector` in every process: selection and masking;
-- :class:`.relay.WorkerRelay` on an xdist worker, :class:`.relay.ControllerRelay` on
-  the controller: what travels between them;
+- :class:`.relay.WorkerRelay` (and :class:`.session.ReportMasker`) on an xdist worker,
+  :class:`.relay.ControllerRelay` on the controller: what travels between them;
 - :class:`.collector.Collector` on the controller only: records, decision, reports, exit
-  status; :class:`.probing.ProbeStarter` beside it (the concurrent probes).
+  status; :class:`.probing.ProbeStarter` beside it (the concurrent probes); the ledger's
+  plugin; the heartbeat and the watch only where they have work to do (each hook
+  implementation costs every gate).
 
 The exit status is the decision's (:func:`.finalise.exit_status`), applied before
 ``pytest_sessionfinish`` and, here in ``pytest_cmdline_main``, at the very end.

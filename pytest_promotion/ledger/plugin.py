@@ -13,13 +13,14 @@ import os
 import shlex
 import sys
 from collections.abc import Generator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from ..config import Environment, PromotionConfig
-from ..decision import Decision
+from ..decision import Decision, GateRecord
 from ..keys import RUN_KEY
 from ..records import MESSAGE_KEY
 from ..redact import redact
@@ -89,6 +90,7 @@ class LedgerPlugin:
         self.record_id: str | None = None
         self.notes: list[str] = []
         self.evidence: dict[str, str] = {}  # policy gate id -> its passing message
+        self.warnings: list[str] = []  # for every report (amend), e.g. a spooled record
         self.spooled: str | None = None
 
     # -- set-up ------------------------------------------------------------------------
@@ -265,12 +267,27 @@ class LedgerPlugin:
         mine = self._finalize(decision, [r for rs in others for r in rs or ()])
         return [*others, mine] if mine else others
 
+    def amend(self, decision: Decision) -> Decision:
+        """What the ledger adds to every report, as a new decision (the finalising
+        pipeline's step after the finalize hook): each policy gate's evidence as its
+        message, and the ledger's warnings."""
+        gates = self._with_evidence(decision.gates)
+        if gates is decision.gates and not self.warnings:
+            return decision
+        return replace(decision, gates=gates, warnings=[*decision.warnings, *self.warnings])
+
+    def _with_evidence(self, gates: list[GateRecord]) -> list[GateRecord]:
+        evidence = self.evidence
+        if not any(g.id in evidence and not g.message for g in gates):
+            return gates
+        return [
+            replace(g, message=evidence[g.id]) if g.id in evidence and not g.message else g
+            for g in gates
+        ]
+
     def _finalize(self, decision: Decision, others: list[str]) -> list[str]:
         """Write the run's record (spool it when it cannot be written): this run's own
         block reasons, if any."""
-        for gate in decision.gates:
-            if gate.id in self.evidence and not gate.message:
-                gate.message = self.evidence[gate.id]  # every report shows the evidence
         if self.context is None or self.environment is None or self.context.url is None:
             return []
         mine = self._hold(decision)
@@ -281,7 +298,8 @@ class LedgerPlugin:
             mine += [unleased] if self._needs_record() else []
         reasons = list(decision.reasons) + others + mine
         verdict = "block" if decision.promote and reasons else decision.decision
-        record = self._record(decision, verdict, reasons)
+        record = self._record(replace(decision, gates=self._with_evidence(decision.gates)),
+                              verdict, reasons)  # fmt: skip
         try:
             store = self._store(retry=True)
             store.append([record])
@@ -289,9 +307,9 @@ class LedgerPlugin:
             self.notes.append(f"promotion ledger: recorded {record.id[:12]} in {store.shown}")
             note = getattr(store, "tls_note", "")
             if note:  # sslmode=disable: said in every report
-                decision.warnings.append(f"ledger {store.shown}: {note}")
+                self.warnings.append(f"ledger {store.shown}: {note}")
         except LedgerError as exc:
-            mine += self._spool(record, str(exc), decision)
+            mine += self._spool(record, str(exc))
         return mine
 
     def _hold(self, decision: Decision) -> list[str]:
@@ -317,7 +335,9 @@ class LedgerPlugin:
             "approval does not clear a hold)"
         ]
 
-    def _spool(self, record: Record, why: str, decision: Decision) -> list[str]:
+    def _spool(self, record: Record, why: str) -> list[str]:
+        """Spool a record the ledger could not take: a reason to block where the
+        environment needs a record, else a warning (in :attr:`warnings`)."""
         assert self.context is not None
         record.recorded_at = now_text()
         record.body["clock"] = "local: spooled, the ledger could not be reached"
@@ -335,12 +355,16 @@ class LedgerPlugin:
         )
         if self._needs_record():
             return [f"{message} ({self.context.environment} needs a record to promote)"]
-        decision.warnings.append(message)
+        self.warnings.append(message)
         return []
 
     def pytest_promotion_decision(self, config: pytest.Config, decision: Decision) -> None:
         try:
-            if decision.rollback_result is not None and self.context is not None:
+            if (
+                decision.rollback_result is not None
+                and self.context is not None
+                and self.context.url is not None  # `ledger = false`: nothing to record
+            ):
                 self._record_rollback(decision)
             if self.context is not None and self.context.url is not None:
                 from .reports import add_junit_properties, append_github_summary
@@ -369,7 +393,10 @@ class LedgerPlugin:
         try:
             self._store().append([record])
         except LedgerError as exc:
-            self._spool(record, str(exc), decision)
+            # The reports are written: said on the terminal (the record is spooled).
+            told = len(self.warnings)
+            for line in self._spool(record, str(exc)) + self.warnings[told:]:
+                self._say(f"promotion: {line}")
 
     def _release(self) -> None:
         if self.lease is not None:

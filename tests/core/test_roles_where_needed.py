@@ -72,3 +72,17 @@ def test_a_version_template_starts_with_the_version_git_describes(
     result = pytester.runpytest("-p", "no:cacheprovider", "--env=staging")
     assert result.ret == 1
     result.stdout.fnmatch_lines(["decision: BLOCK v2.0.0*", "*deploy --undo v2.0.0*"])
+
+
+def test_an_executed_rollback_without_a_ledger_spools_no_record(
+    pytester: pytest.Pytester,
+) -> None:
+    # `ledger = false` (tests/conftest.py): there is no ledger to sync a record to later.
+    pytester.makefile(".toml", promotion='[environments.staging]\nrollback = ["true"]\n')
+    pytester.makepyfile("import pytest\n\n@pytest.mark.staging\ndef test_down():\n    assert 0\n")
+    result = pytester.runpytest("-p", "no:cacheprovider", "--env=staging",
+                                "--promotion-rollback=execute")  # fmt: skip
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["decision: BLOCK*", "rollback executed: exit 0"])
+    assert "ledger record was not written" not in result.stdout.str()
+    assert not (pytester.path / ".promotion").exists()
