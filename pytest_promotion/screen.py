@@ -99,6 +99,7 @@ class MaskedStream:
     def pass_through(self) -> None:
         # An instance attribute shadows the method: the terminal writes once per gate.
         self.write = self._stream.write  # type: ignore[method-assign,assignment]
+        self.flush = self._stream.flush  # else __getattr__, a call of ours per flush
 
     def write(self, text: str) -> int:
         if self._secrets.holding and isinstance(text, str):

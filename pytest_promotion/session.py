@@ -283,8 +283,10 @@ def _may_hold_gates(path: Path, config: pytest.Config) -> bool:
 def _check_trigger(item: pytest.Item) -> bool | None:
     """A declarative check's trigger (its table's, else its kind's default), or None for
     a Python gate."""
+    if not isinstance(item, CheckItem):  # first: getattr on a test item raises inside
+        return None
     check = getattr(item, "check", None)
-    if not isinstance(item, CheckItem) or check is None:
+    if check is None:
         return None
     if check.trigger is not None:
         return bool(check.trigger == "rollback")
