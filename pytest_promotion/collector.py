@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from .decision import Decision, GateRecord, decide
+from .decision import NOT_RUN, PASSED, Decision, GateRecord, decide
 from .finalise import Pipeline, exit_status, finalise, hook_failed
 from .keys import DECISION_KEY
 from .outputs import check_github_files, report_writers
@@ -116,6 +116,8 @@ class Collector:
         pluggy's dispatch per call), before pytest's junitxml, terminal or any other
         plugin sees it: masked, the case facts of a gate that did not pass added to its
         teardown report (:func:`add_case_facts`), folded into the gate's record."""
+        if self._fold_plain_pass(report):
+            return
         secrets = self.secrets
         mask_test_report(report, secrets)
         if report.when == "teardown":
@@ -123,6 +125,29 @@ class Collector:
         update_record(self.records, report, secrets)
         if report.outcome == "failed" and not hasattr(report, "wasxfail"):
             self.failed_reports += 1
+
+    def _fold_plain_pass(self, report: pytest.TestReport) -> bool:
+        """Most of a run's reports: a phase that passed with nothing to mask and no fact
+        to read (no captured output, no property, not a subtest, not an xfail). Its
+        duration goes into the gate's record, as :func:`.records.update_record` would
+        fold it, without the reading; anything else returns False (the full path)."""
+        if report.outcome != "passed" or report.sections or report.user_properties:
+            return False
+        attributes = report.__dict__
+        if "wasxfail" in attributes or "context" in attributes:
+            return False
+        nodeid, when = report.nodeid, report.when
+        record = self.records.get(nodeid)
+        if record is None:
+            if when != "setup":
+                return False
+            record = self.records[nodeid] = GateRecord(nodeid, nodeid)
+        elif when == "teardown" and (record.outcome != PASSED or record.xfail):
+            return False  # a gate that did not pass: its case facts (add_case_facts)
+        record.duration += report.duration
+        if when == "call" and record.outcome == NOT_RUN:
+            record.outcome = PASSED
+        return True
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         facts = self.run.facts
