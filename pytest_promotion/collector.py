@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from .decision import Decision, GateRecord, decide
+from .decision import NOT_RUN, PASSED, Decision, GateRecord, decide
 from .finalise import Pipeline, exit_status, finalise, hook_failed
 from .keys import DECISION_KEY
 from .outputs import check_github_files, report_writers
@@ -23,6 +23,7 @@ from .records import add_case_facts, message_of, update_record
 from .redact import redact
 from .rollback import attach_rollback, template_fields
 from .run import PREVIOUS_VERSION_VAR, PromotionRun, check_version
+from .session import mask_test_report
 
 __all__ = ["Collector"]
 
@@ -34,6 +35,7 @@ class Collector:
         self.run = run
         self.config = run.config
         self.environment = run.environment
+        self.secrets = run.environment.secrets
         self.report_path = report_path
         self.records: dict[str, GateRecord] = {}
         self.failed_reports = 0
@@ -108,16 +110,44 @@ class Collector:
             self._old_sigterm = None
 
     # -- records -----------------------------------------------------------------------
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        update_record(self.records, report, self.environment.secrets)
+        """Each report, three times per gate (one hook implementation: each one costs
+        pluggy's dispatch per call), before pytest's junitxml, terminal or any other
+        plugin sees it: masked, the case facts of a gate that did not pass added to its
+        teardown report (:func:`add_case_facts`), folded into the gate's record."""
+        if self._fold_plain_pass(report):
+            return
+        secrets = self.secrets
+        mask_test_report(report, secrets)
+        if report.when == "teardown":
+            add_case_facts(self.records, report, secrets)
+        update_record(self.records, report, secrets)
         if report.outcome == "failed" and not hasattr(report, "wasxfail"):
             self.failed_reports += 1
 
-    @pytest.hookimpl(tryfirst=True, specname="pytest_runtest_logreport")
-    def pytest_case_facts(self, report: pytest.TestReport) -> None:
-        """Before pytest's junitxml reads the teardown report (see :func:`add_case_facts`)."""
-        if report.when == "teardown":
-            add_case_facts(self.records, report, self.environment.secrets)
+    def _fold_plain_pass(self, report: pytest.TestReport) -> bool:
+        """Most of a run's reports: a phase that passed with nothing to mask and no fact
+        to read (no captured output, no property, not a subtest, not an xfail). Its
+        duration goes into the gate's record, as :func:`.records.update_record` would
+        fold it, without the reading; anything else returns False (the full path)."""
+        if report.outcome != "passed" or report.sections or report.user_properties:
+            return False
+        attributes = report.__dict__
+        if "wasxfail" in attributes or "context" in attributes:
+            return False
+        nodeid, when = report.nodeid, report.when
+        record = self.records.get(nodeid)
+        if record is None:
+            if when != "setup":
+                return False
+            record = self.records[nodeid] = GateRecord(nodeid, nodeid)
+        elif when == "teardown" and (record.outcome != PASSED or record.xfail):
+            return False  # a gate that did not pass: its case facts (add_case_facts)
+        record.duration += report.duration
+        if when == "call" and record.outcome == NOT_RUN:
+            record.outcome = PASSED
+        return True
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         facts = self.run.facts
@@ -224,11 +254,15 @@ class Collector:
         decision = finalise(decision, self.environment.secrets, warnings, self.environment.insecure)
         if self._pipeline is None:  # one: a rollback runs once, even if a step raised
             self._pipeline = Pipeline(
-                self.config, self._writers(), self._rollback, self._junit, self._say
+                self.config, self._writers(), self._rollback, self._junit, self._say, self._amend
             )
         self.decision = self._pipeline.run(decision)
         self.config.stash[DECISION_KEY] = self.decision
         return self.decision
+
+    def _amend(self, decision: Decision) -> Decision:
+        ledger = self.config.pluginmanager.get_plugin("promotion-ledger")
+        return decision if ledger is None else ledger.amend(decision)
 
     def _rollback(self, decision: Decision) -> Decision:
         env = self.environment

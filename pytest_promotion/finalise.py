@@ -5,6 +5,7 @@ The pipeline, on the controller, once per run::
     decide()            pure: the fail-closed rules over the facts and gate records
     finalise()          masking, the run's warnings (waivers are applied by decide)
     finalize hook       pytest_promotion_finalize: reasons to block, never to promote
+    amend               what the ledger adds for every report (policy evidence, warnings)
     watch               the post-deploy watch, when asked (docs/watch.md): promote stays,
                         or becomes rollback, or block (and then no rollback step)
     rollback            the command (hook or template), run with --promotion-rollback=execute
@@ -28,6 +29,9 @@ from .outputs import Writer, write_each
 from .redact import redact
 
 __all__ = ["Pipeline", "block", "exit_status", "finalise", "hook_failed"]
+
+# Registered only when the run watches (plugin.py): else the watch package is not imported.
+WATCH_PLUGIN = "promotion-watch"
 
 
 def block(decision: Decision, *reasons: str) -> Decision:
@@ -102,8 +106,10 @@ class Pipeline:
         rollback: Callable[[Decision], Decision],
         add_junit: Callable[[Decision], None],
         say: Callable[[str], None],
+        amend: Callable[[Decision], Decision] = lambda decision: decision,
     ) -> None:
         self.config = config
+        self.amend = amend
         self.writers = writers
         self.rollback = rollback
         self.add_junit = add_junit
@@ -112,11 +118,14 @@ class Pipeline:
 
     def run(self, decision: Decision) -> Decision:
         decision = ask_finalize(self.config, decision)
-        from .watch.plugin import after_promote  # watch seam: a promote is watched (the
-        # ledger has recorded it); it may become a rollback, or a block that never rolls back
+        decision = self.amend(decision)  # what the finalize step adds to every report
+        if self.config.pluginmanager.has_plugin(WATCH_PLUGIN):
+            from .watch.plugin import after_promote  # watch seam: a promote is watched (the
+            # ledger has recorded it); it may become a rollback, or a block that never
+            # rolls back
 
-        decision, hold = after_promote(self.config, decision)
-        self.rolled_back = self.rolled_back or hold
+            decision, hold = after_promote(self.config, decision)
+            self.rolled_back = self.rolled_back or hold
         decision = self.settle(decision)
         try:
             # Told last, so that no listener hears "promote" of a run that ends in block.

@@ -6,10 +6,12 @@ target environment, ``pytest_configure`` starts the run (:class:`.run.PromotionR
 registers each role where it belongs, once (see docs/architecture.md):
 
 - :class:`.session.Selector` in every process: selection and masking;
-- :class:`.relay.WorkerRelay` on an xdist worker, :class:`.relay.ControllerRelay` on
-  the controller: what travels between them;
+- :class:`.relay.WorkerRelay` (and :class:`.session.ReportMasker`) on an xdist worker,
+  :class:`.relay.ControllerRelay` on the controller: what travels between them;
 - :class:`.collector.Collector` on the controller only: records, decision, reports, exit
-  status; :class:`.probing.ProbeStarter` beside it (the concurrent probes).
+  status; :class:`.probing.ProbeStarter` beside it (the concurrent probes); the ledger's
+  plugin; the heartbeat and the watch only where they have work to do (each hook
+  implementation costs every gate).
 
 The exit status is the decision's (:func:`.finalise.exit_status`), applied before
 ``pytest_sessionfinish`` and, here in ``pytest_cmdline_main``, at the very end.
@@ -42,6 +44,7 @@ BASE_MARKERS = ("dev", "staging", "prod")
 # The role objects registered for a gate run, by name (unregistered at unconfigure).
 _ROLES = (
     "promotion-selector",
+    "promotion-masker",
     "promotion-relay",
     "promotion-collector",
     "promotion-probes",
@@ -281,10 +284,10 @@ def pytest_configure(config: pytest.Config) -> None:
     from .run import PromotionRun
     from .session import Selector
 
-    # The ledger first: the controller's Collector asks it for the previous version.
-    install_ledger(config)  # the ledger's plugin (controller) or run context (worker)
     launch_target(config, env)  # an environment that starts its own target (launch = [...])
     run = PromotionRun.start(config, env, source)
+    # Before the Collector, which asks the ledger for the previous version.
+    install_ledger(config, run)  # the ledger's plugin (controller) or run context (worker)
     configure_fleet(run.promotion.concurrency)  # xdist workers run fleet checks too
     for name in run.promotion.chain:  # a custom chain's names are markers too
         if name not in BASE_MARKERS:
@@ -294,7 +297,10 @@ def pytest_configure(config: pytest.Config) -> None:
     manager.register(Selector(run), "promotion-selector")
     if hasattr(config, "workerinput"):
         from .relay import WorkerRelay
+        from .session import ReportMasker
 
+        # On the controller the Collector masks each report as it reads it.
+        manager.register(ReportMasker(run.environment), "promotion-masker")
         manager.register(WorkerRelay(run), "promotion-relay")
         return
     _register_controller(config, run)
@@ -320,12 +326,24 @@ def _register_controller(config: pytest.Config, run: PromotionRun) -> None:
     manager.register(ControllerRelay(run, collector.records), "promotion-relay")
     starter = ProbeStarter(config, run.environment, run.promotion.concurrency)
     manager.register(starter, "promotion-probes")
-    from .progress import Heartbeat  # "running for 30 s" lines for long gates
+    # Each role below wraps or reads every gate, or costs start-up to import: registered
+    # only where it has something to do.
+    if run.environment.checks:  # "running for 30 s" lines, for declarative checks only
+        from .progress import Heartbeat
 
-    manager.register(Heartbeat(config), "promotion-heartbeat")
-    from .watch.plugin import install as install_watch
+        manager.register(Heartbeat(config), "promotion-heartbeat")
+    if _watch_wanted(config, run):
+        from .watch.plugin import install as install_watch
 
-    install_watch(config, run.promotion, run.environment)  # watch seam: --promotion-watch
+        install_watch(config, run.promotion, run.environment)  # watch seam: --promotion-watch
+
+
+def _watch_wanted(config: pytest.Config, run: PromotionRun) -> bool:
+    """``--promotion-watch`` or the environment's ``watch`` table (without either the watch
+    package is not imported; a hold on the environment is the ledger's to enforce)."""
+    if config.getoption("promotion_watch", None) is not None:
+        return True
+    return run.promotion.tables.get(run.environment.name, {}).get("watch") is not None
 
 
 @pytest.hookimpl(trylast=True)

@@ -29,11 +29,12 @@ def suspended(config: pytest.Config) -> Iterator[None]:
 
 
 class Heartbeat:
-    """Registered on the controller of a gate run (plugin.py)."""
+    """Registered on the controller of a gate run whose environment has declarative
+    checks (plugin.py): a wrapper around every test call costs each gate."""
 
-    def __init__(self, config: pytest.Config, every: float = EVERY) -> None:
+    def __init__(self, config: pytest.Config, every: float | None = None) -> None:
         self.config = config
-        self.every = every
+        self.every = EVERY if every is None else every
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, Any, Any]:

@@ -41,6 +41,7 @@ class _Secrets:
         self._held: list[tuple[TextIO, str]] = []
         self._held_size = 0
         self._dropped = 0
+        self.streams: list[MaskedStream] = []
 
     def hold(self, stream: TextIO, text: str) -> None:
         if self._held_size + len(text) > HOLD_CAP:
@@ -62,6 +63,15 @@ class _Secrets:
             )
         for stream in {id(s): s for s, _ in held}.values():
             stream.flush()
+        if not self() and self._values is not None:  # the run is known, with no secret
+            self.pass_through()
+
+    def pass_through(self) -> None:
+        """Nothing to mask (a run without secrets, or no gate run at all): every write
+        goes straight to the wrapped stream, with no call of ours in between."""
+        self._values = ()
+        for stream in self.streams:
+            stream.pass_through()
 
     def __call__(self) -> tuple[str, ...]:
         if self._values is None:
@@ -84,6 +94,12 @@ class MaskedStream:
     def __init__(self, stream: TextIO, secrets: _Secrets) -> None:
         self._stream = stream
         self._secrets = secrets
+        secrets.streams.append(self)
+
+    def pass_through(self) -> None:
+        # An instance attribute shadows the method: the terminal writes once per gate.
+        self.write = self._stream.write  # type: ignore[method-assign,assignment]
+        self.flush = self._stream.flush  # else __getattr__, a call of ours per flush
 
     def write(self, text: str) -> int:
         if self._secrets.holding and isinstance(text, str):
@@ -167,8 +183,11 @@ def pytest_configure(config: pytest.Config) -> None:
     from .plugin import _requested_env
 
     secrets = config.stash.get(_SECRETS_KEY, None)
-    if secrets is not None and _requested_env(config)[0] is not None:
-        secrets.holding = True
+    if secrets is not None:
+        if _requested_env(config)[0] is not None:
+            secrets.holding = True
+        else:  # no target environment, no secrets: nothing to mask in this run
+            secrets.pass_through()
     root = getattr(config.trace, "root", None)
     writer = getattr(root, "_writer", None)  # pluggy's TagTracer has no public getter
     if secrets is not None and root is not None and writer is not None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from .config import Environment
 from .gate import declare_gate
 from .items import CheckItem, EnvironmentCollector, Prefetch, prefetch_key
 from .outputs import mask_properties, mask_report, mask_warning
@@ -23,7 +24,7 @@ from .redact import mask_subtest, redact
 from .run import PromotionRun
 from .selection import GateMarks, dropped_gates, narrowed_by_lf, partition
 
-__all__ = ["ResultWarningsFail", "Selector", "waiver_matches"]
+__all__ = ["ReportMasker", "ResultWarningsFail", "Selector", "mask_test_report", "waiver_matches"]
 
 # What pytest only warns about a test's own result: in a gate run, each fails the gate
 # (a gate that returns False, or whose check fails in a thread, has not passed).
@@ -208,17 +209,7 @@ class Selector:
         facts.collected = True
 
     # -- masking, before any reporter, JUnit file or xdist controller sees it ------------
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        # Called three times per gate: attribute reads, not the report's properties.
-        if "context" in report.__dict__:  # a subtest: its msg and arguments are shown
-            mask_subtest(report, self.environment.secrets)
-        if report.sections or report.outcome != "passed" or "wasxfail" in report.__dict__:
-            # A traceback, a skip reason or captured output may show a URL with a
-            # password or a ${VAR} value.
-            mask_report(report, self.environment.secrets)
-        mask_properties(report, self.environment.secrets)  # also URL passwords, escapes
-
+    # (A test's reports: the Collector on the controller, the ReportMasker on a worker.)
     @pytest.hookimpl(tryfirst=True)
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.passed:  # what it collected, before any hook can drop a gate unseen
@@ -246,6 +237,31 @@ class Selector:
             excrepr.toterminal = toterminal
 
 
+def mask_test_report(report: pytest.TestReport, secrets: tuple[str, ...]) -> None:
+    """Mask a test's report in place (three times per gate: attribute reads, not the
+    report's properties)."""
+    if "context" in report.__dict__:  # a subtest: its msg and arguments are shown
+        mask_subtest(report, secrets)
+    if report.sections or report.outcome != "passed" or "wasxfail" in report.__dict__:
+        # A traceback, a skip reason or captured output may show a URL with a password
+        # or a ${VAR} value.
+        mask_report(report, secrets)
+    if report.user_properties:
+        mask_properties(report, secrets)  # also URL passwords, escapes
+
+
+class ReportMasker:
+    """An xdist worker's masking of each test report, before xdist sends it to the
+    controller (where the Collector masks what it reads, the same way)."""
+
+    def __init__(self, environment: Environment) -> None:
+        self.secrets = environment.secrets
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        mask_test_report(report, self.secrets)
+
+
 def _may_hold_gates(path: Path, config: pytest.Config) -> bool:
     """Whether an ignored path is one pytest would have collected tests from."""
     patterns = config.getini("python_files")
@@ -267,8 +283,10 @@ def _may_hold_gates(path: Path, config: pytest.Config) -> bool:
 def _check_trigger(item: pytest.Item) -> bool | None:
     """A declarative check's trigger (its table's, else its kind's default), or None for
     a Python gate."""
+    if not isinstance(item, CheckItem):  # first: getattr on a test item raises inside
+        return None
     check = getattr(item, "check", None)
-    if not isinstance(item, CheckItem) or check is None:
+    if check is None:
         return None
     if check.trigger is not None:
         return bool(check.trigger == "rollback")

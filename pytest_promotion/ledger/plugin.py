@@ -13,41 +13,68 @@ import os
 import shlex
 import sys
 from collections.abc import Generator
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from ..config import Environment, PromotionConfig
-from ..decision import Decision
+from ..decision import Decision, GateRecord
 from ..keys import RUN_KEY
 from ..records import MESSAGE_KEY
 from ..redact import redact
 from ..rollback import RenderError, render
-from ..run import run_config
+from ..run import PromotionRun, run_config
 from . import open_context_store
 from .context import RunContext, clear, set_current
-from .lease import Lease, describe
-from .model import POLICY_KINDS, Record, now_text
-from .queries import last_known_good_in
-from .reports import add_junit_properties, append_github_summary
+from .model import POLICY_KINDS, Record, now_text, short_time
 from .settings import build_context, shown
-from .spool import spool
 from .store import LeaseInfo, LedgerError, Store
+
+if TYPE_CHECKING:  # the rest is imported where a ledger is on (`ledger = false` skips it)
+    from .lease import Lease
 
 __all__ = ["LedgerPlugin", "install"]
 
 WORKER_KEY = "promotion_ledger"
+WATCH_PLUGIN = "promotion-watch"  # the watch's plugin name (registered only when it watches)
 
 
-def install(config: pytest.Config) -> None:
-    """Called once from the plugin's pytest_configure, before the run's session starts."""
+def install(config: pytest.Config, run: PromotionRun) -> None:
+    """Called once from the plugin's pytest_configure, before the run's session starts
+    (and before the Collector, which asks for the previous version)."""
     if hasattr(config, "workerinput"):
         data = config.workerinput.get(WORKER_KEY)
         if data:
             set_current(RunContext.from_json(data))
         return
-    config.pluginmanager.register(LedgerPlugin(config), "promotion-ledger")
+    ledger = LedgerPlugin(config)
+    context = ledger._setup(run.environment, run.promotion)
+    if run.version is None and context.version is not None:
+        # From git describe (with a ledger): the rollback template's start-time check, the
+        # reports and the record all see it.
+        run.version = context.version
+    config.pluginmanager.register(ledger, "promotion-ledger")
+    policy = frozenset(c.id for c in run.environment.checks if c.kind in POLICY_KINDS)
+    if policy:  # a hook on every report: only where there are policy gates to read
+        config.pluginmanager.register(PolicyEvidence(ledger, policy), "promotion-evidence")
+
+
+class PolicyEvidence:
+    """A passing gate's message is not kept in its record: for a policy gate it is the
+    evidence (which upstream record, when), so the ledger keeps it."""
+
+    def __init__(self, ledger: LedgerPlugin, policy: frozenset[str]) -> None:
+        self.evidence = ledger.evidence
+        self.policy = policy
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "teardown" and report.nodeid in self.policy:
+            for key, value in report.user_properties:
+                if key == MESSAGE_KEY:
+                    self.evidence[report.nodeid] = str(value)
 
 
 class LedgerPlugin:
@@ -63,6 +90,7 @@ class LedgerPlugin:
         self.record_id: str | None = None
         self.notes: list[str] = []
         self.evidence: dict[str, str] = {}  # policy gate id -> its passing message
+        self.warnings: list[str] = []  # for every report (amend), e.g. a spooled record
         self.spooled: str | None = None
 
     # -- set-up ------------------------------------------------------------------------
@@ -124,6 +152,8 @@ class LedgerPlugin:
             return None
         try:
             store = self._store()
+            from .queries import last_known_good_in
+
             good = last_known_good_in(store, environment.name, exclude=context.version)
         except LedgerError as exc:
             return None, f"{exc}: no last-known-good version"
@@ -136,12 +166,12 @@ class LedgerPlugin:
         run = self.config.stash.get(RUN_KEY, None)
         if run is None:
             return
-        context = self._setup(run.environment, run.promotion)
-        if run.version is None and context.version is not None:
-            run.version = context.version  # from git describe: the reports say it too
+        context = self._setup(run.environment, run.promotion)  # made in install()
         if context.url is None:
             return
         try:
+            from .lease import Lease
+
             store = self._store()
             info = LeaseInfo.mine(context.environment, os.urandom(8).hex(), context.actor,
                                   context.version, context.run_url)  # fmt: skip
@@ -156,6 +186,8 @@ class LedgerPlugin:
             self._say(f"promotion: {exc}: running without the lease")
             return
         if holder is not None:
+            from .lease import describe
+
             self.lease_block = (
                 f"{describe(holder)}: waited {context.lock_timeout:g} s (lock_timeout)"
             )
@@ -167,20 +199,6 @@ class LedgerPlugin:
             node.workerinput[WORKER_KEY] = self.context.to_json()
 
     # -- the record --------------------------------------------------------------------
-    @pytest.hookimpl(trylast=True)
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        # A passing gate's message is not kept in its record: for a policy gate it is the
-        # evidence (which upstream record, when), so the ledger keeps it.
-        if report.when == "teardown" and report.nodeid in self._policy_ids():
-            for key, value in report.user_properties:
-                if key == MESSAGE_KEY:
-                    self.evidence[report.nodeid] = str(value)
-
-    def _policy_ids(self) -> set[str]:
-        if self.environment is None:
-            return set()
-        return {c.id for c in self.environment.checks if c.kind in POLICY_KINDS}
-
     def _needs_record(self) -> bool:
         assert self.context is not None and self.environment is not None
         last = self.context.environment == self.context.chain[-1]
@@ -249,21 +267,39 @@ class LedgerPlugin:
         mine = self._finalize(decision, [r for rs in others for r in rs or ()])
         return [*others, mine] if mine else others
 
+    def amend(self, decision: Decision) -> Decision:
+        """What the ledger adds to every report, as a new decision (the finalising
+        pipeline's step after the finalize hook): each policy gate's evidence as its
+        message, and the ledger's warnings."""
+        gates = self._with_evidence(decision.gates)
+        if gates is decision.gates and not self.warnings:
+            return decision
+        return replace(decision, gates=gates, warnings=[*decision.warnings, *self.warnings])
+
+    def _with_evidence(self, gates: list[GateRecord]) -> list[GateRecord]:
+        evidence = self.evidence
+        if not any(g.id in evidence and not g.message for g in gates):
+            return gates
+        return [
+            replace(g, message=evidence[g.id]) if g.id in evidence and not g.message else g
+            for g in gates
+        ]
+
     def _finalize(self, decision: Decision, others: list[str]) -> list[str]:
         """Write the run's record (spool it when it cannot be written): this run's own
         block reasons, if any."""
-        for gate in decision.gates:
-            if gate.id in self.evidence and not gate.message:
-                gate.message = self.evidence[gate.id]  # every report shows the evidence
         if self.context is None or self.environment is None or self.context.url is None:
             return []
-        mine = [self.lease_block] if self.lease_block else []
+        mine = self._hold(decision)
+        if self.lease_block:
+            mine.append(self.lease_block)
         if self.lease is None and self.store_error:
             unleased = f"{self.context.environment}'s lease was not taken ({self.store_error})"
             mine += [unleased] if self._needs_record() else []
         reasons = list(decision.reasons) + others + mine
         verdict = "block" if decision.promote and reasons else decision.decision
-        record = self._record(decision, verdict, reasons)
+        record = self._record(replace(decision, gates=self._with_evidence(decision.gates)),
+                              verdict, reasons)  # fmt: skip
         try:
             store = self._store(retry=True)
             store.append([record])
@@ -271,16 +307,43 @@ class LedgerPlugin:
             self.notes.append(f"promotion ledger: recorded {record.id[:12]} in {store.shown}")
             note = getattr(store, "tls_note", "")
             if note:  # sslmode=disable: said in every report
-                decision.warnings.append(f"ledger {store.shown}: {note}")
+                self.warnings.append(f"ledger {store.shown}: {note}")
         except LedgerError as exc:
-            mine += self._spool(record, str(exc), decision)
+            mine += self._spool(record, str(exc))
         return mine
 
-    def _spool(self, record: Record, why: str, decision: Decision) -> list[str]:
+    def _hold(self, decision: Decision) -> list[str]:
+        """A hold on the environment (a watch's rollback or block-and-hold, not released
+        with ``promotion release-hold``) blocks a promote, whether or not this run
+        watches; a registered watch plugin says so itself."""
+        assert self.context is not None
+        if not decision.promote or self.config.pluginmanager.has_plugin(WATCH_PLUGIN):
+            return []
+        from ..watch.journal import active_hold
+
+        env = self.context.environment
+        try:
+            hold = active_hold(self._store(), env)
+        except LedgerError:
+            return []  # the ledger's own rules block where a record is needed
+        if hold is None:
+            return []
+        why = str(hold.body.get("reason", ""))[:200]
+        return [
+            f"{env} is on hold since {short_time(hold.recorded_at)} (record {hold.id[:12]}: "
+            f"{why}): release it with `promotion release-hold --env {env} --reason ...` (an "
+            "approval does not clear a hold)"
+        ]
+
+    def _spool(self, record: Record, why: str) -> list[str]:
+        """Spool a record the ledger could not take: a reason to block where the
+        environment needs a record, else a warning (in :attr:`warnings`)."""
         assert self.context is not None
         record.recorded_at = now_text()
         record.body["clock"] = "local: spooled, the ledger could not be reached"
         directory = Path(self.context.base) / ".promotion" / "spool"
+        from .spool import spool
+
         try:
             path = spool(directory, record, why)
             self.spooled = str(path)
@@ -292,14 +355,20 @@ class LedgerPlugin:
         )
         if self._needs_record():
             return [f"{message} ({self.context.environment} needs a record to promote)"]
-        decision.warnings.append(message)
+        self.warnings.append(message)
         return []
 
     def pytest_promotion_decision(self, config: pytest.Config, decision: Decision) -> None:
         try:
-            if decision.rollback_result is not None and self.context is not None:
+            if (
+                decision.rollback_result is not None
+                and self.context is not None
+                and self.context.url is not None  # `ledger = false`: nothing to record
+            ):
                 self._record_rollback(decision)
             if self.context is not None and self.context.url is not None:
+                from .reports import add_junit_properties, append_github_summary
+
                 extra = self.report_extra()
                 add_junit_properties(config, extra)
                 append_github_summary(os.environ, extra)
@@ -324,7 +393,10 @@ class LedgerPlugin:
         try:
             self._store().append([record])
         except LedgerError as exc:
-            self._spool(record, str(exc), decision)
+            # The reports are written: said on the terminal (the record is spooled).
+            told = len(self.warnings)
+            for line in self._spool(record, str(exc)) + self.warnings[told:]:
+                self._say(f"promotion: {line}")
 
     def _release(self) -> None:
         if self.lease is not None:
