@@ -136,6 +136,13 @@ def _parse_error(exc: Exception, start: bytes, status: int) -> ProtocolError:
     return ProtocolError(f"malformed HTTP/1.x response: {exc}")
 
 
+def _until_close(headers: dict[str, str]) -> bool:
+    """Whether a body ends with the connection (llhttp's rule for a response that has a
+    body: no Content-Length, and no Transfer-Encoding whose last coding is chunked)."""
+    coding = headers.get("transfer-encoding", "").rstrip().lower()
+    return "content-length" not in headers and not coding.endswith("chunked")
+
+
 class _Wire(asyncio.Protocol):
     """Sends the request; llhttp (httptools) parses the answer; ``head`` and ``body``
     complete as it arrives. The parser calls ``on_header``, ``on_headers_complete``,
@@ -150,10 +157,10 @@ class _Wire(asyncio.Protocol):
         self.body: asyncio.Future[bytes] = loop.create_future()
         self.parser = httptools.HttpResponseParser(self)
         self.fields: list[tuple[bytes, bytes]] = []
-        self.start = b""  # the first bytes, to quote an answer that is not HTTP
+        self.start = b""  # the first read, to quote an answer that is not HTTP
         self.seen = 0  # bytes received before the final head
         self.headed = False  # the final (non-1xx) head is read
-        self.until_close = False  # its body ends with the connection
+        self.headers: dict[str, str] = {}  # the final head's
         self.over = False
         self.kept = bytearray()
         self.transport: asyncio.BaseTransport | None = None
@@ -167,8 +174,8 @@ class _Wire(asyncio.Protocol):
             return
         if not self.headed:
             self.seen += len(data)
-            if len(self.start) < 64:
-                self.start += data[:64]
+            if not self.start:
+                self.start = data  # kept, not copied: only read to quote a non-HTTP answer
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:  # 101: llhttp stops at the switch
@@ -188,7 +195,7 @@ class _Wire(asyncio.Protocol):
             return
         if not self.headed:
             self._fail(exc if isinstance(exc, OSError) else ClosedEarly())
-        elif self.until_close:  # llhttp has no end-of-input call here: the framing says
+        elif _until_close(self.headers):  # httptools has no end-of-input call: the head says
             self._done()
         else:
             self._fail(exc if isinstance(exc, OSError) else ProtocolError(_CUT))
@@ -203,22 +210,26 @@ class _Wire(asyncio.Protocol):
         if status < 200:  # an interim answer (100 Continue): llhttp reads the real one next
             self.fields.clear()
             return
-        headers: dict[str, str] = {}
-        size = 0
-        for raw_name, raw_value in self.fields:
-            size += len(raw_name) + len(raw_value) + 4
-            key, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1").strip()
-            headers[key] = f"{headers[key]}, {value}" if key in headers else value
-        if size > MAX_HEAD_BYTES:
+        fields = self.fields
+        # a head received whole in one read: data_received could not see its size
+        if (
+            self.seen > MAX_HEAD_BYTES
+            and sum(len(n) + len(v) + 4 for n, v in fields) > MAX_HEAD_BYTES
+        ):
             self._fail(ProtocolError(f"response head larger than {MAX_HEAD_BYTES} bytes"))
             raise _Stop
-        self.headed = True
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in fields:  # llhttp checked them: names are tokens
+            key, value = raw_name.lower().decode("latin-1"), raw_value.strip().decode("latin-1")
+            if key in headers:
+                headers[key] += ", " + value
+            else:
+                headers[key] = value
+        self.headed, self.headers = True, headers
         self.head.set_result(Reply(status, headers, self.body))
         if self.bodyless:  # HEAD: llhttp does not know the method, a Content-Length is no body
             self._done()
             raise _Stop
-        coding = headers.get("transfer-encoding", "").rstrip().lower()
-        self.until_close = "content-length" not in headers and not coding.endswith("chunked")
 
     def on_body(self, body: bytes) -> None:
         self.kept += body
