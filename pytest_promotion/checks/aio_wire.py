@@ -155,13 +155,14 @@ class _Wire(asyncio.Protocol):
         self.bodyless = bodyless
         self.head: asyncio.Future[Reply] = loop.create_future()
         self.body: asyncio.Future[bytes] = loop.create_future()
-        self.parser = httptools.HttpResponseParser(self)
+        # the parser refers to this protocol: dropped once settled, else each probe would
+        # leave a cycle (a dozen objects) to the garbage collector
+        self.parser: httptools.HttpResponseParser | None = httptools.HttpResponseParser(self)
         self.fields: list[tuple[bytes, bytes]] = []
         self.start = b""  # the first read, to quote an answer that is not HTTP
         self.seen = 0  # bytes received before the final head
         self.headed = False  # the final (non-1xx) head is read
         self.headers: dict[str, str] = {}  # the final head's
-        self.over = False
         self.kept = bytearray()
         self.transport: asyncio.BaseTransport | None = None
 
@@ -170,19 +171,20 @@ class _Wire(asyncio.Protocol):
         transport.write(self.request)  # type: ignore[attr-defined]
 
     def data_received(self, data: bytes) -> None:
-        if self.over:
+        parser = self.parser
+        if parser is None:  # settled
             return
         if not self.headed:
             self.seen += len(data)
             if not self.start:
                 self.start = data  # kept, not copied: only read to quote a non-HTTP answer
         try:
-            self.parser.feed_data(data)
+            parser.feed_data(data)
         except httptools.HttpParserUpgrade:  # 101: llhttp stops at the switch
             self._fail(ProtocolError("the server switched protocols (101), no HTTP answer"))
         except httptools.HttpParserError as exc:
-            if not self.over:  # else a callback settled the exchange and stopped the parser
-                self._fail(_parse_error(exc, self.start, self.parser.get_status_code()))
+            if self.parser is not None:  # else a callback settled it and stopped the parser
+                self._fail(_parse_error(exc, self.start, parser.get_status_code()))
         else:
             if not self.headed and self.seen > MAX_HEAD_BYTES:
                 self._fail(ProtocolError(f"response head larger than {MAX_HEAD_BYTES} bytes"))
@@ -191,7 +193,7 @@ class _Wire(asyncio.Protocol):
         return False  # the transport closes itself: connection_lost says what it meant
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.over:
+        if self.parser is None:  # settled
             return
         if not self.headed:
             self._fail(exc if isinstance(exc, OSError) else ClosedEarly())
@@ -206,6 +208,8 @@ class _Wire(asyncio.Protocol):
         self.fields.append((name, value))
 
     def on_headers_complete(self) -> None:
+        if self.parser is None:  # settled; llhttp goes on to the end of this read
+            return
         status = self.parser.get_status_code()
         if status < 200:  # an interim answer (100 Continue): llhttp reads the real one next
             self.fields.clear()
@@ -239,10 +243,11 @@ class _Wire(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         if self.headed:  # else the end of an interim answer
-            self._done()
+            self._done()  # what may follow in this read is parsed, never kept (no raise:
+            # an exception per probe would cost more than the rest of this callback)
 
     def _fail(self, exc: Exception) -> None:
-        self.over = True
+        self.parser = None
         for future in (self.head, self.body):
             if not future.done():
                 future.set_exception(exc)
@@ -251,7 +256,7 @@ class _Wire(asyncio.Protocol):
             self.transport.abort()  # type: ignore[attr-defined]
 
     def _done(self) -> None:
-        self.over = True
+        self.parser = None
         if not self.body.done():
             self.body.set_result(bytes(self.kept))
         if self.transport is not None:
