@@ -9,12 +9,16 @@ about 0.15 ms, half of it the kernel's connect, so that thousands of probes fit 
 time of one timeout. Proxied origins still go through aiohttp (:mod:`.aio_proxy`), which
 speaks CONNECT.
 
-What it reads: a status line ``HTTP/1.x NNN``, headers (at most 64 KiB of them; repeated
+Parsing is llhttp's (Node.js's HTTP parser, through MagicStack's httptools binding, as
+uvicorn uses it): a status line ``HTTP/1.x NNN``, headers (at most 64 KiB of them; repeated
 ones joined by ``", "``), interim 1xx answers skipped, then the body framed by
 ``Transfer-Encoding: chunked``, ``Content-Length`` or the end of the connection (none
-after HEAD, 204 and 304), gzip and deflate decoded; at most ``cap`` bytes are kept and
-the connection is dropped as soon as more arrive. Anything else is a
-:class:`ProtocolError` with one line saying what.
+after HEAD, 204 and 304). What llhttp refuses (obs-fold, a Content-Length beside chunked,
+two lengths, a length that is not digits, bare LF, control bytes...) is a
+:class:`ProtocolError` with one line: the answer's first line when it is not HTTP at all,
+else llhttp's reason. This module keeps the limits and the framing's end: gzip and
+deflate decoded (zlib), at most ``cap`` bytes kept and the connection dropped as soon as
+more arrive, and the end of the connection as the end of a body that has no length.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ import zlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, quote, unquote
+
+import httptools
 
 if TYPE_CHECKING:
     import ssl
@@ -118,8 +124,29 @@ class Request:
         return head.encode("utf-8")
 
 
+class _Stop(Exception):
+    """Raised from a parser callback once the exchange is settled: no more parsing."""
+
+
+def _parse_error(exc: Exception, start: bytes, status: int) -> ProtocolError:
+    """One line for what llhttp refused; before a status code, the answer's first line."""
+    if status < 100:
+        line = start.split(b"\r\n", 1)[0].split(b"\n", 1)[0][:40].decode("latin-1")
+        return ProtocolError(f"not an HTTP/1.x response: {line!r}")
+    return ProtocolError(f"malformed HTTP/1.x response: {exc}")
+
+
+def _until_close(headers: dict[str, str]) -> bool:
+    """Whether a body ends with the connection (llhttp's rule for a response that has a
+    body: no Content-Length, and no Transfer-Encoding whose last coding is chunked)."""
+    coding = headers.get("transfer-encoding", "").rstrip().lower()
+    return "content-length" not in headers and not coding.endswith("chunked")
+
+
 class _Wire(asyncio.Protocol):
-    """Sends the request, parses the answer; ``head`` and ``body`` complete as it arrives."""
+    """Sends the request; llhttp (httptools) parses the answer; ``head`` and ``body``
+    complete as it arrives. The parser calls ``on_header``, ``on_headers_complete``,
+    ``on_body`` and ``on_message_complete`` (only the ones defined here: each costs)."""
 
     def __init__(self, request: bytes, cap: int, bodyless: bool) -> None:
         loop = asyncio.get_running_loop()
@@ -128,9 +155,14 @@ class _Wire(asyncio.Protocol):
         self.bodyless = bodyless
         self.head: asyncio.Future[Reply] = loop.create_future()
         self.body: asyncio.Future[bytes] = loop.create_future()
-        self.buffer = bytearray()
-        self.state = "head"  # then length, chunk-size, chunk-data, chunk-end, close; done
-        self.left = 0
+        # the parser refers to this protocol: dropped once settled, else each probe would
+        # leave a cycle (a dozen objects) to the garbage collector
+        self.parser: httptools.HttpResponseParser | None = httptools.HttpResponseParser(self)
+        self.fields: list[tuple[bytes, bytes]] = []
+        self.start = b""  # the first read, to quote an answer that is not HTTP
+        self.seen = 0  # bytes received before the final head
+        self.headed = False  # the final (non-1xx) head is read
+        self.headers: dict[str, str] = {}  # the final head's
         self.kept = bytearray()
         self.transport: asyncio.BaseTransport | None = None
 
@@ -139,27 +171,83 @@ class _Wire(asyncio.Protocol):
         transport.write(self.request)  # type: ignore[attr-defined]
 
     def data_received(self, data: bytes) -> None:
-        if self.state == "done":
+        parser = self.parser
+        if parser is None:  # settled
             return
-        self.buffer += data
+        if not self.headed:
+            self.seen += len(data)
+            if not self.start:
+                self.start = data  # kept, not copied: only read to quote a non-HTTP answer
         try:
-            self._advance()
-        except ProtocolError as exc:
-            self._fail(exc)
+            parser.feed_data(data)
+        except httptools.HttpParserUpgrade:  # 101: llhttp stops at the switch
+            self._fail(ProtocolError("the server switched protocols (101), no HTTP answer"))
+        except httptools.HttpParserError as exc:
+            if self.parser is not None:  # else a callback settled it and stopped the parser
+                self._fail(_parse_error(exc, self.start, parser.get_status_code()))
+        else:
+            if not self.headed and self.seen > MAX_HEAD_BYTES:
+                self._fail(ProtocolError(f"response head larger than {MAX_HEAD_BYTES} bytes"))
 
     def eof_received(self) -> bool:
         return False  # the transport closes itself: connection_lost says what it meant
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.state == "close":
-            self._done()
-        elif self.state == "head":
+        if self.parser is None:  # settled
+            return
+        if not self.headed:
             self._fail(exc if isinstance(exc, OSError) else ClosedEarly())
-        elif self.state != "done":
+        elif _until_close(self.headers):  # httptools has no end-of-input call: the head says
+            self._done()
+        else:
             self._fail(exc if isinstance(exc, OSError) else ProtocolError(_CUT))
 
+    # llhttp's callbacks
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.fields.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        if self.parser is None:  # settled; llhttp goes on to the end of this read
+            return
+        status = self.parser.get_status_code()
+        if status < 200:  # an interim answer (100 Continue): llhttp reads the real one next
+            self.fields.clear()
+            return
+        fields = self.fields
+        # a head received whole in one read: data_received could not see its size
+        if (
+            self.seen > MAX_HEAD_BYTES
+            and sum(len(n) + len(v) + 4 for n, v in fields) > MAX_HEAD_BYTES
+        ):
+            self._fail(ProtocolError(f"response head larger than {MAX_HEAD_BYTES} bytes"))
+            raise _Stop
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in fields:  # llhttp checked them: names are tokens
+            key, value = raw_name.lower().decode("latin-1"), raw_value.strip().decode("latin-1")
+            if key in headers:
+                headers[key] += ", " + value
+            else:
+                headers[key] = value
+        self.headed, self.headers = True, headers
+        self.head.set_result(Reply(status, headers, self.body))
+        if self.bodyless:  # HEAD: llhttp does not know the method, a Content-Length is no body
+            self._done()
+            raise _Stop
+
+    def on_body(self, body: bytes) -> None:
+        self.kept += body
+        if len(self.kept) > self.cap:  # enough: the rest is never read
+            self._done()
+            raise _Stop
+
+    def on_message_complete(self) -> None:
+        if self.headed:  # else the end of an interim answer
+            self._done()  # what may follow in this read is parsed, never kept (no raise:
+            # an exception per probe would cost more than the rest of this callback)
+
     def _fail(self, exc: Exception) -> None:
-        self.state = "done"
+        self.parser = None
         for future in (self.head, self.body):
             if not future.done():
                 future.set_exception(exc)
@@ -168,113 +256,11 @@ class _Wire(asyncio.Protocol):
             self.transport.abort()  # type: ignore[attr-defined]
 
     def _done(self) -> None:
-        self.state = "done"
+        self.parser = None
         if not self.body.done():
             self.body.set_result(bytes(self.kept))
         if self.transport is not None:
             self.transport.abort()  # type: ignore[attr-defined]
-
-    def _keep(self, data: bytes | bytearray) -> None:
-        self.kept += data
-        if len(self.kept) > self.cap:  # enough: the rest is never read
-            self._done()
-
-    def _advance(self) -> None:
-        while self.buffer and self.state != "done":
-            state = self.state
-            if state == "head":
-                if not self._head():
-                    return
-            elif state in ("length", "chunk-data"):
-                piece = self.buffer[: self.left]
-                del self.buffer[: self.left]
-                self.left -= len(piece)
-                self._keep(piece)
-                if self.left == 0 and self.state != "done":
-                    if state == "length":
-                        self._done()
-                    else:
-                        self.state = "chunk-end"
-            elif state == "close":
-                self._keep(self.buffer)
-                self.buffer.clear()
-            elif not self._chunk_line(state):
-                return
-
-    def _chunk_line(self, state: str) -> bool:
-        end = self.buffer.find(b"\r\n")
-        if end < 0:
-            if len(self.buffer) > 4096:
-                raise ProtocolError("malformed chunked body: a chunk line too long")
-            return False
-        line = bytes(self.buffer[:end])
-        del self.buffer[: end + 2]
-        if state == "chunk-end":
-            if line:
-                raise ProtocolError("malformed chunked body: no line end after a chunk")
-            self.state = "chunk-size"
-            return True
-        try:
-            size = int(line.split(b";", 1)[0].strip(), 16)
-        except ValueError:
-            raise ProtocolError(f"malformed chunked body: chunk size {line[:20]!r}") from None
-        if size == 0:  # the last chunk (trailers are not read)
-            self._done()
-        else:
-            self.state, self.left = "chunk-data", size
-        return True
-
-    def _head(self) -> bool:
-        end = self.buffer.find(b"\r\n\r\n")
-        if end < 0:
-            if len(self.buffer) > MAX_HEAD_BYTES:
-                raise ProtocolError(f"response head larger than {MAX_HEAD_BYTES} bytes")
-            return False
-        if end > MAX_HEAD_BYTES:
-            raise ProtocolError(f"response head larger than {MAX_HEAD_BYTES} bytes")
-        lines = self.buffer[:end].decode("latin-1").split("\r\n")
-        del self.buffer[: end + 4]
-        status = _status(lines[0])
-        if 100 <= status < 200:  # an interim answer (100 Continue): the real one follows
-            return True
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            name, colon, value = line.partition(":")
-            if not colon or not name or name != name.strip():
-                raise ProtocolError(f"malformed header line {line[:40]!r}")
-            key, value = name.lower(), value.strip()
-            headers[key] = f"{headers[key]}, {value}" if key in headers else value
-        self.head.set_result(Reply(status, headers, self.body))
-        self._frame(status, headers)
-        return True
-
-    def _frame(self, status: int, headers: dict[str, str]) -> None:
-        if self.bodyless or status in (204, 304):
-            self.state = "close"
-            self._done()
-        elif "chunked" in headers.get("transfer-encoding", "").lower():
-            self.state = "chunk-size"
-        elif "content-length" in headers:
-            length = headers["content-length"].strip()
-            if "," in length:  # the same length repeated is one length
-                values = {v.strip() for v in length.split(",")}
-                length = values.pop() if len(values) == 1 else ""
-            if not length.isdigit():
-                raise ProtocolError(f"invalid Content-Length {headers['content-length'][:40]!r}")
-            self.state, self.left = "length", int(length)
-            if self.left == 0:
-                self.state = "close"
-                self._done()
-        else:
-            self.state = "close"  # the body ends with the connection
-
-
-def _status(line: str) -> int:
-    version, _, rest = line.partition(" ")
-    code = rest[:3]
-    if not version.startswith("HTTP/1.") or not code.isdigit() or rest[3:4] not in ("", " "):
-        raise ProtocolError(f"not an HTTP/1.x response: {line[:40]!r}")
-    return int(code)
 
 
 async def exchange(
