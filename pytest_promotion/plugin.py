@@ -259,8 +259,9 @@ def _add_markers(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers",
-        "gate(name=None, trigger='block'): promotion gate metadata; "
-        "trigger='rollback' makes a failure a rollback trigger",
+        "gate(name=None, trigger='block', watch=False): promotion gate metadata; "
+        "trigger='rollback' makes a failure a rollback trigger; watch=True re-runs it "
+        "during the watch window",
     )
 
 
