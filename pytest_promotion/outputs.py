@@ -13,7 +13,7 @@ import pytest
 
 from .decision import Decision
 from .redact import redact
-from .reporting.json_report import write_atomic
+from .reporting.json_report import report_text, write_atomic
 from .untrusted import block, one_line
 
 __all__ = [
@@ -183,7 +183,7 @@ def report_writers(
         path = report_path
 
         def write_json(decision: Decision) -> None:
-            write_atomic(path, {**decision.to_json(), **extra()})
+            write_atomic(path, report_text(decision, extra()))
 
         writers.append((f"--promotion-report {path}", write_json))
     return writers
