@@ -13,7 +13,6 @@ import pytest
 
 from .decision import Decision
 from .redact import redact
-from .reporting.json_report import report_text, write_atomic
 from .untrusted import block, one_line
 
 __all__ = [
@@ -153,7 +152,8 @@ def check_github_files(environ: Mapping[str, str]) -> None:
 def write_placeholder(path: Path, env: str | None, version: str | None) -> None:
     """Replace the previous run's report by a "block" at once: a run that ends in a usage
     error, a crash or a kill must not leave an old "promote" behind."""
-    from .reporting.json_report import placeholder
+    # Imported here: a run without --promotion-report does not load the JSON writer.
+    from .reporting.json_report import placeholder, write_atomic
 
     try:
         write_atomic(path, placeholder(env, version))
@@ -180,6 +180,8 @@ def report_writers(
                 only = {"GITHUB_ACTIONS": "true", var: target}
                 writers.append((f"${var} {target}", functools.partial(write_github, environ=only)))
     if report_path is not None:
+        from .reporting.json_report import report_text, write_atomic
+
         path = report_path
 
         def write_json(decision: Decision) -> None:

@@ -55,14 +55,18 @@ def passed_gates(decision: Decision) -> str:
     # with separators=(",", ":"), at about half the cost (no dict, no generic encoder).
     from json.encoder import encode_basestring_ascii as q
 
-    return "[" + ",".join(
-        f'{{"id":{q(g.id)},"gate":{q(g.name)},"trigger":'
-        f'{_ROLLBACK if g.rollback_trigger else _BLOCK},"measured":'
-        f'{"null" if g.measured is None else q(g.measured)},"threshold":'
-        f'{"null" if g.threshold is None else q(g.threshold)}}}'
-        for g in decision.gates
-        if g.outcome == PASSED and not g.xfail
-    ) + "]"
+    return (
+        "["
+        + ",".join(
+            f'{{"id":{q(g.id)},"gate":{q(g.name)},"trigger":'
+            f'{_ROLLBACK if g.rollback_trigger else _BLOCK},"measured":'
+            f'{"null" if g.measured is None else q(g.measured)},"threshold":'
+            f"{'null' if g.threshold is None else q(g.threshold)}}}"
+            for g in decision.gates
+            if g.outcome == PASSED and not g.xfail
+        )
+        + "]"
+    )
 
 
 _ROLLBACK, _BLOCK = '"rollback"', '"block"'
