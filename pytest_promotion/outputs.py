@@ -170,10 +170,10 @@ def report_writers(
     gives when it is written) as
     separate writers: one that fails does not keep the others from writing. The JSON
     report, the file that survives the run, comes last."""
-    from .reporting.github import write_github
-
     writers: list[Writer] = []
     if environ.get("GITHUB_ACTIONS") == "true":
+        from .reporting.github import write_github  # imported only on GitHub Actions
+
         for var in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
             target = environ.get(var)
             if target:
