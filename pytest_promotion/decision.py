@@ -105,18 +105,23 @@ class Decision:
     def promote(self) -> bool:
         return self.decision == "promote"
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    def to_json(self, gates: bool = True) -> dict[str, Any]:
+        """The decision as JSON data; ``gates=False``: without the ``gates`` key (the JSON
+        report encodes them itself)."""
+        data = {
             "decision": self.decision,
             "environment": self.environment,
             "version": self.version,
             "rollback_command": self.rollback_command,
             "reasons": self.reasons,
-            "gates": [g.to_json() for g in self.gates],
+            "gates": [g.to_json() for g in self.gates] if gates else [],
             "waivers": self.waivers,
             "warnings": self.warnings,
             "rollback": {"argv": self.rollback_argv, "result": self.rollback_result},
         }
+        if not gates:
+            del data["gates"]
+        return data
 
 
 def _waiver_key(record: GateRecord, waivers: Mapping[str, str]) -> str | None:

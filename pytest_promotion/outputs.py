@@ -13,7 +13,6 @@ import pytest
 
 from .decision import Decision
 from .redact import redact
-from .reporting.json_report import write_atomic
 from .untrusted import block, one_line
 
 __all__ = [
@@ -153,7 +152,8 @@ def check_github_files(environ: Mapping[str, str]) -> None:
 def write_placeholder(path: Path, env: str | None, version: str | None) -> None:
     """Replace the previous run's report by a "block" at once: a run that ends in a usage
     error, a crash or a kill must not leave an old "promote" behind."""
-    from .reporting.json_report import placeholder
+    # Imported here: a run without --promotion-report does not load the JSON writer.
+    from .reporting.json_report import placeholder, write_atomic
 
     try:
         write_atomic(path, placeholder(env, version))
@@ -170,20 +170,22 @@ def report_writers(
     gives when it is written) as
     separate writers: one that fails does not keep the others from writing. The JSON
     report, the file that survives the run, comes last."""
-    from .reporting.github import write_github
-
     writers: list[Writer] = []
     if environ.get("GITHUB_ACTIONS") == "true":
+        from .reporting.github import write_github  # imported only on GitHub Actions
+
         for var in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
             target = environ.get(var)
             if target:
                 only = {"GITHUB_ACTIONS": "true", var: target}
                 writers.append((f"${var} {target}", functools.partial(write_github, environ=only)))
     if report_path is not None:
+        from .reporting.json_report import report_text, write_atomic
+
         path = report_path
 
         def write_json(decision: Decision) -> None:
-            write_atomic(path, {**decision.to_json(), **extra()})
+            write_atomic(path, report_text(decision, extra()))
 
         writers.append((f"--promotion-report {path}", write_json))
     return writers

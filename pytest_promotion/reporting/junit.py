@@ -51,19 +51,22 @@ def passed_gates(decision: Decision) -> str:
     "measured", "threshold"}]``. Their JUnit cases carry no ``promotion.*`` properties
     unless a fact says more than the defaults (a gate name, a rollback trigger, a
     measurement): one suite property costs a 2,000-gate run about 1 % of two per case."""
-    import json
+    # One fragment a gate and one join: the same text as json.dumps over a dict a gate
+    # with separators=(",", ":"), at about half the cost (no dict, no generic encoder).
+    from json.encoder import encode_basestring_ascii as q
 
-    return json.dumps(
-        [
-            {
-                "id": g.id,
-                "gate": g.name,
-                "trigger": "rollback" if g.rollback_trigger else "block",
-                "measured": g.measured,
-                "threshold": g.threshold,
-            }
+    return (
+        "["
+        + ",".join(
+            f'{{"id":{q(g.id)},"gate":{q(g.name)},"trigger":'
+            f'{_ROLLBACK if g.rollback_trigger else _BLOCK},"measured":'
+            f'{"null" if g.measured is None else q(g.measured)},"threshold":'
+            f"{'null' if g.threshold is None else q(g.threshold)}}}"
             for g in decision.gates
             if g.outcome == PASSED and not g.xfail
-        ],
-        separators=(",", ":"),
+        )
+        + "]"
     )
+
+
+_ROLLBACK, _BLOCK = '"rollback"', '"block"'
