@@ -279,7 +279,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
         config.pluginmanager.register(PlanPlugin(config, env), "promotion-plan")
         return
-    from .checks.fleet import configure as configure_fleet
     from .launch import launch_target
     from .ledger.plugin import install as install_ledger
     from .run import PromotionRun
@@ -289,7 +288,10 @@ def pytest_configure(config: pytest.Config) -> None:
     run = PromotionRun.start(config, env, source)
     # Before the Collector, which asks the ledger for the previous version.
     install_ledger(config, run)  # the ledger's plugin (controller) or run context (worker)
-    configure_fleet(run.promotion.concurrency)  # xdist workers run fleet checks too
+    if run.environment.checks:  # xdist workers run fleet checks too; without declarative
+        from .checks.fleet import configure as configure_fleet  # checks, none runs
+
+        configure_fleet(run.promotion.concurrency)
     for name in run.promotion.chain:  # a custom chain's names are markers too
         if name not in BASE_MARKERS:
             config.addinivalue_line("markers", f"{name}(only=False): promotion gate for {name}")

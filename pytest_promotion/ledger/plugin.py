@@ -30,10 +30,11 @@ from . import open_context_store
 from .context import RunContext, clear, set_current
 from .model import POLICY_KINDS, Record, now_text, short_time
 from .settings import build_context, shown
-from .store import LeaseInfo, LedgerError, Store
+from .url import LedgerError
 
 if TYPE_CHECKING:  # the rest is imported where a ledger is on (`ledger = false` skips it)
     from .lease import Lease
+    from .store import Store
 
 __all__ = ["LedgerPlugin", "install"]
 
@@ -171,6 +172,7 @@ class LedgerPlugin:
             return
         try:
             from .lease import Lease
+            from .store import LeaseInfo
 
             store = self._store()
             info = LeaseInfo.mine(context.environment, os.urandom(8).hex(), context.actor,

@@ -12,7 +12,7 @@ from typing import Any
 from ..redact import redact_url
 from .context import RunContext
 from .identity import actor, ci_run_url, config_hash, git_facts, parse_duration
-from .store import DEFAULT_URL, LedgerError, resolve_url
+from .url import DEFAULT_URL, LedgerError, resolve_url
 
 __all__ = ["ARTIFACT_VAR", "DEFAULT_LOCK_TIMEOUT", "LEDGER_VAR", "build_context", "ledger_url"]
 

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..redact import redact_url
 from .model import Record
 from .schema import Dialect
+from .url import DEFAULT_URL, LedgerError, resolve_url
 
 __all__ = [
+    "DEFAULT_URL",
     "SCHEMA_VERSION",
     "LeaseHeld",
     "LeaseInfo",
@@ -34,11 +35,6 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
-DEFAULT_URL = "sqlite:///.promotion/ledger.sqlite3"
-
-
-class LedgerError(Exception):
-    """The ledger cannot be opened, read or written: one line naming it and why."""
 
 
 @dataclass
@@ -184,21 +180,6 @@ class Store(ABC):
                  r.recorded_at or now(), against, summary, json.dumps(body, default=str))
             )  # fmt: skip
         return rows
-
-
-def resolve_url(value: str, base: Path) -> tuple[str, Path | None]:
-    """(the URL, the SQLite file it names, or None for PostgreSQL)."""
-    if value.startswith("sqlite:///"):
-        raw = value.removeprefix("sqlite:///")
-        if not raw:
-            raise LedgerError(f"ledger {value}: expected sqlite:///PATH, found no path")
-        path = Path(raw)
-        return value, path if path.is_absolute() else base / path
-    if value.startswith(("postgresql://", "postgres://")):
-        return value, None
-    raise LedgerError(
-        f"ledger {redact_url(value)!r}: expected sqlite:///PATH or postgresql://..., or false"
-    )
 
 
 def open_store(
