@@ -39,7 +39,6 @@ if TYPE_CHECKING:  # the rest is imported where a ledger is on (`ledger = false`
 __all__ = ["LedgerPlugin", "install"]
 
 WORKER_KEY = "promotion_ledger"
-WATCH_PLUGIN = "promotion-watch"  # the watch's plugin name (registered only when it watches)
 
 
 def install(config: pytest.Config, run: PromotionRun) -> None:
@@ -317,9 +316,9 @@ class LedgerPlugin:
     def _hold(self, decision: Decision) -> list[str]:
         """A hold on the environment (a watch's rollback or block-and-hold, not released
         with ``promotion release-hold``) blocks a promote, whether or not this run
-        watches; a registered watch plugin says so itself."""
+        watches (the one place a hold is enforced in a gate run)."""
         assert self.context is not None
-        if not decision.promote or self.config.pluginmanager.has_plugin(WATCH_PLUGIN):
+        if not decision.promote:
             return []
         from ..watch.journal import active_hold
 

@@ -1,8 +1,8 @@
 """The watch in a gate run (the controller only): ``--promotion-watch DURATION`` or the
 environment's ``watch`` table.
 
-- At finalize, a hold on the environment (a watch's rollback, or its block-and-hold,
-  not yet released with ``promotion release-hold``) blocks a promote.
+- A hold on the environment (a watch's rollback, or its block-and-hold, not yet released
+  with ``promotion release-hold``) blocks a promote: the ledger's plugin enforces it.
 - After the finalize step (the ledger has recorded the promote), a promote is watched
   (:func:`after_promote`, called once from the run's finalising pipeline): the watch
   appends its measurements to the ledger while the run still holds the environment's
@@ -22,11 +22,8 @@ from typing import Any, Literal
 import pytest
 
 from ..decision import Decision, GateRecord
-from ..ledger import LedgerError, open_context_store
-from ..ledger.model import short_time
 from ..redact import redact
 from .engine import WatchResult
-from .journal import active_hold
 from .pygates import gate_run_call
 from .runner import Stop, WatchRequest, on_signals, run_watch, settings_for
 from .settings import WatchSettings
@@ -84,34 +81,6 @@ class WatchPlugin:
     def _context(self) -> Any:
         ledger = self.config.pluginmanager.get_plugin("promotion-ledger")
         return getattr(ledger, "context", None), ledger
-
-    # -- a hold blocks the next promotion ------------------------------------------------
-    def pytest_promotion_finalize(
-        self, config: pytest.Config, decision: Decision
-    ) -> list[str] | None:
-        context, ledger = self._context()
-        if not decision.promote or context is None or context.url is None:
-            return None
-        try:
-            store = getattr(ledger, "store", None)  # the run's own, when it is open
-            if store is not None:
-                hold = active_hold(store, context.environment)
-            else:
-                store = open_context_store(context)
-                try:
-                    hold = active_hold(store, context.environment)
-                finally:
-                    store.close()
-        except LedgerError:
-            return None  # the ledger's own rules block where a record is needed
-        if hold is None:
-            return None
-        why = str(hold.body.get("reason", ""))[:200]
-        return [
-            f"{context.environment} is on hold since {short_time(hold.recorded_at)} (record "
-            f"{hold.id[:12]}: {why}): release it with `promotion release-hold --env "
-            f"{context.environment} --reason ...` (an approval does not clear a hold)"
-        ]
 
     # -- the watch ---------------------------------------------------------------------
     def watch(self, decision: Decision) -> tuple[Decision, bool]:
