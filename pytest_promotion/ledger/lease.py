@@ -8,12 +8,18 @@ thread of the holder; on PostgreSQL an advisory lock on the holder's connection.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+from . import open_context_store
 from .model import short_time
 from .store import LeaseInfo, LedgerError, Store
+
+if TYPE_CHECKING:
+    from .context import RunContext
 
 __all__ = ["TTL", "Lease", "describe"]
 
@@ -41,6 +47,16 @@ class Lease:
         self.held = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @classmethod
+    def for_run(cls, store: Store, context: RunContext) -> Lease:
+        """The lease a gate run asks ``store`` for (not acquired yet): a new holder id, the
+        run's actor, version and URL; on SQLite renewed on a connection of its own."""
+        assert context.url is not None
+        info = LeaseInfo.mine(context.environment, os.urandom(8).hex(), context.actor,
+                              context.version, context.run_url)  # fmt: skip
+        reopen = (lambda: open_context_store(context)) if context.url.startswith("sqlite") else None
+        return cls(store, info, reopen)
 
     def acquire(self, timeout: float, say: Callable[[str], None]) -> LeaseInfo | None:
         """Wait for the lease: None once held, else the holder when ``timeout`` passed."""

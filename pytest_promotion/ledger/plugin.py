@@ -1,20 +1,20 @@
-"""The ledger's part in a gate run (the controller only; xdist workers get the context).
+"""The ledger's part in a gate run, its pytest side (the controller only; xdist workers
+get the context).
 
 It takes the environment's lease when the run starts, answers ``{previous_version}`` with
 the last-known-good version, writes the run's record once the gates are decided (spooled
 to ``.promotion/spool/`` when the ledger cannot take it, and then a block where the
-environment uses a policy gate or ends the chain), and records an executed rollback.
+environment uses a policy gate or ends the chain), and records an executed rollback. What
+the records say, the hold that blocks a promote and the spool are :mod:`.recording`'s.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shlex
 import sys
 from collections.abc import Generator
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -23,12 +23,10 @@ from ..config import Environment, PromotionConfig
 from ..decision import Decision, GateRecord
 from ..keys import RUN_KEY
 from ..records import MESSAGE_KEY
-from ..redact import redact
-from ..rollback import RenderError, render
 from ..run import PromotionRun, run_config
 from . import open_context_store
 from .context import RunContext, clear, set_current
-from .model import POLICY_KINDS, Record, now_text, short_time
+from .model import POLICY_KINDS, Record
 from .settings import build_context, shown
 from .url import LedgerError
 
@@ -170,25 +168,17 @@ class LedgerPlugin:
         if context.url is None:
             return
         try:
-            from .lease import Lease
-            from .store import LeaseInfo
+            from .lease import Lease, describe
 
             store = self._store()
-            info = LeaseInfo.mine(context.environment, os.urandom(8).hex(), context.actor,
-                                  context.version, context.run_url)  # fmt: skip
-            reopen = (
-                (lambda: open_context_store(context)) if context.url.startswith("sqlite") else None
-            )
-            self.lease = Lease(store, info, reopen)
+            self.lease = Lease.for_run(store, context)
             holder = self.lease.acquire(context.lock_timeout, self._say)
-            self.started_at = info.started_at or store.now()
+            self.started_at = self.lease.info.started_at or store.now()
         except LedgerError as exc:
             self.store_error = str(exc)
             self._say(f"promotion: {exc}: running without the lease")
             return
         if holder is not None:
-            from .lease import describe
-
             self.lease_block = (
                 f"{describe(holder)}: waited {context.lock_timeout:g} s (lock_timeout)"
             )
@@ -200,54 +190,6 @@ class LedgerPlugin:
             node.workerinput[WORKER_KEY] = self.context.to_json()
 
     # -- the record --------------------------------------------------------------------
-    def _needs_record(self) -> bool:
-        assert self.context is not None and self.environment is not None
-        last = self.context.environment == self.context.chain[-1]
-        return last or any(c.kind in POLICY_KINDS for c in self.environment.checks)
-
-    def _record(self, decision: Decision, verdict: str, reasons: list[str]) -> Record:
-        assert self.context is not None and self.environment is not None
-        ctx = self.context
-        policy = {c.id for c in self.environment.checks if c.kind in POLICY_KINDS}
-        gates = [{**g.to_json(), "policy": g.id in policy} for g in decision.gates]
-        return Record(
-            kind="decision",
-            environment=ctx.environment,
-            version=ctx.version,
-            digest=ctx.digest,
-            decision=verdict,
-            actor=ctx.actor,
-            body={
-                "version_source": ctx.version_source,
-                "commit": ctx.commit,
-                "actor_source": ctx.actor_source,
-                "run_url": ctx.run_url,
-                "config_hash": ctx.config_hash,
-                "started_at": self.started_at,
-                "reasons": reasons,
-                "warnings": list(decision.warnings),
-                "gates": gates,
-                "waivers": decision.waivers,
-                "previous_version": self._previous(),
-                "rollback_command": None if verdict == "promote" else self._rollback_command(),
-                "lease": "timeout" if self.lease_block else "held",
-            },
-        )
-
-    def _rollback_command(self) -> str | None:
-        """The environment's template rendered for this run (a rollback_command hook may
-        still replace it; an executed rollback is recorded with its real argv)."""
-        assert self.context is not None and self.environment is not None
-        if self.environment.rollback is None:
-            return None
-        values = {"env": self.context.environment, "version": self._version_value(),
-                  "previous_version": self._previous()}  # fmt: skip
-        try:
-            argv = render(self.environment.rollback, values)
-        except RenderError as exc:
-            return f"(cannot be rendered: {exc})"
-        return redact(shlex.join(argv), self.environment.secrets)
-
     def _version_value(self) -> str | None:
         run = self.config.stash.get(RUN_KEY, None)
         return run.version if run is not None else None
@@ -291,16 +233,26 @@ class LedgerPlugin:
         block reasons, if any."""
         if self.context is None or self.environment is None or self.context.url is None:
             return []
-        mine = self._hold(decision)
+        from . import recording
+
+        context, environment = self.context, self.environment
+        mine: list[str] = []
+        if decision.promote:  # a hold blocks it; a ledger that cannot say whether there is
+            with contextlib.suppress(LedgerError):  # one: its own rules (record needed) block
+                mine += recording.hold_reasons(self._store(), context.environment)
         if self.lease_block:
             mine.append(self.lease_block)
         if self.lease is None and self.store_error:
-            unleased = f"{self.context.environment}'s lease was not taken ({self.store_error})"
-            mine += [unleased] if self._needs_record() else []
+            unleased = f"{context.environment}'s lease was not taken ({self.store_error})"
+            mine += [unleased] if recording.needs_record(context, environment) else []
         reasons = list(decision.reasons) + others + mine
         verdict = "block" if decision.promote and reasons else decision.decision
-        record = self._record(replace(decision, gates=self._with_evidence(decision.gates)),
-                              verdict, reasons)  # fmt: skip
+        record = recording.decision_record(
+            context, environment, replace(decision, gates=self._with_evidence(decision.gates)),
+            verdict, reasons, started_at=self.started_at,
+            lease="timeout" if self.lease_block else "held",
+            version=self._version_value(), previous=self._previous(),
+        )  # fmt: skip
         try:
             store = self._store(retry=True)
             store.append([record])
@@ -313,48 +265,16 @@ class LedgerPlugin:
             mine += self._spool(record, str(exc))
         return mine
 
-    def _hold(self, decision: Decision) -> list[str]:
-        """A hold on the environment (a watch's rollback or block-and-hold, not released
-        with ``promotion release-hold``) blocks a promote, whether or not this run
-        watches (the one place a hold is enforced in a gate run)."""
-        assert self.context is not None
-        if not decision.promote:
-            return []
-        from ..watch.journal import active_hold
-
-        env = self.context.environment
-        try:
-            hold = active_hold(self._store(), env)
-        except LedgerError:
-            return []  # the ledger's own rules block where a record is needed
-        if hold is None:
-            return []
-        why = str(hold.body.get("reason", ""))[:200]
-        return [
-            f"{env} is on hold since {short_time(hold.recorded_at)} (record {hold.id[:12]}: "
-            f"{why}): release it with `promotion release-hold --env {env} --reason ...` (an "
-            "approval does not clear a hold)"
-        ]
-
     def _spool(self, record: Record, why: str) -> list[str]:
         """Spool a record the ledger could not take: a reason to block where the
         environment needs a record, else a warning (in :attr:`warnings`)."""
-        assert self.context is not None
-        record.recorded_at = now_text()
-        record.body["clock"] = "local: spooled, the ledger could not be reached"
-        directory = Path(self.context.base) / ".promotion" / "spool"
-        from .spool import spool
+        assert self.context is not None and self.environment is not None
+        from .recording import needs_record, spool_record
 
-        try:
-            path = spool(directory, record, why)
-            self.spooled = str(path)
-            where = f"spooled to {path}: run `promotion ledger sync` when the ledger is back"
-        except OSError as exc:
-            where = f"and it cannot be spooled to {directory} either ({exc.strerror})"
-        message = redact(
-            f"the ledger record was not written ({why}); {where}", self.context.secrets
-        )
-        if self._needs_record():
+        path, message = spool_record(self.context, record, why)
+        if path is not None:
+            self.spooled = path
+        if needs_record(self.context, self.environment):
             return [f"{message} ({self.context.environment} needs a record to promote)"]
         self.warnings.append(message)
         return []
@@ -378,19 +298,9 @@ class LedgerPlugin:
 
     def _record_rollback(self, decision: Decision) -> None:
         assert self.context is not None
-        result = decision.rollback_result or {}
-        ok = result.get("returncode") == 0 and not result.get("error")
-        record = Record(
-            kind="rollback",
-            environment=self.context.environment,
-            version=self.context.version,
-            digest=self.context.digest,
-            decision="done" if ok else "failed",
-            actor=self.context.actor,
-            body={"to_version": self._previous(), "argv": decision.rollback_argv,
-                  "result": result, "decision_record": self.record_id,
-                  "actor_source": self.context.actor_source, "run_url": self.context.run_url},
-        )  # fmt: skip
+        from .recording import rollback_record
+
+        record = rollback_record(self.context, decision, self._previous(), self.record_id)
         try:
             self._store().append([record])
         except LedgerError as exc:
