@@ -21,14 +21,14 @@ from .keys import DECISION_KEY
 from .outputs import check_github_files, report_writers
 from .records import add_case_facts, message_of, update_record
 from .redact import redact
-from .rollback import attach_rollback, template_fields
+from .role import Role
 from .run import PREVIOUS_VERSION_VAR, PromotionRun, check_version
 from .session import mask_test_report
 
 __all__ = ["Collector"]
 
 
-class Collector:
+class Collector(Role):
     """Records, decision, reports and exit status of one gate run."""
 
     def __init__(self, run: PromotionRun, report_path: Path | None) -> None:
@@ -83,6 +83,10 @@ class Collector:
     def _check_template(self) -> None:
         """Every value the rollback template needs is known at start, or the run does not
         start (a first promotion, which has nothing to roll back to, excepted)."""
+        if self.environment.rollback is None:
+            return
+        from .rollback import template_fields
+
         needed = template_fields(self.environment.rollback)
         where = f"the rollback command of {self.environment.name}"
         if "version" in needed and self.run.version is None:
@@ -275,6 +279,10 @@ class Collector:
             self._say(f"promotion: {line}")
             decision = replace(decision, reasons=[*decision.reasons, line])
             hooked = None  # the configured template, if any
+        if hooked is None and env.rollback is None:
+            return decision  # no command to show or run
+        from .rollback import attach_rollback
+
         self._rolling_back = True  # a SIGTERM now stops the command (it kills its group)
         try:
             return attach_rollback(
@@ -317,6 +325,11 @@ class Collector:
         ledger = self.config.pluginmanager.get_plugin("promotion-ledger")
         if ledger is not None:
             extra["ledger"] = ledger.report_extra()
+        else:  # the ledger is off and nothing reads it: the plugin was not installed
+            from .ledger.switch import report_when_off
+
+            version_option = self.config.getoption("promotion_version", None)
+            extra["ledger"] = report_when_off(version_option, os.environ)
         return extra
 
     def _junit(self, decision: Decision) -> None:

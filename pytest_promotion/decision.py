@@ -18,7 +18,7 @@ Verdict = Literal["promote", "block", "rollback"]
 PASSED, FAILED, ERROR, SKIPPED, NOT_RUN = "passed", "failed", "error", "skipped", "not run"
 
 
-@dataclass
+@dataclass(eq=False)  # by identity: each generated method costs every run start-up
 class GateRecord:
     """What one gate showed: the evidence behind the decision."""
 
@@ -51,7 +51,7 @@ class GateRecord:
         }
 
 
-@dataclass
+@dataclass(eq=False, repr=False)  # internal; each generated method costs start-up
 class RunFacts:
     """What the run itself showed, apart from the gates."""
 
@@ -80,7 +80,7 @@ class RunFacts:
     ignored: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # by identity (see GateRecord)
 class Decision:
     """The verdict of a run, with everything a report needs.
 

@@ -10,11 +10,13 @@ import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .checks.base import Target
 from .redact import redact
 from .schema import ConfigError
+
+if TYPE_CHECKING:  # the checks package only where a check runs
+    from .checks.base import Target
 
 __all__ = [
     "ALIASES",
@@ -60,7 +62,7 @@ def chain_name(name: str, chain: Sequence[str]) -> str | None:
     return spellings(tuple(chain)).get(name)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # by identity: __eq__/__hash__ cost start-up
 class CheckSpec:
     """One declarative check as configured for one environment."""
 
@@ -76,7 +78,7 @@ class CheckSpec:
         return f"{self.env}::{self.name}"
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, repr=False, eq=False)  # its own __repr__; by identity
 class Environment:
     """One environment of the chain with its settings resolved.
 
@@ -108,6 +110,8 @@ class Environment:
 
     def target(self) -> Target:
         """What check modules need to know of this environment."""
+        from .checks.base import Target
+
         return Target(
             env=self.name,
             base_url=self.base_url,

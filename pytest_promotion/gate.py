@@ -45,7 +45,7 @@ def _number(value: object, strings: bool) -> float | str | None:
     return number if math.isfinite(number) else None
 
 
-@dataclass
+@dataclass(eq=False)  # by identity: each generated method costs start-up
 class GateRecorder:
     """Record a gate's measurement; optionally enforce a minimum or maximum.
 

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .checks.base import Outcome
 from .gate import recorder_for
 from .records import FLEET_TARGETS_KEY
 from .redact import redact
@@ -20,6 +19,7 @@ from .untrusted import block, one_line
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
+    from .checks.base import Outcome
     from .checks.pool import ProbePool
     from .config import CheckSpec, Environment
 

@@ -16,6 +16,7 @@ import pytest
 from .checks import KINDS, kind_module
 from .config import PromotionConfig, canonical
 from .redact import redact
+from .role import Role
 from .selection import partition
 
 __all__ = ["PlanPlugin", "declarative_rows"]
@@ -85,7 +86,7 @@ def _table(rows: Sequence[Row]) -> list[str]:
     ]
 
 
-class PlanPlugin:
+class PlanPlugin(Role):
     """Registered instead of the promotion session when --promotion-plan is given."""
 
     def __init__(self, config: pytest.Config, env: str) -> None:

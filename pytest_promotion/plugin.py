@@ -37,6 +37,15 @@ pytest_plugins = ["pytest_promotion.screen"]
 if TYPE_CHECKING:
     from .run import PromotionRun
 
+_FIXTURES = ("gate", "http", "probe", "promotion_env")
+
+
+def __dir__() -> list[str]:
+    """What pluggy (hooks) and pytest (fixtures) look for in this plugin module: pytest
+    probes every name ``dir()`` lists for a fixture, ~35 k instructions each (role.py)."""
+    return [name for name in globals() if name.startswith("pytest_")] + list(_FIXTURES)
+
+
 ENV_VAR = "PROMOTION_ENV"
 VERSION_VAR = "PROMOTION_VERSION"
 PREVIOUS_VERSION_VAR = "PROMOTION_PREVIOUS_VERSION"
@@ -271,23 +280,25 @@ def pytest_configure(config: pytest.Config) -> None:
     env, source = _resolve_env(config)
     if env is None:
         return
-    from .checks import registry
+    if config.hook.pytest_promotion_add_kinds.get_hookimpls():  # third-party kinds, before
+        from .checks import registry  # the config (else the checks package loads with checks)
 
-    config.add_cleanup(registry.add_from_hook(config))  # third-party kinds, before the config
+        config.add_cleanup(registry.add_from_hook(config))
     if config.getoption("promotion_plan"):  # a dry run: plan.py lists, nothing runs
         from .plan import PlanPlugin
 
         config.pluginmanager.register(PlanPlugin(config, env), "promotion-plan")
         return
     from .launch import launch_target
-    from .ledger.plugin import install as install_ledger
     from .run import PromotionRun
     from .session import Selector
 
     launch_target(config, env)  # an environment that starts its own target (launch = [...])
     run = PromotionRun.start(config, env, source)
-    # Before the Collector, which asks the ledger for the previous version.
-    install_ledger(config, run)  # the ledger's plugin (controller) or run context (worker)
+    if _ledger_wanted(config, run):  # before the Collector, which asks it for the previous
+        from .ledger.plugin import install as install_ledger  # version
+
+        install_ledger(config, run)  # the ledger's plugin (controller) or run context (worker)
     if run.environment.checks:  # xdist workers run fleet checks too; without declarative
         from .checks.fleet import configure as configure_fleet  # checks, none runs
 
@@ -339,6 +350,22 @@ def _register_controller(config: pytest.Config, run: PromotionRun) -> None:
         from .watch.plugin import install as install_watch
 
         install_watch(config, run.promotion, run.environment)  # watch seam: --promotion-watch
+
+
+def _ledger_wanted(config: pytest.Config, run: PromotionRun) -> bool:
+    """Whether the run needs the ledger package: it is on (the default), or it is off and
+    yet read, by policy gates (they then fail: "the ledger is off") or a watch; on an xdist
+    worker, whether the controller handed it a ledger context."""
+    from .ledger.switch import POLICY_KINDS, WORKER_KEY, is_off, setting
+
+    if hasattr(config, "workerinput"):
+        return bool(config.workerinput.get(WORKER_KEY))
+    promotion = run.promotion
+    where = promotion.path.name if promotion.path else "(no config file)"
+    value, _ = setting(config.getoption("promotion_ledger"), promotion.options, os.environ, where)
+    if not is_off(value) or _watch_wanted(config, run):
+        return True
+    return any(check.kind in POLICY_KINDS for check in run.environment.checks)
 
 
 def _watch_wanted(config: pytest.Config, run: PromotionRun) -> bool:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .items import CheckItem, EarlyStart, progress_writer, start_early
+from .role import Role
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["ProbeStarter"]
 
 
-class ProbeStarter:
+class ProbeStarter(Role):
     """Hooks and pool of one run's concurrent probes."""
 
     def __init__(self, config: pytest.Config, environment: Environment, concurrency: int) -> None:

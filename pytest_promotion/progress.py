@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from .role import Role
+
 __all__ = ["EVERY", "Heartbeat"]
 
 EVERY = 15.0
@@ -28,7 +30,7 @@ def suspended(config: pytest.Config) -> Iterator[None]:
         yield
 
 
-class Heartbeat:
+class Heartbeat(Role):
     """Registered on the controller of a gate run whose environment has declarative
     checks (plugin.py): a wrapper around every test call costs each gate."""
 

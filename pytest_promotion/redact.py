@@ -18,15 +18,24 @@ MASK = "***"
 # The scheme is at most 32 characters: unbounded, a long run of letters (a minified line
 # in a tool's output) cost quadratic time (6 s for 64 KiB). A match may start inside a run
 # ("...stgresql://", "xhttps://", a cut): the password is masked all the same.
-_URL_PASSWORD = re.compile(
-    r"(?P<head>[A-Za-z][A-Za-z0-9+.-]{0,31}://[^:/?#@\s]*:)(?P<pw>[^@/\s]+)(?=@)"
-)
+_URL_CREDENTIALS = r"(?P<head>[A-Za-z][A-Za-z0-9+.-]{0,31}://[^:/?#@\s]*:)(?P<pw>[^@/\s]+)(?=@)"
 # libpq key/value DSN: password=secret or password='sec ret'
-_DSN_PASSWORD = re.compile(r"(?i)(?P<head>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|[^\s'\"]+)")
+_DSN_CREDENTIALS = r"(?i)(?P<head>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|[^\s'\"]+)"
 # Authorization: Bearer xyz  /  'Authorization': 'Bearer xyz'  /  "authorization": "..."
-_AUTH_HEADER = re.compile(
-    r"(?i)(?P<head>\b(?:proxy-)?authorization['\"]?\s*[:=]\s*['\"]?)(?P<pw>[^'\"\n,}]+)"
-)
+_AUTH_HEADER = r"(?i)(?P<head>\b(?:proxy-)?authorization['\"]?\s*[:=]\s*['\"]?)(?P<pw>[^'\"\n,}]+)"
+
+
+@functools.cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    """A pattern compiled on first use: a run that never shows a URL, DSN or header with a
+    password (most) does not pay the ~0.8 M instructions each costs to compile."""
+    return re.compile(pattern)
+
+
+def _mask_head(match: re.Match[str]) -> str:
+    return match["head"] + MASK
+
+
 # Secrets shorter than this are not searched for in free text: replacing every "1"
 # would make messages unreadable (a ${VAR} of 1 or 2 characters is a config error unless
 # the environment lists it as public). A value this short (3 characters) is masked where
@@ -37,7 +46,9 @@ WHOLE_TOKEN_BELOW = 4
 
 def redact_url(url: str) -> str:
     """``https://u:pw@h/x`` -> ``https://u:***@h/x``."""
-    return _URL_PASSWORD.sub(lambda m: m["head"] + MASK, url)
+    if "@" not in url:
+        return url
+    return _compiled(_URL_CREDENTIALS).sub(_mask_head, url)
 
 
 # A truncated repr (pytest's saferepr, reprlib) keeps a value's head and tail around "...":
@@ -152,12 +163,12 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     # case-insensitive ones are searched in full in a text that is not ASCII, whose case
     # folding re knows better than lower() (with IGNORECASE U+017F matches "s").
     if "@" in text and "://" in text:
-        text = _URL_PASSWORD.sub(lambda m: m["head"] + MASK, text)
+        text = _compiled(_URL_CREDENTIALS).sub(_mask_head, text)
     lowered = text.lower() if text.isascii() else None
     if lowered is None or ("=" in text and "password" in lowered):
-        text = _DSN_PASSWORD.sub(lambda m: m["head"] + MASK, text)
+        text = _compiled(_DSN_CREDENTIALS).sub(_mask_head, text)
     if lowered is None or "authorization" in lowered:
-        text = _AUTH_HEADER.sub(lambda m: m["head"] + MASK, text)
+        text = _compiled(_AUTH_HEADER).sub(_mask_head, text)
     return text
 
 
@@ -186,7 +197,7 @@ class SecretRegistry:
                 self._values.add(value)
 
     def add_from_url(self, url: str) -> None:
-        m = _URL_PASSWORD.search(url)
+        m = _compiled(_URL_CREDENTIALS).search(url) if "@" in url else None
         if m:
             self.add(m["pw"])
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .decision import GateRecord
+from .role import Role
 
 if TYPE_CHECKING:
     from .run import PromotionRun
@@ -24,7 +25,7 @@ __all__ = ["ControllerRelay", "WorkerRelay"]
 OUTPUT_KEY = "promotion"
 
 
-class WorkerRelay:
+class WorkerRelay(Role):
     """Worker side: hand what the selection found to the controller."""
 
     def __init__(self, run: PromotionRun) -> None:
@@ -45,7 +46,7 @@ class WorkerRelay:
         }
 
 
-class ControllerRelay:
+class ControllerRelay(Role):
     """Controller side: fold what each worker said into the run's facts."""
 
     def __init__(self, run: PromotionRun, records: dict[str, GateRecord]) -> None:

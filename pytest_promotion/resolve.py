@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .checks import fleet, registry
-from .checks.base import CheckConfigError
 from .environment import (
     DEFAULT_CHAIN,
     DEFAULT_ROLLBACK_TIMEOUT,
@@ -27,7 +25,7 @@ from .environment import (
     read_text,
 )
 from .redact import SecretRegistry, redact, redact_url
-from .schema import SHARED_KEYS, ConfigError, has_substitution, placeholder_pattern
+from .schema import ENV_KEYS, SHARED_KEYS, ConfigError, has_substitution, placeholder_pattern
 
 __all__ = ["DEFAULT_CONCURRENCY", "PromotionConfig", "resolve_environment"]
 
@@ -37,7 +35,7 @@ _VAR = re.compile(r"\$(?:\$|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[
 _SHORTEST_SECRET = 3
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # internal: each method costs start-up
 class PromotionConfig:
     """The validated config: the chain and the raw environment tables."""
 
@@ -132,7 +130,7 @@ def resolve_environment(config: PromotionConfig, name: str) -> Environment:
     values, source, notes = _variables(config, table, where)
     resolve = _Resolver(values, source, frozenset(table.get("public", ())))
     settings = {k: resolve(v, k, where) for k, v in table.items() if k != "checks"}
-    services = {k: settings[k] for k in registry.services() if k in settings}
+    services = _services(settings)
     _check_urls({"base_url": settings.get("base_url"), **services}, where, resolve.secrets.values)
     placeholders: dict[str, str] = {
         "env": name,
@@ -162,6 +160,16 @@ def resolve_environment(config: PromotionConfig, name: str) -> Environment:
         warnings=tuple(_warnings(config, name, settings, resolve.secrets.values)),
         notes=tuple(notes),
     )
+
+
+def _services(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The service URLs of an environment's settings (``redis = "redis://..."``): every
+    key that is not an environment key names a service kind (checked at load)."""
+    if settings.keys() <= ENV_KEYS.keys():
+        return {}  # the checks package is not needed to tell
+    from .checks import registry
+
+    return {k: settings[k] for k in registry.services() if k in settings}
 
 
 def _refuse_unconfigured_last(config: PromotionConfig, name: str) -> None:
@@ -334,6 +342,8 @@ def _checks(
     seen: set[str] = set()
     table_name = f"{config.prefix}environments.{name}"
     for where_table, raw in _raw_checks(config, name, table):
+        from .checks import registry
+
         kind = registry.kinds_in(raw)[0]  # exactly one: validated at load
         check_name = raw.get("name", kind)
         if check_name in seen:
@@ -373,6 +383,9 @@ def _check_spec(
 ) -> None:
     """What only the resolved values can tell: the kind's own validation of values that
     had ``${VAR}`` or ``{placeholder}`` in them, URLs, a path with no base_url to join."""
+    from .checks import fleet, registry
+    from .checks.base import CheckConfigError
+
     value = spec.get(kind)
     if isinstance(value, str):
         problem = url_problem(value)

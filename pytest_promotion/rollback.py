@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .process import Tail, collect, kill_group, spawn
 from .redact import redact
+from .schema import VALUE_RE
 
 if TYPE_CHECKING:
     from .decision import Decision
@@ -26,9 +27,6 @@ __all__ = [
     "template_fields",
 ]
 
-# Values put into the command come from the command line and the environment:
-# they must look like names and versions, never like options or shell syntax.
-VALUE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
 _FIELD = re.compile(r"\{([A-Za-z_]+)\}")
 OUTPUT_CAP = 64 * 1024
 

@@ -15,7 +15,7 @@ import pytest
 from .config import ConfigError, Environment, PromotionConfig, load_config
 from .decision import RunFacts
 from .keys import CONFIG_KEY
-from .rollback import VALUE_RE
+from .schema import VALUE_RE
 
 __all__ = ["PromotionRun", "SelectionCounts", "check_version", "run_config"]
 

@@ -7,13 +7,16 @@ import functools
 import math
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .checks import registry
-from .checks.base import CheckConfigError
+if TYPE_CHECKING:
+    from .checks.registry import KindRegistry
 
 # An environment or check name: safe in ids, file names and commands.
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# Values put into the rollback command come from the command line and the environment:
+# they must look like names and versions, never like options or shell syntax.
+VALUE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
 
 __all__ = [
     "CHECK_COMMON",
@@ -21,6 +24,7 @@ __all__ = [
     "NAME_RE",
     "PROMOTION_KEYS",
     "SHARED_KEYS",
+    "VALUE_RE",
     "ConfigError",
     "check_table",
     "check_type",
@@ -29,6 +33,14 @@ __all__ = [
     "type_error",
     "validate_check",
 ]
+
+
+def _registry() -> KindRegistry:
+    # Imported on first use: a run with neither a config file nor a check never loads
+    # the checks package (~10 M instructions).
+    from .checks import registry
+
+    return registry
 
 
 class ConfigError(Exception):
@@ -93,7 +105,7 @@ _SECONDS_KEYS = ("timeout", "rollback_timeout")
 def env_keys() -> dict[str, str]:
     """The keys of an ``[environments.NAME]`` table: ENV_KEYS and one per service kind
     (``redis = "redis://..."``), built-in or added by a plugin."""
-    return {**ENV_KEYS, **dict.fromkeys(registry.services(), "str")}
+    return {**ENV_KEYS, **dict.fromkeys(_registry().services(), "str")}
 
 
 def check_seconds(where: str, table: Mapping[str, Any]) -> None:
@@ -153,13 +165,13 @@ def _patterns(names: tuple[str, ...]) -> tuple[re.Pattern[str], re.Pattern[str]]
 def placeholder_pattern() -> re.Pattern[str]:
     """``{env}``, ``{base_url}``, ``{python}`` and every service's ``{name}`` (the
     registry's names), the name as group 1."""
-    return _patterns(registry.placeholders())[0]
+    return _patterns(_registry().placeholders())[0]
 
 
 def has_substitution(value: Any) -> bool:
     """Whether a value (or any string inside it) still has ${VAR} or a {placeholder}."""
     if isinstance(value, str):
-        return bool(_patterns(registry.placeholders())[1].search(value))
+        return bool(_patterns(_registry().placeholders())[1].search(value))
     if isinstance(value, list):
         return any(has_substitution(v) for v in value)
     if isinstance(value, dict):
@@ -168,6 +180,8 @@ def has_substitution(value: Any) -> bool:
 
 
 def validate_check(file: str, table: str, index: int, check: dict[str, Any], shared: bool) -> None:
+    from .checks.base import CheckConfigError
+
     label = repr(check["name"]) if isinstance(check.get("name"), str) else f"#{index + 1}"
     where = f"{file}: [[{table}]] {label}"
     kind = _kind_of(check, where)
@@ -184,7 +198,7 @@ def validate_check(file: str, table: str, index: int, check: dict[str, Any], sha
         # Values with ${VAR} or {placeholder} are judged once resolved (resolve.py);
         # the rest now, so a mistake in prod's checks shows in a dev run too.
         if not has_substitution(check):
-            registry.get(kind).validate(check, where)
+            _registry().get(kind).validate(check, where)
         from .watch import relative
 
         relative.validate(kind, check, where)  # its keys never hold a ${VAR}
@@ -197,15 +211,17 @@ def validate_check(file: str, table: str, index: int, check: dict[str, Any], sha
 
 
 def _kind_of(check: Mapping[str, Any], where: str) -> str:
-    kinds = registry.kinds_in(check)
+    from .checks.base import CheckConfigError
+
+    kinds = _registry().kinds_in(check)
     if len(kinds) != 1:
         found = ", ".join(sorted(kinds)) if kinds else "none"
         raise ConfigError(
-            f"{where}: expected exactly one check kind ({', '.join(registry.names())}), "
+            f"{where}: expected exactly one check kind ({', '.join(_registry().names())}), "
             f"found {found}"
         )
     try:
-        registry.get(kinds[0])  # a third-party kind that cannot load: named here
+        _registry().get(kinds[0])  # a third-party kind that cannot load: named here
     except CheckConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
     return kinds[0]
@@ -216,7 +232,7 @@ def _check_kind_key(
 ) -> None:
     from .watch import relative  # relative criteria: keys of every numeric kind
 
-    keys = {**registry.get(kind).KEYS, **relative.keys_for(kind)}
+    keys = {**_registry().get(kind).KEYS, **relative.keys_for(kind)}
     types = keys.get(key)
     if types is None:
         known = ", ".join(sorted({*allowed, *keys}))

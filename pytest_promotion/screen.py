@@ -26,6 +26,11 @@ from .redact import redact
 __all__ = ["MaskedStream"]
 
 
+def __dir__() -> list[str]:
+    """Its hooks only: pytest probes every name a plugin lists for a fixture (role.py)."""
+    return [name for name in globals() if name.startswith("pytest_")]
+
+
 HOLD_CAP = 1 << 20  # bytes of output held back at most while the secrets are not known
 
 

@@ -21,6 +21,7 @@ from .gate import declare_gate
 from .items import CheckItem, EnvironmentCollector, Prefetch, prefetch_key
 from .outputs import mask_properties, mask_report, mask_warning
 from .redact import mask_subtest, redact
+from .role import Role
 from .run import PromotionRun
 from .selection import GateMarks, dropped_gates, narrowed_by_lf, partition
 
@@ -63,7 +64,7 @@ def waiver_matches(key: str, gate_id: str, name: str) -> bool:
     return key in (gate_id, name) or name.rpartition("::")[2] == key
 
 
-class Selector:
+class Selector(Role):
     """Selection and masking hooks of one gate run (both roles)."""
 
     def __init__(self, run: PromotionRun) -> None:
@@ -250,7 +251,7 @@ def mask_test_report(report: pytest.TestReport, secrets: tuple[str, ...]) -> Non
         mask_properties(report, secrets)  # also URL passwords, escapes
 
 
-class ReportMasker:
+class ReportMasker(Role):
     """An xdist worker's masking of each test report, before xdist sends it to the
     controller (where the Collector masks what it reads, the same way)."""
 

@@ -54,7 +54,7 @@ class CheckFailed(Exception):
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)  # its own __repr__ (masked) below
 class Target:
     """The environment a check runs against, as a check needs it."""
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .context import RunContext
-from .model import POLICY_KINDS, Record
+from .switch import POLICY_KINDS
 from .url import LedgerError
 
 if TYPE_CHECKING:
+    from .context import RunContext
+    from .model import Record
     from .store import Store, open_store
 
 __all__ = [
@@ -38,11 +39,14 @@ def open_context_store(context: RunContext, timeout: float = 10.0) -> Store:
     return open_store(context.url, Path(context.base), timeout=timeout, secrets=context.secrets)
 
 
-def __getattr__(name: str) -> Any:
-    """``Store`` and ``open_store`` on first use: the store module (and its schema) is not
-    imported by a run with the ledger off."""
-    if name in ("Store", "open_store"):
-        from . import store
+_LAZY = {"Store": "store", "open_store": "store", "Record": "model", "RunContext": "context"}
 
-        return getattr(store, name)
+
+def __getattr__(name: str) -> Any:
+    """The store, the record model and the run context on first use: a run with the ledger
+    off (and no policy gate) imports none of them, nor the store's schema."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .switch import POLICY_KINDS
+
 __all__ = [
     "KINDS",
     "POLICY_KINDS",
@@ -25,16 +27,6 @@ __all__ = [
 
 # decision: a gate run; rollback: a rollback command run (by the plugin or by hand);
 # approval / reject / revoke / invalidation: `promotion approve|reject|revoke|invalidate`.
-# the check kinds whose gates judge the ledger, not the target: they block, never roll back
-POLICY_KINDS = (
-    "requires_previous",
-    "approval",
-    "approvals",
-    "same_artifact",
-    "version_pattern",
-    "no_downgrade",
-    "rollback_ready",
-)
 KINDS = ("decision", "approval", "reject", "revoke", "invalidation", "rollback", "hold")
 
 

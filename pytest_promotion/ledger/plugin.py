@@ -23,11 +23,13 @@ from ..config import Environment, PromotionConfig
 from ..decision import Decision, GateRecord
 from ..keys import RUN_KEY
 from ..records import MESSAGE_KEY
+from ..role import Role
 from ..run import PromotionRun, run_config
 from . import open_context_store
 from .context import RunContext, clear, set_current
 from .model import POLICY_KINDS, Record
 from .settings import build_context, shown
+from .switch import WORKER_KEY
 from .url import LedgerError
 
 if TYPE_CHECKING:  # the rest is imported where a ledger is on (`ledger = false` skips it)
@@ -35,8 +37,6 @@ if TYPE_CHECKING:  # the rest is imported where a ledger is on (`ledger = false`
     from .store import Store
 
 __all__ = ["LedgerPlugin", "install"]
-
-WORKER_KEY = "promotion_ledger"
 
 
 def install(config: pytest.Config, run: PromotionRun) -> None:
@@ -59,7 +59,7 @@ def install(config: pytest.Config, run: PromotionRun) -> None:
         config.pluginmanager.register(PolicyEvidence(ledger, policy), "promotion-evidence")
 
 
-class PolicyEvidence:
+class PolicyEvidence(Role):
     """A passing gate's message is not kept in its record: for a policy gate it is the
     evidence (which upstream record, when), so the ledger keeps it."""
 
@@ -75,7 +75,7 @@ class PolicyEvidence:
                     self.evidence[report.nodeid] = str(value)
 
 
-class LedgerPlugin:
+class LedgerPlugin(Role):
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.context: RunContext | None = None

@@ -12,15 +12,14 @@ from typing import Any
 from ..redact import redact_url
 from .context import RunContext
 from .identity import actor, ci_run_url, config_hash, git_facts, parse_duration
+from .switch import LEDGER_VAR, is_off, setting
 from .url import DEFAULT_URL, LedgerError, resolve_url
 
 __all__ = ["ARTIFACT_VAR", "DEFAULT_LOCK_TIMEOUT", "LEDGER_VAR", "build_context", "ledger_url"]
 
-LEDGER_VAR = "PROMOTION_LEDGER"
 ARTIFACT_VAR = "PROMOTION_ARTIFACT"
 DEFAULT_LOCK_TIMEOUT = 600.0
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_OFF = ("false", "off", "none", "0")
 
 
 def ledger_url(
@@ -28,14 +27,10 @@ def ledger_url(
 ) -> tuple[str | None, tuple[str, ...]]:
     """(the ledger URL with ``${VAR}`` resolved, or None when off; the values substituted,
     which are secrets). CLI > ``PROMOTION_LEDGER`` > ``[promotion] ledger`` > the default."""
-    if option:
-        value: Any = option
-        source = "--promotion-ledger"
-    elif environ.get(LEDGER_VAR):
-        value, source = environ[LEDGER_VAR], LEDGER_VAR
-    else:
-        value, source = options.get("ledger", DEFAULT_URL), f"{where} [promotion] key 'ledger'"
-    if value is False or (isinstance(value, str) and value.strip().lower() in _OFF):
+    value, source = setting(option, options, environ, where)
+    if value is None:
+        value = DEFAULT_URL
+    if is_off(value):
         return None, ()
     if not isinstance(value, str):
         raise LedgerError(

@@ -23,6 +23,7 @@ import pytest
 
 from ..decision import Decision, GateRecord
 from ..redact import redact
+from ..role import Role
 from .engine import WatchResult
 from .pygates import gate_run_call
 from .runner import Stop, WatchRequest, on_signals, run_watch, settings_for
@@ -59,7 +60,7 @@ def after_promote(config: pytest.Config, decision: Decision) -> tuple[Decision, 
     return result
 
 
-class WatchPlugin:
+class WatchPlugin(Role):
     def __init__(self, config: pytest.Config, promotion: Any, environment: Any) -> None:
         self.config, self.promotion, self.environment = config, promotion, environment
         self.result: WatchResult | None = None
