@@ -177,6 +177,7 @@ class LedgerPlugin(Role):
         except LedgerError as exc:
             self.store_error = str(exc)
             self._say(f"promotion: {exc}: running without the lease")
+            self._release()  # a lease that failed to be taken is not held (taken, given back)
             return
         if holder is not None:
             self.lease_block = (
@@ -242,15 +243,16 @@ class LedgerPlugin(Role):
                 mine += recording.hold_reasons(self._store(), context.environment)
         if self.lease_block:
             mine.append(self.lease_block)
-        if self.lease is None and self.store_error:
-            unleased = f"{context.environment}'s lease was not taken ({self.store_error})"
-            mine += [unleased] if recording.needs_record(context, environment) else []
+        lease = self._lease_state()
+        if lease == "not taken" and recording.needs_record(context, environment):
+            why = f" ({self.store_error})" if self.store_error else ""
+            mine.append(f"{context.environment}'s lease was not taken{why}")
         reasons = list(decision.reasons) + others + mine
         verdict = "block" if decision.promote and reasons else decision.decision
         record = recording.decision_record(
             context, environment, replace(decision, gates=self._with_evidence(decision.gates)),
             verdict, reasons, started_at=self.started_at,
-            lease="timeout" if self.lease_block else "held",
+            lease=lease,
             version=self._version_value(), previous=self._previous(),
         )  # fmt: skip
         try:
@@ -264,6 +266,13 @@ class LedgerPlugin(Role):
         except LedgerError as exc:
             mine += self._spool(record, str(exc))
         return mine
+
+    def _lease_state(self) -> str:
+        """The record's ``lease``: ``held``; ``timeout`` (another run held it past
+        ``lock_timeout``); ``not taken`` (the ledger failed before it was this run's)."""
+        if self.lease_block:
+            return "timeout"
+        return "held" if self.lease is not None and self.lease.held else "not taken"
 
     def _spool(self, record: Record, why: str) -> list[str]:
         """Spool a record the ledger could not take: a reason to block where the

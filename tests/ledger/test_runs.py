@@ -231,6 +231,8 @@ def test_an_unreachable_ledger_spools_blocks_prod_and_syncs_once(project: Projec
     )
     assert project.cli("ledger", "sync")[1].startswith("synced 0 spooled")
     assert sorted(r["environment"] for r in project.records()) == ["dev", "prod"]
+    for record in project.records():  # neither run could take its lease
+        assert project.cli_json("show", record["id"])["body"]["lease"] == "not taken"
     project.config(STAGING_POLICY)  # the policy gate cannot read the ledger: it fails
     staging = project.run("staging", "--promotion-version=v1.4.0", f"--promotion-ledger={down}")
     assert staging.ret == 1
