@@ -270,6 +270,8 @@ def progress_writer(reporter: Any) -> Callable[[str, int, Outcome], None]:
         line = f"waiting for {check_id}: attempt {attempt}: {outcome.message}"
         with lock, _capture_suspended(capture):
             reporter.ensure_newline()
+            if reporter._tw.width_of_current_line:  # mid-line: "collected 15 items", a
+                reporter._tw.line()  # test's "PASSED" not yet written (no newline yet)
             reporter.write_line(line, yellow=True)
 
     return write

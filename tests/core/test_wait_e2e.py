@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 from collections.abc import Iterator
@@ -148,3 +149,26 @@ wait = {{ {wait} }}
         f"key 'wait.{key}': expected a number of seconds > 0 and <= 86400, found {found}"
     )
     assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
+def test_a_progress_line_never_runs_on_from_a_half_written_line(
+    pytester: pytest.Pytester,
+) -> None:
+    # A waiting check's thread can write while pytest has half a line on the terminal
+    # ("collected 15 items", before its newline): the progress line starts a line of its
+    # own (it ran on: "collected 15 itemswaiting for dev::health: ...").
+    from _pytest.terminal import TerminalReporter
+
+    from pytest_promotion.checks.base import Outcome
+    from pytest_promotion.items import progress_writer
+
+    out = io.StringIO()
+    reporter = TerminalReporter(pytester.parseconfig(), file=out)
+    write = progress_writer(reporter)
+    reporter.write("collecting ... collected 15 items")
+    write("dev::health", 1, Outcome(False, 'status: expected "ok", got "degraded"'))
+    lines = out.getvalue().splitlines()
+    assert lines == [
+        "collecting ... collected 15 items",
+        'waiting for dev::health: attempt 1: status: expected "ok", got "degraded"',
+    ]
