@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -219,10 +219,10 @@ class EarlyStart:
 
 
 def start_early(
-    items: list[pytest.Item],
+    items: Sequence[pytest.Item],
     concurrency: int,
     early: EarlyStart | None = None,
-    probed: list[pytest.Item] | None = None,
+    probed: Sequence[pytest.Item] | None = None,
 ) -> ProbePool | None:
     """Start every selected network probe (declarative checks of a ``CONCURRENT`` kind and
     every ``@pytest.mark.probe``) at once on a pool of ``concurrency`` threads, so a broken
@@ -232,8 +232,8 @@ def start_early(
     the items that may carry a ``probe`` marker's Prefetch, when known (else ``items``).
     Returns the pool, or None when there is nothing to overlap."""
     launch = [item for item in items if isinstance(item, CheckItem) and _concurrent(item.check)]
-    marked = items if probed is None else probed
-    prefetch = [item.stash[prefetch_key] for item in marked if prefetch_key in item.stash]
+    candidates = items if probed is None else probed
+    prefetch = [item.stash[prefetch_key] for item in candidates if prefetch_key in item.stash]
     pool = early.pool if early is not None else None
     if pool is not None:
         assert early is not None

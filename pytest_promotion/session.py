@@ -155,6 +155,8 @@ class Selector:
         # Only an environment with declarative checks has check items (an isinstance test
         # of a pytest node costs ~2 k instructions).
         trigger = _check_trigger(item) if self.environment.checks else None
+        if marks.gate is None and trigger is None:
+            return item  # nothing to declare: declare_gate would return at once
         try:
             declare_gate(item, nodeid, marks.gate.kwargs if marks.gate else None, trigger)
         except pytest.UsageError as exc:
