@@ -45,6 +45,12 @@ class Collector(Role):
         self._finishing = False
         self._rolling_back = False  # a SIGTERM then stops the rollback command too
         self._pipeline: Pipeline | None = None
+        # The node id object of the last plainly passing report, and its gate's record.
+        self._last: tuple[object, GateRecord] | None = None
+        # Where a report keeps its node id: pytest 9 an object (``report.nodeid`` is a
+        # property that builds the string from it), before that the string.
+        nodeid = getattr(pytest.TestReport, "nodeid", None)
+        self._ident = "_id" if isinstance(nodeid, property) else "nodeid"
         check_github_files(os.environ)
         self.previous_version, self.no_target = self._previous_version()
         run.previous_version = self.previous_version
@@ -119,9 +125,59 @@ class Collector(Role):
         """Each report, three times per gate (one hook implementation: each one costs
         pluggy's dispatch per call), before pytest's junitxml, terminal or any other
         plugin sees it: masked, the case facts of a gate that did not pass added to its
-        teardown report (:func:`add_case_facts`), folded into the gate's record."""
-        if self._fold_plain_pass(report):
-            return
+        teardown report (:func:`add_case_facts`), folded into the gate's record.
+
+        Most of a run's reports take the first path, in this one call (every bytecode
+        here runs three times a gate): a phase that passed with nothing to mask and no
+        fact to read (no captured output, no property, not a subtest, not an xfail). Its
+        duration goes into the gate's record, as :func:`.records.update_record` would
+        fold it. Read from the report's ``__dict__``: a report that keeps any of these
+        elsewhere takes the full path. The three reports of one test share their node
+        id object (pytest 9 builds ``report.nodeid`` from it at each read): the record
+        of the last one is kept for the next."""
+        attributes = report.__dict__
+        try:  # subscripts: a method call costs more than all of these
+            plain = (
+                attributes["outcome"] == "passed"
+                and not attributes["sections"]
+                and not attributes["user_properties"]
+                and "wasxfail" not in attributes
+                and "context" not in attributes
+            )
+            duration, when = attributes["duration"], attributes["when"]
+            ident = attributes[self._ident]
+        except KeyError:
+            plain = False
+        if plain:
+            last = self._last
+            if last is not None and ident is last[0]:
+                record: GateRecord | None = last[1]
+            else:
+                record = self._plain(report)
+            if record is not None and (
+                when != "teardown" or (record.outcome == PASSED and not record.xfail)
+            ):
+                record.duration += duration
+                if when == "call" and record.outcome == NOT_RUN:
+                    record.outcome = PASSED
+                return
+        self._fold(report)
+
+    def _plain(self, report: pytest.TestReport) -> GateRecord | None:
+        """The record of a plainly passing report's gate, made at its setup report (None:
+        a later phase of a gate without one, for the full path)."""
+        nodeid = report.nodeid
+        record = self.records.get(nodeid)
+        if record is None:
+            if report.when != "setup":
+                return None
+            record = self.records[nodeid] = GateRecord(nodeid, nodeid)
+        ident = report.__dict__.get(self._ident)
+        self._last = (ident, record) if ident is not None else None
+        return record
+
+    def _fold(self, report: pytest.TestReport) -> None:
+        """The full path: mask, add the case facts, fold (:func:`.records.update_record`)."""
         secrets = self.secrets
         mask_test_report(report, secrets)
         if report.when == "teardown":
@@ -129,29 +185,6 @@ class Collector(Role):
         update_record(self.records, report, secrets)
         if report.outcome == "failed" and not hasattr(report, "wasxfail"):
             self.failed_reports += 1
-
-    def _fold_plain_pass(self, report: pytest.TestReport) -> bool:
-        """Most of a run's reports: a phase that passed with nothing to mask and no fact
-        to read (no captured output, no property, not a subtest, not an xfail). Its
-        duration goes into the gate's record, as :func:`.records.update_record` would
-        fold it, without the reading; anything else returns False (the full path)."""
-        if report.outcome != "passed" or report.sections or report.user_properties:
-            return False
-        attributes = report.__dict__
-        if "wasxfail" in attributes or "context" in attributes:
-            return False
-        nodeid, when = report.nodeid, report.when
-        record = self.records.get(nodeid)
-        if record is None:
-            if when != "setup":
-                return False
-            record = self.records[nodeid] = GateRecord(nodeid, nodeid)
-        elif when == "teardown" and (record.outcome != PASSED or record.xfail):
-            return False  # a gate that did not pass: its case facts (add_case_facts)
-        record.duration += report.duration
-        if when == "call" and record.outcome == NOT_RUN:
-            record.outcome = PASSED
-        return True
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         facts = self.run.facts

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -219,16 +219,21 @@ class EarlyStart:
 
 
 def start_early(
-    items: list[pytest.Item], concurrency: int, early: EarlyStart | None = None
+    items: Sequence[pytest.Item],
+    concurrency: int,
+    early: EarlyStart | None = None,
+    probed: Sequence[pytest.Item] | None = None,
 ) -> ProbePool | None:
     """Start every selected network probe (declarative checks of a ``CONCURRENT`` kind and
     every ``@pytest.mark.probe``) at once on a pool of ``concurrency`` threads, so a broken
     environment costs about one timeout, not one per check. Quality kinds (coverage,
     command, bandit, ...) are CPU-bound and may read what an earlier check wrote: they run
-    in their item's turn. Checks ``early`` already started keep their futures. Returns the
-    pool, or None when there is nothing to overlap."""
+    in their item's turn. Checks ``early`` already started keep their futures. ``probed``:
+    the items that may carry a ``probe`` marker's Prefetch, when known (else ``items``).
+    Returns the pool, or None when there is nothing to overlap."""
     launch = [item for item in items if isinstance(item, CheckItem) and _concurrent(item.check)]
-    prefetch = [item.stash[prefetch_key] for item in items if prefetch_key in item.stash]
+    candidates = items if probed is None else probed
+    prefetch = [item.stash[prefetch_key] for item in candidates if prefetch_key in item.stash]
     pool = early.pool if early is not None else None
     if pool is not None:
         assert early is not None

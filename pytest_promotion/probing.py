@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .items import CheckItem, EarlyStart, progress_writer, start_early
+from .keys import RUN_KEY
 from .role import Role
 
 if TYPE_CHECKING:
@@ -64,17 +65,31 @@ class ProbeStarter(Role):
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Any:
-        write = self._progress_writer
+        items = session.items
+        # Only an environment with declarative checks has check items: without, no item
+        # is looked at (an isinstance test of a pytest node costs ~2 k instructions).
+        checks = [i for i in items if isinstance(i, CheckItem)] if self.environment.checks else []
+        write = self._progress_writer if checks else None
         if write is not None:
-            for item in session.items:
-                if isinstance(item, CheckItem):
-                    item.on_attempt = write
+            for item in checks:
+                item.on_attempt = write
         if not self.config.option.collectonly:
-            self.pool = start_early(session.items, self.concurrency, self.early)
+            self.pool = start_early(checks, self.concurrency, self.early, self._probed(items))
         try:
             return (yield)
         finally:
             self._stop()
+
+    def _probed(self, items: list[pytest.Item]) -> list[pytest.Item] | None:
+        """The items that may hold a ``probe`` marker's Prefetch: those the selection gave
+        one that are still selected (None: not known, every item is looked at)."""
+        run = self.config.stash.get(RUN_KEY, None)
+        if run is None:
+            return None
+        if not run.probe_gates:
+            return []
+        marked = set(run.probe_gates)
+        return [item for item in items if item in marked]
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         if self.pool is not None:

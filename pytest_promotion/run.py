@@ -58,6 +58,9 @@ class PromotionRun:
         self.counts = SelectionCounts()
         # The version a rollback goes back to: set by the collector at start (controller).
         self.previous_version: str | None = None
+        # The gates the selection gave a ``probe`` marker's Prefetch (the probes to start
+        # early): only these are looked at for one, not every item.
+        self.probe_gates: list[pytest.Item] = []
 
     @classmethod
     def start(cls, config: pytest.Config, env: str, env_source: str) -> PromotionRun:

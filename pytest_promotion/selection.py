@@ -123,7 +123,7 @@ def partition(
 
 
 def dropped_gates(
-    collected: list[pytest.Item],
+    collected: Sequence[pytest.Item | pytest.Collector],
     kept: list[pytest.Item],
     final: list[pytest.Item],
     chain: Sequence[str],
@@ -132,12 +132,17 @@ def dropped_gates(
     """The ids of gates of ``target`` that were collected (or added and kept by our
     selection) but are missing from the final items: -k, -m, --deselect, --sw, or any
     plugin's or conftest's pytest_collection_modifyitems dropped them, whatever order the
-    hooks ran in. The tests our selection deselected are not gates of the target."""
+    hooks ran in. The tests our selection deselected are not gates of the target.
+    ``collected`` may hold collectors (modules, classes): their tests are listed too."""
+    import pytest  # imported already; only a node missing from the final items is tested
+
     remaining = set(final)
     missing = dict.fromkeys(item for item in collected if item not in remaining)
     missing.update(dict.fromkeys(item for item in kept if item not in remaining))
     dropped = []
     for item in missing:
+        if not isinstance(item, pytest.Item):
+            continue
         marks = read_marks(item.iter_markers(), chain)
         if applies(marks.envs, target, chain):
             dropped.append(item.nodeid)

@@ -70,8 +70,10 @@ class Selector(Role):
     def __init__(self, run: PromotionRun) -> None:
         self.run = run
         self.environment = run.environment
-        self.collected: list[pytest.Item] = []  # every test collected, before any selection
+        # every node collected (tests and collectors), before any selection
+        self.collected: list[pytest.Item | pytest.Collector] = []
         self.kept: list[pytest.Item] = []  # what our selection kept
+        self.nodeids: dict[pytest.Item, str] = {}  # their ids, read once
         self.result_warnings = ResultWarningsFail()
 
     @pytest.hookimpl(tryfirst=True)
@@ -142,7 +144,7 @@ class Selector(Role):
 
     def _declare(self, item: pytest.Item, marks: GateMarks) -> pytest.Item:
         secrets = self.environment.secrets
-        nodeid = item.nodeid
+        nodeid = self.nodeids[item] = item.nodeid
         if secrets or "://" in nodeid:
             masked = redact(nodeid, secrets)
             if masked != nodeid:
@@ -150,10 +152,14 @@ class Selector(Role):
                 self.run.counts.leaky_ids.append(masked)
         if marks.probes:
             item.stash[prefetch_key] = Prefetch(self.environment, marks.probes)
+            self.run.probe_gates.append(item)
+        # Only an environment with declarative checks has check items (an isinstance test
+        # of a pytest node costs ~2 k instructions).
+        trigger = _check_trigger(item) if self.environment.checks else None
+        if marks.gate is None and trigger is None:
+            return item  # nothing to declare: declare_gate would return at once
         try:
-            declare_gate(
-                item, nodeid, marks.gate.kwargs if marks.gate else None, _check_trigger(item)
-            )
+            declare_gate(item, nodeid, marks.gate.kwargs if marks.gate else None, trigger)
         except pytest.UsageError as exc:
             self.run.facts.usage_errors.append(str(exc))
         return item
@@ -206,7 +212,8 @@ class Selector(Role):
         if not facts.usage_errors:  # else no gate runs, on purpose
             facts.dropped = dropped_gates(self.collected, self.kept, items, chain, target)
         facts.narrowed = narrowed_by_lf(session.config)
-        facts.selected = [item.nodeid for item in items]
+        nodeids = self.nodeids
+        facts.selected = [nodeids.get(item) or item.nodeid for item in items]
         facts.collected = True
 
     # -- masking, before any reporter, JUnit file or xdist controller sees it ------------
@@ -214,7 +221,7 @@ class Selector(Role):
     @pytest.hookimpl(tryfirst=True)
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.passed:  # what it collected, before any hook can drop a gate unseen
-            self.collected.extend(x for x in report.result if isinstance(x, pytest.Item))
+            self.collected.extend(report.result)  # collectors too: dropped_gates skips them
             return
         mask_report(report, self.environment.secrets)
 

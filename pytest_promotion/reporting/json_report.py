@@ -37,20 +37,21 @@ _HEAD = ("decision", "environment", "version", "rollback_command", "reasons")
 
 
 def _gate(g: GateRecord) -> str:
-    """One gate as ``json.dumps(g.to_json())`` writes it."""
+    """One gate as ``json.dumps(g.to_json())`` writes it (no call but the encoder's for a
+    value: this runs once a gate)."""
+    gate_id, name, measured, threshold, waiver = g.id, g.name, g.measured, g.threshold, g.waiver
+    quoted_id = _q(gate_id)
     text = (
-        f'{{"id": {_q(g.id)}, "name": {_q(g.name)}, "outcome": {_q(g.outcome)}, '
-        f'"measured": {_opt(g.measured)}, "threshold": {_opt(g.threshold)}, '
+        f'{{"id": {quoted_id}, "name": {quoted_id if name == gate_id else _q(name)}, '
+        f'"outcome": {_q(g.outcome)}, '
+        f'"measured": {"null" if measured is None else _q(measured)}, '
+        f'"threshold": {"null" if threshold is None else _q(threshold)}, '
         f'"message": {_q(g.message)}, "rollback_trigger": {"true" if g.rollback_trigger else "false"}, '
-        f'"waiver": {_opt(g.waiver)}, "duration": {round(g.duration, 6)!r}'
+        f'"waiver": {"null" if waiver is None else _q(waiver)}, "duration": {round(g.duration, 6)!r}'
     )  # repr: as json.dumps writes a float (a duration is finite)
     if g.targets is not None:
         return f'{text}, "targets": {json.dumps(g.targets)}}}'
     return text + "}"
-
-
-def _opt(value: str | None) -> str:
-    return "null" if value is None else _q(value)
 
 
 def write_atomic(path: Path, data: dict[str, Any] | str) -> None:

@@ -58,8 +58,8 @@ def passed_gates(decision: Decision) -> str:
     return (
         "["
         + ",".join(
-            f'{{"id":{q(g.id)},"gate":{q(g.name)},"trigger":'
-            f'{_ROLLBACK if g.rollback_trigger else _BLOCK},"measured":'
+            f'{{"id":{(quoted := q(g.id))},"gate":{quoted if g.name == g.id else q(g.name)},'
+            f'"trigger":{_ROLLBACK if g.rollback_trigger else _BLOCK},"measured":'
             f'{"null" if g.measured is None else q(g.measured)},"threshold":'
             f"{'null' if g.threshold is None else q(g.threshold)}}}"
             for g in decision.gates

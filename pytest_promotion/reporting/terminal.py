@@ -6,7 +6,7 @@ from typing import Protocol
 
 from ..decision import Decision, GateRecord
 from ..untrusted import OneLineWriter
-from . import summary_rows, verdict_of
+from . import summary_rows
 
 __all__ = ["write_summary"]
 
@@ -29,7 +29,12 @@ def _rows(tr: Writer, gates: list[GateRecord], verbose: bool) -> None:
     """One row per gate; beyond MAX_ROWS (unless verbose) the passing ones are counted."""
     hidden = 0
     if not verbose and len(gates) > MAX_ROWS:
-        shown = [g for g in gates if verdict_of(g) != "PASS"]
+        # verdict_of(g) != "PASS", without a call a gate
+        shown = [
+            g
+            for g in gates
+            if g.outcome != "passed" or g.waiver is not None or g.crashed or g.xfail
+        ]
         hidden = len(gates) - len(shown)
         gates = shown
     all_rows = summary_rows(gates)

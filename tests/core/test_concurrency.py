@@ -154,6 +154,64 @@ def test_marked_python_gate_probes_start_early(
     assert "no response within 1 s" in gates["test_early"]["message"]
 
 
+def test_marked_probes_start_together_without_declarative_checks(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse, hanging: HangingServer
+) -> None:
+    # The probe start looks only at the gates the selection gave a probe marker's
+    # Prefetch: an environment with no [[checks]] still starts them together.
+    pytester.makefile(".toml", promotion="[environments.staging]\ntimeout = 1\n")
+    pytester.makepyfile(
+        f"""
+        import pytest
+        pytestmark = pytest.mark.staging
+        @pytest.mark.probe("http", "http://127.0.0.1:{hanging.port}/a", name="a")
+        def test_a(probe):
+            probe.result("a")
+        @pytest.mark.probe("http", "http://127.0.0.1:{hanging.port}/b", name="b")
+        def test_b(probe):
+            probe.result("b")
+        """
+    )
+    _, report = run_and_parse("--env=staging")
+    assert hanging.burst() == 2
+    assert report["decision"] == "rollback"  # a probe that timed out: a health failure
+
+
+def test_a_marked_gate_a_conftest_deselects_starts_no_probe(
+    pytester: pytest.Pytester, run_and_parse: RunAndParse, hanging: HangingServer
+) -> None:
+    pytester.makefile(".toml", promotion="[environments.staging]\ntimeout = 1\n")
+    pytester.makeconftest(
+        """
+        def pytest_collection_modifyitems(config, items):
+            dropped = [i for i in items if i.name == "test_dropped"]
+            items[:] = [i for i in items if i.name != "test_dropped"]
+            config.hook.pytest_deselected(items=dropped)
+        """
+    )
+    pytester.makepyfile(
+        f"""
+        import pytest
+        pytestmark = pytest.mark.staging
+        @pytest.mark.probe("http", "http://127.0.0.1:{hanging.port}/a", name="a")
+        def test_kept(probe):
+            probe.result("a")
+        @pytest.mark.probe("http", "http://127.0.0.1:{hanging.port}/b", name="b")
+        def test_dropped(probe):
+            probe.result("b")
+        @pytest.mark.probe("http", "http://127.0.0.1:{hanging.port}/c", name="c")
+        def test_kept_too(probe):
+            probe.result("c")
+        """
+    )
+    _, report = run_and_parse("--env=staging")
+    time.sleep(0.2)  # give a wrongly started probe the time to connect
+    assert len(hanging.accepts) == 2  # test_kept and test_kept_too, together
+    assert hanging.burst() == 2
+    assert [g["id"].split("::")[-1] for g in report["gates"]] == ["test_kept", "test_kept_too"]
+    assert report["decision"] == "rollback"  # the probes timed out
+
+
 def test_a_tests_own_probe_wins_over_its_modules_of_the_same_name(
     pytester: pytest.Pytester, run_and_parse: RunAndParse, hanging: HangingServer
 ) -> None:
