@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
+
+from .gate_facts import PROP, meta_key
 
 if TYPE_CHECKING:
     from .checks.base import Outcome
 
-__all__ = [
-    "PROP",
-    "GateRecorder",
-    "case_properties",
-    "declare_gate",
-    "recorder_for",
-    "recorder_key",
-]
-
-PROP = "promotion."
+__all__ = ["GateRecorder", "recorder_for", "recorder_key"]
 
 
 def _fmt(value: float | str) -> str:
@@ -183,61 +175,6 @@ class GateRecorder:
 
 
 recorder_key = pytest.StashKey[GateRecorder]()
-# (name, rollback trigger, set by the gate marker, set by a declarative check)
-_meta_key = pytest.StashKey[tuple[str, bool, bool, bool]]()
-
-
-_GATE_KEY = PROP + "gate"
-_BLOCK = (PROP + "trigger", "block")
-_ROLLBACK = (PROP + "trigger", "rollback")
-
-
-def declare_gate(
-    item: pytest.Item,
-    nodeid: str,
-    gate: Mapping[str, Any] | None,
-    check_trigger: bool | None = None,
-) -> None:
-    """Mark a selected item as a gate, cheaply (this runs once per test at collection):
-    the properties every report carries, and what a recorder starts from if one is asked.
-    ``gate`` is the keyword arguments of the test's ``gate`` marker, if it has one;
-    ``check_trigger`` a declarative check's trigger (a property of the gate, shown as
-    such whatever its outcome)."""
-    if check_trigger is not None:
-        name = str((gate or {}).get("name") or nodeid)
-        trigger = check_trigger
-        item.stash[_meta_key] = (name, trigger, False, True)
-    elif gate:
-        name = str(gate.get("name") or nodeid)
-        value = gate.get("trigger", "block")
-        if value not in ("rollback", "block"):
-            # Like a mistake in a [[checks]] table's trigger: the run cannot say what a
-            # failure of this gate means, so it does not start.
-            raise pytest.UsageError(
-                f'{nodeid}: @pytest.mark.gate(trigger={value!r}): expected "rollback" or "block"'
-            )
-        trigger = value == "rollback"
-        watch = gate.get("watch", False)
-        if watch is not True and watch is not False:  # re-run by the watch (docs/watch.md)
-            raise pytest.UsageError(
-                f"{nodeid}: @pytest.mark.gate(watch={watch!r}): expected True or False"
-            )
-        item.stash[_meta_key] = (name, trigger, "trigger" in gate, False)
-    else:  # what recorder_for assumes when nothing is stashed, and a record without them
-        return
-    if name != nodeid or trigger:
-        # Only what says more than the defaults travels with every report (a named gate, a
-        # rollback trigger): a passing case's properties cost pytest's junitxml ~45 k
-        # instructions each. A gate that does not pass gets them on its JUnit case anyway
-        # (the Collector, :func:`case_properties`); a passing one is listed in the suite.
-        properties = item.user_properties
-        properties.append((_GATE_KEY, name))
-        properties.append(_ROLLBACK if trigger else _BLOCK)
-
-
-def case_properties(name: str, rollback_trigger: bool) -> list[tuple[str, object]]:
-    """The per-case ``promotion.gate`` and ``promotion.trigger`` properties."""
-    return [(_GATE_KEY, name), _ROLLBACK if rollback_trigger else _BLOCK]
 
 
 def recorder_for(item: pytest.Item) -> GateRecorder:
@@ -245,7 +182,7 @@ def recorder_for(item: pytest.Item) -> GateRecorder:
     recorder = item.stash.get(recorder_key, None)
     if recorder is None:
         name, trigger, explicit, from_check = item.stash.get(
-            _meta_key, (item.nodeid, False, False, False)
+            meta_key, (item.nodeid, False, False, False)
         )
         recorder = item.stash[recorder_key] = GateRecorder(
             name=name,

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .gate import recorder_for
 from .records import FLEET_TARGETS_KEY
 from .redact import redact
 from .untrusted import block, one_line
@@ -96,6 +95,8 @@ class CheckItem(pytest.Item):
         self.future = pool.submit(self.probe)
 
     def runtest(self) -> None:
+        from .gate import recorder_for
+
         recorder = recorder_for(self)
         outcome = self.future.result() if self.future is not None else self.probe()
         outcome.message = redact(outcome.message, self.environment.secrets)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from .decision import ERROR, FAILED, NOT_RUN, PASSED, SKIPPED, GateRecord
-from .gate import PROP, case_properties
+from .gate_facts import PROP, case_properties
 from .redact import redact
 from .untrusted import one_line
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from .config import Environment
-from .gate import declare_gate
+from .gate_facts import declare_gate
 from .items import CheckItem, EnvironmentCollector, Prefetch, prefetch_key
 from .outputs import mask_properties, mask_report, mask_warning
 from .redact import mask_subtest, redact
