@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .environment import (
     ALIASES,
     DEFAULT_CHAIN,
     DEFAULT_ROLLBACK_TIMEOUT,
     DEFAULT_TIMEOUT,
-    CheckSpec,
     Environment,
     canonical,
     chain_name,
@@ -34,6 +33,9 @@ from .schema import (
     type_error,
     validate_check,
 )
+
+if TYPE_CHECKING:
+    from .check_spec import CheckSpec
 
 __all__ = [
     "ALIASES",
@@ -271,3 +273,12 @@ def _validate_watch(file: str, table: str, watch: Mapping[str, Any]) -> None:
         parse_settings(watch, f"{file}: [{table}.watch]")
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def __getattr__(name: str) -> Any:
+    """``CheckSpec`` on first use (check_spec.py: loaded where there are checks)."""
+    if name == "CheckSpec":
+        from .check_spec import CheckSpec
+
+        return CheckSpec
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from .redact import redact
 from .schema import ConfigError
 
-if TYPE_CHECKING:  # the checks package only where a check runs
+if TYPE_CHECKING:  # the checks package (and a check's spec) only where a check runs
+    from .check_spec import CheckSpec
     from .checks.base import Target
 
 __all__ = [
@@ -60,22 +61,6 @@ def spellings(chain: tuple[str, ...]) -> Mapping[str, str]:
 def chain_name(name: str, chain: Sequence[str]) -> str | None:
     """The chain's spelling of ``name`` (an alias included), or None: not in the chain."""
     return spellings(tuple(chain)).get(name)
-
-
-@dataclass(frozen=True, eq=False)  # by identity: __eq__/__hash__ cost start-up
-class CheckSpec:
-    """One declarative check as configured for one environment."""
-
-    name: str
-    kind: str
-    env: str
-    spec: Mapping[str, Any] = field(repr=False)  # resolved: may hold ${VAR} values
-    where: str
-    trigger: str | None = None
-
-    @property
-    def id(self) -> str:
-        return f"{self.env}::{self.name}"
 
 
 @dataclass(frozen=True, repr=False, eq=False)  # its own __repr__; by identity

@@ -18,9 +18,10 @@ from .untrusted import block, one_line
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
+    from .check_spec import CheckSpec
     from .checks.base import Outcome
     from .checks.pool import ProbePool
-    from .config import CheckSpec, Environment
+    from .config import Environment
 
 __all__ = [
     "CheckFailure",

@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .check_spec import CheckSpec
 from .checks import registry
 from .checks.base import CheckConfigError, CheckFailed, Outcome, Target
 from .checks.runner import run_check
-from .config import CheckSpec
 from .schema import CHECK_COMMON
 
 if TYPE_CHECKING:

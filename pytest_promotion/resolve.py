@@ -12,13 +12,12 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .environment import (
     DEFAULT_CHAIN,
     DEFAULT_ROLLBACK_TIMEOUT,
     DEFAULT_TIMEOUT,
-    CheckSpec,
     Environment,
     canonical,
     chain_name,
@@ -26,6 +25,9 @@ from .environment import (
 )
 from .redact import SecretRegistry, redact, redact_url
 from .schema import ENV_KEYS, SHARED_KEYS, ConfigError, has_substitution, placeholder_pattern
+
+if TYPE_CHECKING:
+    from .check_spec import CheckSpec
 
 __all__ = ["DEFAULT_CONCURRENCY", "PromotionConfig", "resolve_environment"]
 
@@ -342,6 +344,7 @@ def _checks(
     seen: set[str] = set()
     table_name = f"{config.prefix}environments.{name}"
     for where_table, raw in _raw_checks(config, name, table):
+        from .check_spec import CheckSpec
         from .checks import registry
 
         kind = registry.kinds_in(raw)[0]  # exactly one: validated at load

@@ -17,7 +17,7 @@ from .registry import Kind, registry
 from .wait import policy_for, wait_until_healthy
 
 if TYPE_CHECKING:
-    from ..environment import CheckSpec
+    from ..check_spec import CheckSpec
 
 __all__ = ["run_check", "run_once"]
 

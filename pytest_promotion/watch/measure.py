@@ -29,8 +29,9 @@ from . import relative
 from .relative import Baselines
 
 if TYPE_CHECKING:
+    from ..check_spec import CheckSpec
     from ..checks.pool import ProbePool
-    from ..config import CheckSpec, Environment
+    from ..config import Environment
     from .pygates import PythonGates
 
 __all__ = [
